@@ -1,0 +1,196 @@
+//! The only contract between the runner and everything that reports on a run.
+//! Reporters (terminal, JSON lines, JUnit, the journal) are pure consumers of these.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+/// Final status of one test (SPEC §10 `status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Timeout,
+    Skip,
+    Flaky,
+    Leak,
+    Error,
+    Oom,
+}
+
+impl Status {
+    /// The word shown in the terminal (SPEC §4).
+    pub fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Timeout => "TIMEOUT",
+            Status::Skip => "SKIP",
+            Status::Flaky => "FLAKY",
+            Status::Leak => "LEAK",
+            Status::Error => "ERROR",
+            Status::Oom => "OOM",
+        }
+    }
+
+    /// Whether this status makes the run fail (exit 1).
+    pub fn is_failure(self) -> bool {
+        matches!(
+            self,
+            Status::Fail | Status::Timeout | Status::Leak | Status::Error | Status::Oom
+        )
+    }
+}
+
+/// TAP subtest counts, when the test spoke TAP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Subtests {
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+}
+
+/// A process a test left behind when its main process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Leak {
+    pub pid: i32,
+    pub cmd: String,
+}
+
+/// Captured output of one test: bounded head and tail for display, the full stream on disk.
+#[derive(Debug, Clone, Default)]
+pub struct CapturedOutput {
+    pub head: Vec<u8>,
+    pub tail: Vec<u8>,
+    /// Bytes seen in total; when larger than head + tail, the middle was omitted from memory.
+    pub total_bytes: u64,
+}
+
+impl CapturedOutput {
+    /// Bytes dropped between head and tail.
+    pub fn omitted_bytes(&self) -> u64 {
+        self.total_bytes
+            .saturating_sub((self.head.len() + self.tail.len()) as u64)
+    }
+}
+
+/// Everything known about one finished attempt of a test.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    pub id: String,
+    pub status: Status,
+    pub attempt: u32,
+    pub worker: usize,
+    pub duration: Duration,
+    pub exit_code: Option<i32>,
+    /// Signal name (`SIGKILL`) when the main process died of one.
+    pub signal: Option<String>,
+    pub subtests: Option<Subtests>,
+    pub peak_rss_bytes: Option<u64>,
+    pub cpu_ms: Option<u64>,
+    pub leaked: Vec<Leak>,
+    /// Full output log on disk, when capture was on.
+    pub log: Option<PathBuf>,
+    pub output: CapturedOutput,
+    /// Why the status is what it is, in words (`timed out after 2s`, `plan 1..3 but 2 tests`, an
+    /// error message, a skip reason).
+    pub message: Option<String>,
+}
+
+/// Totals of a run (SPEC §10 `run-finished`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub timed_out: u32,
+    pub flaky: u32,
+    pub leaky: u32,
+    pub oom: u32,
+    pub errors: u32,
+    /// Tests that were started but terminated before they finished (fail-fast, shutdown).
+    pub cancelled: u32,
+    /// Selected tests never started (fail-fast, shutdown).
+    pub not_run: u32,
+}
+
+impl Totals {
+    /// Count one final result. `failed` counts only plain failures; the other failure kinds
+    /// have their own counters, as in the JSON contract.
+    pub fn add(&mut self, r: &TestResult) {
+        match r.status {
+            Status::Pass => self.passed += 1,
+            Status::Fail => self.failed += 1,
+            Status::Skip => self.skipped += 1,
+            Status::Timeout => self.timed_out += 1,
+            Status::Flaky => self.flaky += 1,
+            Status::Leak => self.leaky += 1,
+            Status::Error => self.errors += 1,
+            Status::Oom => self.oom += 1,
+        }
+        // A pass that leaked (leak = "kill") still counts as leaky.
+        if r.status != Status::Leak && !r.leaked.is_empty() {
+            self.leaky += 1;
+        }
+    }
+}
+
+/// Why a run stopped before running everything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    FailFast,
+    MaxFail,
+    Signal,
+}
+
+/// One thing that happened during a run.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub at: SystemTime,
+    pub kind: EventKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    RunStarted {
+        run_id: String,
+        selected: usize,
+        workers: usize,
+        resumed_from: Option<String>,
+        log_dir: Option<PathBuf>,
+    },
+    TestStarted {
+        id: String,
+        worker: usize,
+        attempt: u32,
+    },
+    /// A failed attempt that will be retried; the final attempt comes as `TestFinished`.
+    TestRetrying(Box<TestResult>),
+    TestFinished(Box<TestResult>),
+    /// A running test terminated because the run is stopping.
+    TestCancelled {
+        id: String,
+        reason: StopReason,
+    },
+    /// A condition worth telling the user that is not a test result.
+    Warning(String),
+    RunFinished {
+        run_id: String,
+        totals: Totals,
+        duration: Duration,
+        exit_code: i32,
+        stopped: Option<StopReason>,
+    },
+}
+
+impl Event {
+    pub fn now(kind: EventKind) -> Self {
+        Event {
+            at: SystemTime::now(),
+            kind,
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! warden's engine: discover test files, select and order them, run each as a supervised
+//! process tree, and describe everything that happens as [`events::Event`]s.
+//! The engine never prints; the `warden` binary decides where events go.
+
+pub mod config;
+pub mod discovery;
+pub mod events;
+pub mod report;
+pub mod runner;
+pub mod select;
+pub mod state;
+pub mod supervise;
+pub mod tap;
+pub mod test_case;
+pub mod units;

@@ -1,0 +1,1 @@
+//! TAP parser (in progress)

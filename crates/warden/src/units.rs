@@ -1,0 +1,1 @@
+//! Durations and sizes (in progress)
