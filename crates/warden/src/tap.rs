@@ -1,1 +1,0 @@
-//! TAP parser (in progress)
