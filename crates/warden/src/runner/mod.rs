@@ -3,7 +3,7 @@ mod classify;
 mod scheduler;
 
 pub use classify::{classify, SKIP_EXIT_CODE};
-pub use scheduler::{run, RunOutcome, RunPlan};
+pub use scheduler::{run, RunOutcome, RunPlan, StopRequest};
 
 #[cfg(test)]
 mod tests;

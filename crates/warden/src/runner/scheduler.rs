@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use super::classify::classify;
 use crate::events::{CapturedOutput, Event, EventKind, Status, StopReason, TestResult, Totals};
 use crate::state::RunDir;
-use crate::supervise::{run_process, CaptureSpec, Exit, ProcessOutcome, SpawnSpec};
+use crate::supervise::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec};
 use crate::test_case::{OutputFormat, TestCase};
 
 /// Everything the runner needs, already validated.
@@ -41,6 +41,14 @@ pub struct RunPlan {
     pub temp_root: PathBuf,
 }
 
+/// A request to stop the run from outside (a signal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopRequest {
+    pub reason: StopReason,
+    /// Kill running tests at once instead of TERM → grace → KILL.
+    pub immediate: bool,
+}
+
 /// How the run ended.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -60,10 +68,11 @@ struct Finished {
 }
 
 /// Run the plan to the end. `stop` turning `Some` (a signal, say) terminates running tests and
-/// starts no more. Events are delivered in order to `on_event`.
+/// starts no more; a later request with `immediate` kills them at once. Events are delivered in
+/// order to `on_event`.
 pub async fn run(
     plan: RunPlan,
-    mut stop: watch::Receiver<Option<StopReason>>,
+    mut stop: watch::Receiver<Option<StopRequest>>,
     mut on_event: impl FnMut(Event),
 ) -> RunOutcome {
     let started = Instant::now();
@@ -86,7 +95,7 @@ pub async fn run(
     let mut free: BTreeSet<usize> = (0..workers).collect();
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut serial_running = false;
-    let (cancel_tx, _) = watch::channel(false);
+    let (cancel_tx, _) = watch::channel(Cancel::No);
     let mut totals = Totals::default();
     let mut failures = 0u32;
     let mut failed_before: Vec<bool> = vec![false; plan.tests.len()];
@@ -195,21 +204,22 @@ pub async fn run(
                     if stopped.is_none() {
                         if let Some(reason) = should_stop(&plan, failures) {
                             stopped = Some(reason);
-                            let _ = cancel_tx.send(true);
+                            let _ = cancel_tx.send(Cancel::Graceful);
                         }
                     }
                 }
                 on_event(Event::now(EventKind::TestFinished(Box::new(result))));
             }
-            changed = stop.changed(), if stopped.is_none() && stop_open => {
+            changed = stop.changed(), if stop_open => {
                 if changed.is_err() {
                     // The controller went away: nobody can stop us any more; carry on.
                     stop_open = false;
                     continue;
                 }
-                if let Some(reason) = *stop.borrow() {
-                    stopped = Some(reason);
-                    let _ = cancel_tx.send(true);
+                if let Some(req) = *stop.borrow() {
+                    // A signal overrides fail-fast as the reason: it decides the exit code.
+                    stopped = Some(req.reason);
+                    let _ = cancel_tx.send(if req.immediate { Cancel::Now } else { Cancel::Graceful });
                 }
             }
         }

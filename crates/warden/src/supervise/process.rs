@@ -23,6 +23,17 @@ const DRAIN_LIMIT: Duration = Duration::from_millis(1000);
 /// How often a terminating group is checked for emptiness.
 const POLL: Duration = Duration::from_millis(20);
 
+/// A request from outside to end the test early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cancel {
+    #[default]
+    No,
+    /// TERM the tree, KILL it after the grace.
+    Graceful,
+    /// KILL the tree now (a second Ctrl-C).
+    Now,
+}
+
 /// What to run and under which limits.
 #[derive(Debug, Clone)]
 pub struct SpawnSpec {
@@ -70,8 +81,8 @@ pub struct ProcessOutcome {
     pub notes: Vec<String>,
 }
 
-/// Run `spec` to the end. `cancel` turning true terminates the tree early.
-pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<bool>) -> ProcessOutcome {
+/// Run `spec` to the end. `cancel` leaving `Cancel::No` terminates the tree early.
+pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -> ProcessOutcome {
     let started = Instant::now();
     let mut notes = Vec::new();
     let mut capture = spec
@@ -116,7 +127,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<bool>) -> 
     tokio::pin!(deadline);
     let mut status = None;
     let mut stop: Option<Exit> = None;
-    if *cancel.borrow() {
+    if *cancel.borrow() != Cancel::No {
         stop = Some(Exit::Cancelled);
     }
     while status.is_none() && stop.is_none() {
@@ -128,7 +139,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<bool>) -> 
             st = child.wait() => status = Some(st),
             _ = &mut deadline => stop = Some(Exit::TimedOut),
             changed = cancel.changed() => {
-                if changed.is_err() || *cancel.borrow() {
+                if changed.is_err() || *cancel.borrow() != Cancel::No {
                     stop = Some(Exit::Cancelled);
                 }
             }
@@ -142,10 +153,11 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<bool>) -> 
     }
     if stop.is_some() || !leaked.is_empty() {
         // Phase 2: TERM the whole group, KILL what is left after the grace, keep reading.
-        os::signal_group(pgid, Signal::SIGTERM);
+        let mut killed = *cancel.borrow() == Cancel::Now;
+        os::signal_group(pgid, if killed { Signal::SIGKILL } else { Signal::SIGTERM });
         let kill_at = sleep(spec.grace);
         tokio::pin!(kill_at);
-        let mut killed = false;
+        let mut cancel_open = true;
         let mut poll = tokio::time::interval(POLL);
         loop {
             tokio::select! {
@@ -157,6 +169,13 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<bool>) -> 
                 _ = &mut kill_at, if !killed => {
                     os::signal_group(pgid, Signal::SIGKILL);
                     killed = true;
+                }
+                changed = cancel.changed(), if cancel_open && !killed => {
+                    cancel_open = changed.is_ok();
+                    if *cancel.borrow() == Cancel::Now {
+                        os::signal_group(pgid, Signal::SIGKILL);
+                        killed = true;
+                    }
                 }
                 _ = poll.tick() => {
                     if status.is_some() && os::group_members(pgid).is_empty() {
