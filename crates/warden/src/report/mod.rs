@@ -2,9 +2,11 @@
 //! They decide the bytes; where the bytes go is the caller's business.
 
 mod json;
+mod junit;
 mod text;
 mod time;
 
 pub use json::{event_to_json, JsonLinesWriter, SCHEMA};
+pub use junit::{JunitError, JunitReport};
 pub use text::{omitted_marker, render_output};
 pub use time::rfc3339_utc_millis;
