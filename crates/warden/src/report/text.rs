@@ -76,7 +76,7 @@ pub fn reason(r: &TestResult) -> Option<String> {
             if parts.is_empty() {
                 Some("failed".to_owned())
             } else {
-                Some(parts.join(": "))
+                Some(parts.join(", "))
             }
         }
         Status::Timeout => Some(message.unwrap_or("timed out").to_owned()),
@@ -218,6 +218,12 @@ mod tests {
             skipped: 0,
         });
         assert_eq!(reason(&tap).as_deref(), Some("1 of 3 subtests failed"));
+        tap.exit_code = Some(1);
+        assert_eq!(
+            reason(&tap).as_deref(),
+            Some("exit 1, 1 of 3 subtests failed")
+        );
+        tap.exit_code = Some(0);
         tap.message = Some("plan 1..4 but 3 tests".into());
         assert_eq!(reason(&tap).as_deref(), Some("plan 1..4 but 3 tests"));
 
