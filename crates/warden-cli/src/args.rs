@@ -71,7 +71,12 @@ pub struct SelectArgs {
     #[arg(long, help_heading = "Selection")]
     pub only_skipped: bool,
     /// Only tests whose id contains TEXT (repeatable: any of them)
-    #[arg(short = 'k', long = "filter", value_name = "TEXT", help_heading = "Selection")]
+    #[arg(
+        short = 'k',
+        long = "filter",
+        value_name = "TEXT",
+        help_heading = "Selection"
+    )]
     pub filter: Vec<String>,
     /// Run in a random order (the seed is printed so the order can be repeated)
     #[arg(long, help_heading = "Selection")]
@@ -92,7 +97,13 @@ pub struct RunArgs {
     #[command(flatten)]
     pub select: SelectArgs,
     /// Tests running at once [default: number of CPUs]
-    #[arg(short = 'j', long, visible_alias = "test-threads", value_name = "N", help_heading = "Execution")]
+    #[arg(
+        short = 'j',
+        long,
+        visible_alias = "test-threads",
+        value_name = "N",
+        help_heading = "Execution"
+    )]
     pub max_workers: Option<usize>,
     /// Run tests in parallel with the default number of workers
     #[arg(long, conflicts_with = "sequential", help_heading = "Execution")]
@@ -211,7 +222,11 @@ fn list(v: Vec<String>) -> Option<Vec<String>> {
 impl SelectArgs {
     pub fn to_options(&self) -> RunOptions {
         let mut levels = self.level.clone();
-        for (on, name) in [(self.unit, "unit"), (self.integration, "integration"), (self.system, "system")] {
+        for (on, name) in [
+            (self.unit, "unit"),
+            (self.integration, "integration"),
+            (self.system, "system"),
+        ] {
             if on {
                 levels.push(name.to_string());
             }
@@ -263,7 +278,16 @@ impl RunArgs {
 /// `warden PATH...` means `warden run PATH...`: insert `run` when the first argument is not a
 /// command or a top-level flag.
 pub fn with_default_command(mut argv: Vec<String>) -> Vec<String> {
-    const TOP: &[&str] = &["run", "test", "list", "help", "-h", "--help", "-V", "--version"];
+    const TOP: &[&str] = &[
+        "run",
+        "test",
+        "list",
+        "help",
+        "-h",
+        "--help",
+        "-V",
+        "--version",
+    ];
     match argv.get(1) {
         Some(first) if TOP.contains(&first.as_str()) => {}
         _ => argv.insert(1.min(argv.len()), "run".to_string()),
@@ -282,24 +306,36 @@ mod tests {
 
     #[test]
     fn default_command_is_run() {
-        let Command::Run(r) = parse(&["warden", "tests", "-j", "3"]).command else { panic!() };
+        let Command::Run(r) = parse(&["warden", "tests", "-j", "3"]).command else {
+            panic!()
+        };
         assert_eq!(r.select.paths, ["tests"]);
         assert_eq!(r.to_options().max_workers, Some(3));
-        let Command::Run(_) = parse(&["warden"]).command else { panic!() };
-        let Command::Run(r) = parse(&["warden", "test", "--test-threads", "2", "--all"]).command else { panic!() };
+        let Command::Run(_) = parse(&["warden"]).command else {
+            panic!()
+        };
+        let Command::Run(r) = parse(&["warden", "test", "--test-threads", "2", "--all"]).command
+        else {
+            panic!()
+        };
         assert_eq!(r.max_workers, Some(2));
         assert!(r.select.include_slow);
     }
 
     #[test]
     fn levels_collect_from_flags() {
-        let Command::Run(r) = parse(&["warden", "--unit", "--level", "smoke", "--system"]).command else { panic!() };
+        let Command::Run(r) = parse(&["warden", "--unit", "--level", "smoke", "--system"]).command
+        else {
+            panic!()
+        };
         assert_eq!(r.to_options().level.unwrap(), ["smoke", "unit", "system"]);
     }
 
     #[test]
     fn later_options_are_named() {
-        let Command::Run(r) = parse(&["warden", "--resume"]).command else { panic!() };
+        let Command::Run(r) = parse(&["warden", "--resume"]).command else {
+            panic!()
+        };
         assert_eq!(r.later.first_given(), Some("--resume"));
     }
 

@@ -9,7 +9,9 @@ use crate::args::SelectArgs;
 use crate::run_cmd::{prepare, Prepared};
 
 pub fn run_list(args: &SelectArgs, json: bool) -> Result<u8> {
-    let Prepared { tests, warnings, .. } = prepare(args.to_options(), args.config.as_deref())?;
+    let Prepared {
+        tests, warnings, ..
+    } = prepare(args.to_options(), args.config.as_deref())?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -21,7 +23,11 @@ pub fn run_list(args: &SelectArgs, json: bool) -> Result<u8> {
         for t in &tests {
             writeln!(out, "{}", describe(t))?;
         }
-        eprintln!("{} test{} selected", tests.len(), if tests.len() == 1 { "" } else { "s" });
+        eprintln!(
+            "{} test{} selected",
+            tests.len(),
+            if tests.len() == 1 { "" } else { "s" }
+        );
     }
     Ok(0)
 }

@@ -18,7 +18,10 @@ pub const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let argv = args::with_default_command(std::env::args().collect());
-    if let Some(cmd) = argv.get(1).filter(|c| matches!(c.as_str(), "clean" | "merge")) {
+    if let Some(cmd) = argv
+        .get(1)
+        .filter(|c| matches!(c.as_str(), "clean" | "merge"))
+    {
         eprintln!("error: `warden {cmd}` is not available in this version yet");
         return ExitCode::from(EXIT_USAGE);
     }

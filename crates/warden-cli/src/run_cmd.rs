@@ -10,8 +10,7 @@ use tokio::sync::watch;
 use warden::config::{load_settings, ReportTarget, RunOptions, Settings};
 use warden::discovery::discover;
 use warden::events::Event;
-use warden::report::json::JsonLinesWriter;
-use warden::report::junit::JunitReport;
+use warden::report::{JsonLinesWriter, JunitReport};
 use warden::runner::{self, RunPlan};
 use warden::select::select;
 use warden::state::{new_run_id, prune_runs, RunDir};
@@ -37,21 +36,34 @@ pub fn prepare(options: RunOptions, config_file: Option<&str>) -> Result<Prepare
     let discovered = discover(&settings.discovery)?;
     let mut warnings = discovered.warnings;
     let selected = select(discovered.tests, &settings.selection);
-    if selected.deselected_slow > 0 && settings.selection.slow == warden::config::SlowMode::Exclude {
+    if selected.deselected_slow > 0 && settings.selection.slow == warden::config::SlowMode::Exclude
+    {
         warnings.push(format!(
             "{} slow test{} not selected (use --include-slow or --only-slow)",
             selected.deselected_slow,
-            if selected.deselected_slow == 1 { "" } else { "s" }
+            if selected.deselected_slow == 1 {
+                ""
+            } else {
+                "s"
+            }
         ));
     }
-    Ok(Prepared { settings, tests: selected.tests, warnings })
+    Ok(Prepared {
+        settings,
+        tests: selected.tests,
+        warnings,
+    })
 }
 
 pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(option) = args.later.first_given() {
         bail!("{option} is not available in this version of warden yet");
     }
-    let Prepared { settings, tests, warnings } = prepare(args.to_options(), args.select.config.as_deref())?;
+    let Prepared {
+        settings,
+        tests,
+        warnings,
+    } = prepare(args.to_options(), args.select.config.as_deref())?;
     let run_id = new_run_id();
     let state_dir = settings.run.state_dir.clone();
     let run_dir = if settings.run.no_capture {
@@ -64,10 +76,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
     // Open every report before the first test runs: a bad path is a usage error, not a lost run.
     let mut json = match &settings.output.json {
         None => None,
-        Some(ReportTarget::Stdout) => Some(JsonLinesWriter::new(Box::new(std::io::stdout()) as Box<dyn Write>)),
-        Some(ReportTarget::File(path)) => Some(JsonLinesWriter::new(Box::new(BufWriter::new(create(path)?)) as Box<dyn Write>)),
+        Some(ReportTarget::Stdout) => Some(JsonLinesWriter::new(
+            Box::new(std::io::stdout()) as Box<dyn Write>
+        )),
+        Some(ReportTarget::File(path)) => Some(JsonLinesWriter::new(Box::new(BufWriter::new(
+            create(path)?,
+        )) as Box<dyn Write>)),
     };
-    let junit_file = settings.output.junit.as_ref().map(|p| create(p).map(|f| (p.clone(), f))).transpose()?;
+    let junit_file = settings
+        .output
+        .junit
+        .as_ref()
+        .map(|p| create(p).map(|f| (p.clone(), f)))
+        .transpose()?;
     let mut junit = junit_file.as_ref().map(|_| JunitReport::new(&run_id));
 
     let mut terminal = Terminal::new(&settings.output, tests.len());
@@ -99,7 +120,10 @@ pub fn run(args: RunArgs) -> Result<u8> {
         temp_root,
     };
 
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     let mut json_error: Option<String> = None;
     let (outcome, received) = rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(None);
@@ -134,7 +158,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
 
 fn create(path: &PathBuf) -> Result<File> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
     }
     File::create(path).with_context(|| format!("cannot create report file {}", path.display()))
 }

@@ -40,8 +40,14 @@ pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Rece
         tokio::spawn(async move {
             while s.recv().await.is_some() {
                 // The first signal decides the exit code; any later one only hurries things.
-                let first = received.0.compare_exchange(0, num, Ordering::SeqCst, Ordering::SeqCst).is_ok();
-                let _ = stop.send(Some(StopRequest { reason: StopReason::Signal, immediate: !first }));
+                let first = received
+                    .0
+                    .compare_exchange(0, num, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+                let _ = stop.send(Some(StopRequest {
+                    reason: StopReason::Signal,
+                    immediate: !first,
+                }));
             }
         });
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use warden::config::{ColorChoice, OutputConfig};
 use warden::events::{Event, EventKind, TestResult, Totals};
-use warden::report::human::{self, HumanStyle};
+use warden::report::{self as human, HumanStyle};
 
 pub struct Terminal {
     style: HumanStyle,
@@ -31,18 +31,25 @@ impl Terminal {
             ColorChoice::Never => false,
             ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         };
-        let in_ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let in_ci =
+            std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
         let progress = (tty && !in_ci && !out.quiet && total > 0).then(|| {
-            let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let pb =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             pb.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             pb.enable_steady_tick(Duration::from_millis(120));
             pb
         });
         Terminal {
-            style: HumanStyle { color, verbose: out.verbose },
+            style: HumanStyle {
+                color,
+                verbose: out.verbose,
+            },
             quiet: out.quiet,
             progress,
             results: Vec::new(),
@@ -75,19 +82,32 @@ impl Terminal {
 
     fn update_progress(&self) {
         if let Some(pb) = &self.progress {
-            pb.set_message(format!("running {}, failed {}", self.running.len(), self.failed));
+            pb.set_message(format!(
+                "running {}, failed {}",
+                self.running.len(),
+                self.failed
+            ));
         }
     }
 
     pub fn on_event(&mut self, event: &Event) {
         match &event.kind {
-            EventKind::RunStarted { log_dir, workers, selected, .. } => {
+            EventKind::RunStarted {
+                log_dir,
+                workers,
+                selected,
+                ..
+            } => {
                 self.log_dir = log_dir.clone();
                 if self.style.verbose {
                     self.line(&format!("running {selected} tests on {workers} workers"));
                 }
             }
-            EventKind::TestStarted { id, worker, attempt } => {
+            EventKind::TestStarted {
+                id,
+                worker,
+                attempt,
+            } => {
                 self.running.insert(id.clone());
                 if self.style.verbose {
                     self.line(&format!("START [w{worker}] {id} (attempt {attempt})"));
@@ -118,13 +138,18 @@ impl Terminal {
                 self.update_progress();
                 self.results.push((**r).clone());
             }
-            EventKind::TestCancelled { id, .. } => {
+            EventKind::TestCancelled { id, reason } => {
                 self.running.remove(id);
-                self.line(&human::cancelled_line(event, &self.style));
+                self.line(&human::cancelled_line(id, *reason, &self.style));
                 self.update_progress();
             }
             EventKind::Warning(w) => self.warning(w),
-            EventKind::RunFinished { totals, duration, exit_code, .. } => {
+            EventKind::RunFinished {
+                totals,
+                duration,
+                exit_code,
+                ..
+            } => {
                 self.finished = Some((totals.clone(), *duration, *exit_code));
             }
         }
@@ -135,16 +160,34 @@ impl Terminal {
         if let Some(pb) = self.progress.take() {
             pb.finish_and_clear();
         }
-        let Some((totals, duration, exit_code)) = self.finished.take() else { return };
+        let Some((totals, duration, exit_code)) = self.finished.take() else {
+            return;
+        };
         let mut err = std::io::stderr().lock();
-        let failures: Vec<&TestResult> = self.results.iter().filter(|r| r.status.is_failure()).collect();
+        let failures: Vec<&TestResult> = self
+            .results
+            .iter()
+            .filter(|r| r.status.is_failure())
+            .collect();
         for r in failures {
-            let _ = writeln!(err, "\n{}", human::failure_details(r, &self.style).trim_end());
+            let _ = writeln!(
+                err,
+                "\n{}",
+                human::failure_details(r, &self.style).trim_end()
+            );
         }
         let _ = writeln!(
             err,
             "\n{}",
-            human::summary(&totals, &self.results, duration, self.log_dir.as_deref(), exit_code, &self.style).trim_end()
+            human::summary(
+                &totals,
+                &self.results,
+                duration,
+                self.log_dir.as_deref(),
+                exit_code,
+                &self.style
+            )
+            .trim_end()
         );
     }
 }

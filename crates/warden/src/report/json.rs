@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::time::rfc3339_utc_millis;
+use crate::clock::rfc3339_utc_millis;
 use crate::events::{Event, EventKind, Leak, Status, StopReason, Subtests, TestResult, Totals};
 
 /// Version of the line format; bumped only when a field changes meaning or disappears.

@@ -9,7 +9,7 @@ use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, T
 use thiserror::Error;
 
 use super::text::{reason, render_output, status_key, stop_description};
-use super::time::rfc3339_utc_millis;
+use crate::clock::rfc3339_utc_millis;
 use crate::events::{Event, EventKind, Status, TestResult};
 
 #[derive(Debug, Error)]

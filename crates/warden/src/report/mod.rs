@@ -5,10 +5,8 @@ mod human;
 mod json;
 mod junit;
 mod text;
-mod time;
 
 pub use human::{cancelled_line, failure_details, finished_line, retry_line, summary, HumanStyle};
 pub use json::{event_to_json, JsonLinesWriter, SCHEMA};
 pub use junit::{JunitError, JunitReport};
 pub use text::{omitted_marker, render_output};
-pub use time::rfc3339_utc_millis;

@@ -154,7 +154,14 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     if stop.is_some() || !leaked.is_empty() {
         // Phase 2: TERM the whole group, KILL what is left after the grace, keep reading.
         let mut killed = *cancel.borrow() == Cancel::Now;
-        os::signal_group(pgid, if killed { Signal::SIGKILL } else { Signal::SIGTERM });
+        os::signal_group(
+            pgid,
+            if killed {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            },
+        );
         let kill_at = sleep(spec.grace);
         tokio::pin!(kill_at);
         let mut cancel_open = true;
