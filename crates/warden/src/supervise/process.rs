@@ -150,6 +150,17 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     if stop.is_none() {
         // The main process ended: whatever is left in its group was left behind.
         leaked = os::group_members(pgid);
+        // A child forked just before the main process ended may not have exec'd yet and still
+        // shows the parent's command line: give it a moment so the report names what it runs.
+        let parent_cmd = spec.argv.join(" ");
+        for _ in 0..5 {
+            // (An interpreter run by a shebang line shows up in front of the script path.)
+            if !leaked.iter().any(|l| l.cmd.ends_with(&parent_cmd)) {
+                break;
+            }
+            sleep(Duration::from_millis(10)).await;
+            leaked = os::group_members(pgid);
+        }
     }
     if stop.is_some() || !leaked.is_empty() {
         // Phase 2: TERM the whole group, KILL what is left after the grace, keep reading.
