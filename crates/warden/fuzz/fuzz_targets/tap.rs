@@ -30,5 +30,5 @@ fuzz_target!(|data: &[u8]| {
 
     let _ = whole.failure_reason();
     let _ = whole.subtests();
-    let _ = whole.skipped_all();
+    let _ = whole.skip_all_reason();
 });

@@ -116,10 +116,11 @@ impl TapReport {
         }
     }
 
-    /// The reason when the file skipped everything with `1..0` and nothing went wrong.
-    pub fn skipped_all(&self) -> Option<&str> {
-        let reason = self.plan.as_ref()?.skip_all.as_deref()?;
-        (self.tests_run == 0 && self.failure_reason().is_none()).then_some(reason)
+    /// The reason (possibly empty) when the file skipped everything with `1..0` and nothing
+    /// went wrong.
+    pub fn skip_all_reason(&self) -> Option<String> {
+        let reason = self.plan.as_ref()?.skip_all.as_ref()?;
+        (self.tests_run == 0 && self.failure_reason().is_none()).then(|| reason.clone())
     }
 }
 
@@ -144,7 +145,7 @@ mod tests {
     #[test]
     fn a_clean_report_passes() {
         assert_eq!(tap().failure_reason(), None);
-        assert_eq!(tap().skipped_all(), None);
+        assert_eq!(tap().skip_all_reason(), None);
     }
 
     #[test]
@@ -224,12 +225,12 @@ mod tests {
             passed: 0,
             ..tap()
         };
-        assert_eq!(skip.skipped_all(), Some("no db"));
+        assert_eq!(skip.skip_all_reason().as_deref(), Some("no db"));
         let broken = TapReport {
             problems: vec!["plan 1..0 but 1 test ran".into()],
             ..skip.clone()
         };
-        assert_eq!(broken.skipped_all(), None);
+        assert_eq!(broken.skip_all_reason(), None);
     }
 
     #[test]

@@ -117,7 +117,7 @@ proptest! {
         prop_assert_eq!(feed_chunked(TapParser::assume_tap(), &bytes, &cuts), forced.clone());
         for r in [&auto, &forced] {
             let _ = r.failure_reason();
-            let _ = r.skipped_all();
+            let _ = r.skip_all_reason();
             prop_assert!(r.failures.len() <= MAX_LISTED);
             prop_assert!(r.warnings.len() <= MAX_LISTED + 1);
             prop_assert_eq!(

@@ -191,11 +191,11 @@ fn skip_all_plan_is_not_a_failure() {
             "{text:?}"
         );
         assert_eq!(r.failure_reason(), None, "{text:?}");
-        assert_eq!(r.skipped_all(), Some(why), "{text:?}");
+        assert_eq!(r.skip_all_reason().as_deref(), Some(why), "{text:?}");
     }
     let r = parse("1..0 # SKIP nothing\nok 1\n");
     assert_eq!(r.failure_reason().unwrap(), "plan 1..0 but 1 test ran");
-    assert_eq!(r.skipped_all(), None);
+    assert_eq!(r.skip_all_reason(), None);
 }
 
 #[test]
@@ -446,7 +446,7 @@ fn last_line_without_newline_counts() {
     let r = parse("1..2\nok 1\nnot ok 2");
     assert_eq!(counts(&r), (1, 1, 0, 0));
     let r = parse("1..0 # SKIP x");
-    assert_eq!(r.skipped_all(), Some("x"));
+    assert_eq!(r.skip_all_reason().as_deref(), Some("x"));
 }
 
 #[test]
