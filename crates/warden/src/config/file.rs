@@ -117,6 +117,9 @@ impl ConfigFile {
         file.suites = tables.suite;
         file.levels = tables.levels;
         file.container = tables.container;
+        if file.container.as_ref().is_some_and(|c| !c.is_table()) {
+            return Err(file.error_at(&key_path!["container"], "must be a table: [container]"));
+        }
         Ok(file)
     }
 
@@ -386,6 +389,8 @@ image = "debian"
             e.starts_with("warden.toml:3: [run] tag[1]: invalid type"),
             "{e}"
         );
+        let e = parse("\ncontainer = \"docker\"\n").unwrap_err();
+        assert_eq!(e, "warden.toml:2: [container]: must be a table: [container]");
         let e = parse("[suite]\nname = \"a\"\n").unwrap_err();
         assert!(e.contains("[[suite]]"), "{e}");
     }
