@@ -390,7 +390,10 @@ image = "debian"
             "{e}"
         );
         let e = parse("\ncontainer = \"docker\"\n").unwrap_err();
-        assert_eq!(e, "warden.toml:2: [container]: must be a table: [container]");
+        assert_eq!(
+            e,
+            "warden.toml:2: [container]: must be a table: [container]"
+        );
         let e = parse("[suite]\nname = \"a\"\n").unwrap_err();
         assert!(e.contains("[[suite]]"), "{e}");
     }
