@@ -1,1 +1,12 @@
-//! report (in progress)
+//! Reporters: pure writers of [`crate::events::Event`]s (terminal text, JSON Lines, JUnit XML).
+//! They decide the bytes; where the bytes go is the caller's business.
+
+mod human;
+mod json;
+mod junit;
+mod text;
+
+pub use human::{cancelled_line, failure_details, finished_line, retry_line, summary, HumanStyle};
+pub use json::{event_to_json, JsonLinesWriter, SCHEMA};
+pub use junit::{JunitError, JunitReport};
+pub use text::{omitted_marker, render_output};

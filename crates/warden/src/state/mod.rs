@@ -1,1 +1,3 @@
-//! state (in progress)
+//! What warden keeps between and during runs under the state dir.
+mod run_dir;
+pub use run_dir::{new_run_id, prune_runs, RunDir, StateError};

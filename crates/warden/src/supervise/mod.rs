@@ -1,1 +1,9 @@
-//! supervise (in progress)
+//! Supervision of one process tree: spawn, capture, timeout, terminate, leak sweep.
+//! Knows nothing of tests, suites or reports.
+
+mod capture;
+pub mod os;
+mod process;
+
+pub use capture::{write_log, OutputCapture, HEAD_BYTES, TAIL_BYTES};
+pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec};

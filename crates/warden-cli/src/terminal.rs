@@ -1,0 +1,193 @@
+//! The human report on stderr: a live progress bar on an interactive terminal (not in CI),
+//! plain lines otherwise; failed tests' output and the summary at the end.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use warden::config::{ColorChoice, OutputConfig};
+use warden::events::{Event, EventKind, TestResult, Totals};
+use warden::report::{self as human, HumanStyle};
+
+pub struct Terminal {
+    style: HumanStyle,
+    quiet: bool,
+    progress: Option<ProgressBar>,
+    results: Vec<TestResult>,
+    running: HashSet<String>,
+    failed: usize,
+    log_dir: Option<PathBuf>,
+    finished: Option<(Totals, Duration, i32)>,
+}
+
+impl Terminal {
+    pub fn new(out: &OutputConfig, total: usize) -> Self {
+        let stderr = std::io::stderr();
+        let tty = stderr.is_terminal();
+        let color = match out.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        };
+        let in_ci =
+            std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0");
+        let progress = (tty && !in_ci && !out.quiet && total > 0).then(|| {
+            let pb =
+                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            pb.set_style(
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            pb.enable_steady_tick(Duration::from_millis(120));
+            pb
+        });
+        Terminal {
+            style: HumanStyle {
+                color,
+                verbose: out.verbose,
+            },
+            quiet: out.quiet,
+            progress,
+            results: Vec::new(),
+            running: HashSet::new(),
+            failed: 0,
+            log_dir: None,
+            finished: None,
+        }
+    }
+
+    fn line(&self, text: &str) {
+        match &self.progress {
+            Some(pb) => pb.println(text.trim_end_matches('\n')),
+            None => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{}", text.trim_end_matches('\n'));
+            }
+        }
+    }
+
+    pub fn warning(&self, text: &str) {
+        self.line(&format!("warning: {text}"));
+    }
+
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            self.line(text);
+        }
+    }
+
+    fn update_progress(&self) {
+        if let Some(pb) = &self.progress {
+            pb.set_message(format!(
+                "running {}, failed {}",
+                self.running.len(),
+                self.failed
+            ));
+        }
+    }
+
+    pub fn on_event(&mut self, event: &Event) {
+        match &event.kind {
+            EventKind::RunStarted {
+                log_dir,
+                workers,
+                selected,
+                ..
+            } => {
+                self.log_dir = log_dir.clone();
+                if self.style.verbose {
+                    self.line(&format!("running {selected} tests on {workers} workers"));
+                }
+            }
+            EventKind::TestStarted {
+                id,
+                worker,
+                attempt,
+            } => {
+                self.running.insert(id.clone());
+                if self.style.verbose {
+                    self.line(&format!("START [w{worker}] {id} (attempt {attempt})"));
+                }
+                self.update_progress();
+            }
+            EventKind::TestRetrying(r) => {
+                self.running.remove(&r.id);
+                if !self.quiet {
+                    self.line(&human::retry_line(r, &self.style));
+                }
+            }
+            EventKind::TestFinished(r) => {
+                self.running.remove(&r.id);
+                let failed = r.status.is_failure();
+                if failed {
+                    self.failed += 1;
+                }
+                if !self.quiet || failed {
+                    self.line(&human::finished_line(r, &self.style));
+                }
+                if self.style.verbose && !failed && r.output.total_bytes > 0 {
+                    self.line(&human::failure_details(r, &self.style));
+                }
+                if let Some(pb) = &self.progress {
+                    pb.inc(1);
+                }
+                self.update_progress();
+                self.results.push((**r).clone());
+            }
+            EventKind::TestCancelled { id, reason } => {
+                self.running.remove(id);
+                self.line(&human::cancelled_line(id, *reason, &self.style));
+                self.update_progress();
+            }
+            EventKind::Warning(w) => self.warning(w),
+            EventKind::RunFinished {
+                totals,
+                duration,
+                exit_code,
+                ..
+            } => {
+                self.finished = Some((totals.clone(), *duration, *exit_code));
+            }
+        }
+    }
+
+    /// Failed tests' output, then the summary.
+    pub fn finish(&mut self) {
+        if let Some(pb) = self.progress.take() {
+            pb.finish_and_clear();
+        }
+        let Some((totals, duration, exit_code)) = self.finished.take() else {
+            return;
+        };
+        let mut err = std::io::stderr().lock();
+        let failures: Vec<&TestResult> = self
+            .results
+            .iter()
+            .filter(|r| r.status.is_failure())
+            .collect();
+        for r in failures {
+            let _ = writeln!(
+                err,
+                "\n{}",
+                human::failure_details(r, &self.style).trim_end()
+            );
+        }
+        let _ = writeln!(
+            err,
+            "\n{}",
+            human::summary(
+                &totals,
+                &self.results,
+                duration,
+                self.log_dir.as_deref(),
+                exit_code,
+                &self.style
+            )
+            .trim_end()
+        );
+    }
+}

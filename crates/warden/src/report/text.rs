@@ -1,0 +1,252 @@
+//! Words shared by the human and JUnit writers: captured output as text, and why a test ended
+//! the way it did.
+
+use crate::events::{CapturedOutput, Status, StopReason, TestResult};
+
+/// The line that stands for the middle of an output that was not kept in memory.
+pub fn omitted_marker(bytes: u64) -> String {
+    format!("[… {bytes} bytes omitted …]")
+}
+
+/// Captured output as text: head, a marker line for the bytes dropped in between, tail.
+/// Invalid UTF-8 becomes U+FFFD; nothing else is touched (callers strip what their medium
+/// cannot hold).
+pub fn render_output(out: &CapturedOutput) -> String {
+    let omitted = out.omitted_bytes();
+    if omitted == 0 {
+        // Head and tail are contiguous: decode them together so a character split across
+        // the two buffers survives.
+        let mut all = Vec::with_capacity(out.head.len() + out.tail.len());
+        all.extend_from_slice(&out.head);
+        all.extend_from_slice(&out.tail);
+        return String::from_utf8_lossy(&all).into_owned();
+    }
+    let mut s = String::from_utf8_lossy(&out.head).into_owned();
+    if !s.is_empty() && !s.ends_with('\n') {
+        s.push('\n');
+    }
+    s.push_str(&omitted_marker(omitted));
+    s.push('\n');
+    s.push_str(&String::from_utf8_lossy(&out.tail));
+    s
+}
+
+/// Lowercase status as in the JSON contract (`pass`, `timeout`, ...).
+pub fn status_key(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::Timeout => "timeout",
+        Status::Skip => "skip",
+        Status::Flaky => "flaky",
+        Status::Leak => "leak",
+        Status::Error => "error",
+        Status::Oom => "oom",
+    }
+}
+
+/// How the main process ended, when that is worth saying: `exit 3`, `killed by SIGSEGV`.
+pub fn exit_description(r: &TestResult) -> Option<String> {
+    match (&r.signal, r.exit_code) {
+        (Some(sig), _) => Some(format!("killed by {sig}")),
+        (None, Some(code)) if code != 0 => Some(format!("exit {code}")),
+        _ => None,
+    }
+}
+
+/// Why a result is not a plain pass, in a few words; `None` for a pass (or a skip without
+/// reason). The runner's own `message` wins; otherwise it is derived from the measurements.
+pub fn reason(r: &TestResult) -> Option<String> {
+    let message = r.message.as_deref().filter(|m| !m.trim().is_empty());
+    match r.status {
+        Status::Pass => None,
+        Status::Skip => message.map(str::to_owned),
+        Status::Flaky => Some(format!("passed on attempt {}", r.attempt)),
+        Status::Fail => {
+            let mut parts: Vec<String> = Vec::new();
+            if let Some(exit) = exit_description(r) {
+                parts.push(exit);
+            }
+            if let Some(m) = message {
+                parts.push(m.to_owned());
+            } else if let Some(st) = r.subtests.filter(|s| s.failed > 0) {
+                let total = st.passed + st.failed + st.skipped;
+                parts.push(format!("{} of {total} subtests failed", st.failed));
+            }
+            if parts.is_empty() {
+                Some("failed".to_owned())
+            } else {
+                Some(parts.join(", "))
+            }
+        }
+        Status::Timeout => Some(message.unwrap_or("timed out").to_owned()),
+        Status::Leak => Some(match message {
+            Some(m) => m.to_owned(),
+            None => leaked_summary(r),
+        }),
+        Status::Error => Some(message.unwrap_or("could not be run").to_owned()),
+        Status::Oom => Some(message.unwrap_or("out of memory").to_owned()),
+    }
+}
+
+/// `left 2 processes behind: sleep 300, cat`.
+pub fn leaked_summary(r: &TestResult) -> String {
+    let n = r.leaked.len();
+    let cmds: Vec<&str> = r.leaked.iter().map(|l| l.cmd.as_str()).collect();
+    format!(
+        "left {n} {} behind: {}",
+        if n == 1 { "process" } else { "processes" },
+        cmds.join(", ")
+    )
+}
+
+/// What stopped a run, as said to a person.
+pub fn stop_description(reason: StopReason) -> &'static str {
+    match reason {
+        StopReason::FailFast => "stopped by --fail-fast",
+        StopReason::MaxFail => "stopped by --max-fail",
+        StopReason::Signal => "run interrupted",
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Results shaped like the runner's, for the writers' tests.
+
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use crate::events::{CapturedOutput, Leak, Status, Subtests, TestResult};
+
+    pub fn result(id: &str, status: Status, ms: u64) -> TestResult {
+        TestResult {
+            id: id.to_owned(),
+            status,
+            attempt: 1,
+            worker: 0,
+            duration: Duration::from_millis(ms),
+            exit_code: Some(match status {
+                Status::Pass | Status::Flaky | Status::Leak => 0,
+                Status::Skip => 77,
+                _ => 1,
+            }),
+            signal: None,
+            subtests: None,
+            peak_rss_bytes: None,
+            cpu_ms: None,
+            leaked: Vec::new(),
+            log: None,
+            output: CapturedOutput::default(),
+            message: None,
+        }
+    }
+
+    pub fn output(head: &[u8], tail: &[u8], total: u64) -> CapturedOutput {
+        CapturedOutput {
+            head: head.to_vec(),
+            tail: tail.to_vec(),
+            total_bytes: total,
+        }
+    }
+
+    pub fn with_everything(mut r: TestResult) -> TestResult {
+        r.subtests = Some(Subtests {
+            passed: 4,
+            failed: 1,
+            skipped: 0,
+        });
+        r.peak_rss_bytes = Some(3 * 1024 * 1024);
+        r.cpu_ms = Some(40);
+        r.leaked = vec![Leak {
+            pid: 4242,
+            cmd: "sleep 300".to_owned(),
+        }];
+        r.log = Some(PathBuf::from(".warden/runs/r1/logs/x.log"));
+        r.output = output(b"first line\n", b"last line\n", 1000);
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::*;
+    use super::*;
+    use crate::events::Subtests;
+
+    #[test]
+    fn output_with_nothing_omitted_is_head_then_tail() {
+        let out = output(b"abc\n", b"def\n", 8);
+        assert_eq!(render_output(&out), "abc\ndef\n");
+    }
+
+    #[test]
+    fn output_split_inside_a_character_is_decoded_whole() {
+        // "é" is C3 A9; the capture boundary fell between the two bytes.
+        let out = output(b"caf\xC3", b"\xA9\n", 6);
+        assert_eq!(render_output(&out), "café\n");
+    }
+
+    #[test]
+    fn omitted_middle_gets_a_marker_line() {
+        let out = output(b"head", b"tail\n", 1009);
+        assert_eq!(
+            render_output(&out),
+            "head\n[… 1000 bytes omitted …]\ntail\n"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced() {
+        let out = output(b"a\xFFb\n", b"", 4);
+        assert_eq!(render_output(&out), "a\u{FFFD}b\n");
+    }
+
+    #[test]
+    fn reasons_by_status() {
+        let mut r = result("t", Status::Fail, 1);
+        r.exit_code = Some(3);
+        assert_eq!(reason(&r).as_deref(), Some("exit 3"));
+        r.exit_code = None;
+        r.signal = Some("SIGSEGV".into());
+        assert_eq!(reason(&r).as_deref(), Some("killed by SIGSEGV"));
+
+        let mut tap = result("t", Status::Fail, 1);
+        tap.exit_code = Some(0);
+        tap.subtests = Some(Subtests {
+            passed: 2,
+            failed: 1,
+            skipped: 0,
+        });
+        assert_eq!(reason(&tap).as_deref(), Some("1 of 3 subtests failed"));
+        tap.exit_code = Some(1);
+        assert_eq!(
+            reason(&tap).as_deref(),
+            Some("exit 1, 1 of 3 subtests failed")
+        );
+        tap.exit_code = Some(0);
+        tap.message = Some("plan 1..4 but 3 tests".into());
+        assert_eq!(reason(&tap).as_deref(), Some("plan 1..4 but 3 tests"));
+
+        let mut leak = result("t", Status::Leak, 1);
+        leak.leaked = vec![
+            crate::events::Leak {
+                pid: 1,
+                cmd: "sleep 300".into(),
+            },
+            crate::events::Leak {
+                pid: 2,
+                cmd: "cat".into(),
+            },
+        ];
+        assert_eq!(
+            reason(&leak).as_deref(),
+            Some("left 2 processes behind: sleep 300, cat")
+        );
+
+        let mut flaky = result("t", Status::Flaky, 1);
+        flaky.attempt = 3;
+        assert_eq!(reason(&flaky).as_deref(), Some("passed on attempt 3"));
+        assert_eq!(reason(&result("t", Status::Pass, 1)), None);
+        assert_eq!(reason(&result("t", Status::Skip, 1)), None);
+    }
+}

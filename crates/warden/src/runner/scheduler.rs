@@ -1,0 +1,319 @@
+//! The scheduler loop: hands queued tests to free worker slots, retries failures, stops on
+//! fail-fast or when told to, and reports everything as events.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::classify::classify;
+use crate::events::{CapturedOutput, Event, EventKind, Status, StopReason, TestResult, Totals};
+use crate::state::RunDir;
+use crate::supervise::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec};
+use crate::test_case::{OutputFormat, TestCase};
+
+/// Everything the runner needs, already validated.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    pub run_id: String,
+    /// In the order to run them.
+    pub tests: Vec<TestCase>,
+    pub workers: usize,
+    pub default_timeout: Duration,
+    pub grace: Duration,
+    /// Stop scheduling after this many failed tests (`--fail-fast` = 1).
+    pub max_fail: Option<u32>,
+    pub fail_fast: bool,
+    pub retries: u32,
+    /// `false` = `--no-capture`: output goes straight to the terminal.
+    pub capture: bool,
+    /// Run tests marked `@skip` instead of reporting them skipped (`--only-skipped`).
+    pub run_skipped: bool,
+    /// `leak = "fail"`: a passing test that leaves processes behind fails.
+    pub leak_fails: bool,
+    /// Relative command paths (`bin/tool`) are resolved against this directory.
+    pub root: PathBuf,
+    pub run_dir: Option<RunDir>,
+    /// Parent of the private `TMPDIR` of every test; removed at the end.
+    pub temp_root: PathBuf,
+}
+
+/// A request to stop the run from outside (a signal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StopRequest {
+    pub reason: StopReason,
+    /// Kill running tests at once instead of TERM → grace → KILL.
+    pub immediate: bool,
+}
+
+/// How the run ended.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub totals: Totals,
+    /// 0 when every selected test passed or was skipped, else 1 (signals are the caller's).
+    pub exit_code: i32,
+    pub stopped: Option<StopReason>,
+    pub duration: Duration,
+}
+
+struct Finished {
+    index: usize,
+    attempt: u32,
+    worker: usize,
+    outcome: ProcessOutcome,
+    timeout: Duration,
+}
+
+/// Run the plan to the end. `stop` turning `Some` (a signal, say) terminates running tests and
+/// starts no more; a later request with `immediate` kills them at once. Events are delivered in
+/// order to `on_event`.
+pub async fn run(
+    plan: RunPlan,
+    mut stop: watch::Receiver<Option<StopRequest>>,
+    mut on_event: impl FnMut(Event),
+) -> RunOutcome {
+    let started = Instant::now();
+    let plan = Arc::new(plan);
+    let workers = plan.workers.max(1);
+    on_event(Event::now(EventKind::RunStarted {
+        run_id: plan.run_id.clone(),
+        selected: plan.tests.len(),
+        workers,
+        resumed_from: None,
+        log_dir: plan.run_dir.as_ref().map(|d| d.logs.clone()),
+    }));
+    let _ = std::fs::create_dir_all(&plan.temp_root);
+
+    // Serial tests run last, one at a time, so they never hold up the parallel part.
+    let (serial, parallel): (Vec<usize>, Vec<usize>) =
+        (0..plan.tests.len()).partition(|&i| plan.tests[i].serial);
+    let mut queue: VecDeque<(usize, u32)> =
+        parallel.into_iter().chain(serial).map(|i| (i, 1)).collect();
+    let mut free: BTreeSet<usize> = (0..workers).collect();
+    let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut serial_running = false;
+    let (cancel_tx, _) = watch::channel(Cancel::No);
+    let mut totals = Totals::default();
+    let mut failures = 0u32;
+    let mut failed_before: Vec<bool> = vec![false; plan.tests.len()];
+    let mut stopped: Option<StopReason> = None;
+    let mut any_failure = false;
+    let mut seq = 0u64;
+    let mut stop_open = true;
+
+    loop {
+        // Start what can start.
+        while stopped.is_none() {
+            let Some(&(index, attempt)) = queue.front() else {
+                break;
+            };
+            let test = &plan.tests[index];
+            if test.skip.is_some() && !plan.run_skipped {
+                queue.pop_front();
+                let r = not_run_result(
+                    test,
+                    Status::Skip,
+                    test.skip.clone().filter(|s| !s.is_empty()),
+                );
+                totals.add(&r);
+                on_event(Event::now(EventKind::TestFinished(Box::new(r))));
+                continue;
+            }
+            if let Err(msg) = &test.command {
+                queue.pop_front();
+                let r = not_run_result(test, Status::Error, Some(msg.clone()));
+                totals.add(&r);
+                any_failure = true;
+                failures += 1;
+                on_event(Event::now(EventKind::TestFinished(Box::new(r))));
+                if let Some(reason) = should_stop(&plan, failures) {
+                    stopped = Some(reason);
+                }
+                continue;
+            }
+            if serial_running || (test.serial && !running.is_empty()) {
+                break;
+            }
+            let Some(worker) = free.pop_first() else {
+                break;
+            };
+            queue.pop_front();
+            serial_running = test.serial;
+            seq += 1;
+            on_event(Event::now(EventKind::TestStarted {
+                id: test.id.clone(),
+                worker,
+                attempt,
+            }));
+            let spec = spawn_spec(&plan, test, worker, attempt, seq);
+            let timeout = spec.timeout;
+            let cancel = cancel_tx.subscribe();
+            let tmp = plan.temp_root.join(seq.to_string());
+            running.spawn(async move {
+                let _ = std::fs::create_dir_all(&tmp);
+                let outcome = run_process(spec, cancel).await;
+                let _ = std::fs::remove_dir_all(&tmp);
+                Finished {
+                    index,
+                    attempt,
+                    worker,
+                    outcome,
+                    timeout,
+                }
+            });
+        }
+        if running.is_empty() && (stopped.is_some() || queue.is_empty()) {
+            break;
+        }
+
+        tokio::select! {
+            joined = running.join_next() => {
+                let Some(joined) = joined else { continue };
+                let f = match joined {
+                    Ok(f) => f,
+                    Err(e) => panic!("test supervisor task failed: {e}"),
+                };
+                free.insert(f.worker);
+                serial_running = false;
+                let test = &plan.tests[f.index];
+                if f.outcome.exit == Exit::Cancelled {
+                    on_event(Event::now(EventKind::TestCancelled {
+                        id: test.id.clone(),
+                        reason: stopped.unwrap_or(StopReason::Signal),
+                    }));
+                    totals.cancelled += 1;
+                    continue;
+                }
+                let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
+                if result.status.is_failure() && f.attempt <= plan.retries && stopped.is_none() {
+                    failed_before[f.index] = true;
+                    on_event(Event::now(EventKind::TestRetrying(Box::new(result))));
+                    queue.push_front((f.index, f.attempt + 1));
+                    continue;
+                }
+                if result.status == Status::Pass && failed_before[f.index] {
+                    result.status = Status::Flaky;
+                }
+                totals.add(&result);
+                if result.status.is_failure() {
+                    any_failure = true;
+                    failures += 1;
+                    if stopped.is_none() {
+                        if let Some(reason) = should_stop(&plan, failures) {
+                            stopped = Some(reason);
+                            let _ = cancel_tx.send(Cancel::Graceful);
+                        }
+                    }
+                }
+                on_event(Event::now(EventKind::TestFinished(Box::new(result))));
+            }
+            changed = stop.changed(), if stop_open => {
+                if changed.is_err() {
+                    // The controller went away: nobody can stop us any more; carry on.
+                    stop_open = false;
+                    continue;
+                }
+                if let Some(req) = *stop.borrow() {
+                    // A signal overrides fail-fast as the reason: it decides the exit code.
+                    stopped = Some(req.reason);
+                    let _ = cancel_tx.send(if req.immediate { Cancel::Now } else { Cancel::Graceful });
+                }
+            }
+        }
+    }
+
+    totals.not_run = queue.len() as u32;
+    let _ = std::fs::remove_dir_all(&plan.temp_root);
+    let duration = started.elapsed();
+    let exit_code = i32::from(any_failure);
+    on_event(Event::now(EventKind::RunFinished {
+        run_id: plan.run_id.clone(),
+        totals: totals.clone(),
+        duration,
+        exit_code,
+        stopped,
+    }));
+    RunOutcome {
+        totals,
+        exit_code,
+        stopped,
+        duration,
+    }
+}
+
+fn should_stop(plan: &RunPlan, failures: u32) -> Option<StopReason> {
+    if plan.fail_fast && failures >= 1 {
+        return Some(StopReason::FailFast);
+    }
+    match plan.max_fail {
+        Some(n) if failures >= n => Some(StopReason::MaxFail),
+        _ => None,
+    }
+}
+
+fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32, seq: u64) -> SpawnSpec {
+    let mut argv = test.command.clone().unwrap_or_default();
+    if let Some(program) = argv.first_mut() {
+        let p = std::path::Path::new(program.as_str());
+        if p.is_relative() && program.contains('/') {
+            *program = plan.root.join(p).to_string_lossy().into_owned();
+        }
+    }
+    let mut env: Vec<(String, String)> = test
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    env.extend([
+        ("WARDEN_RUN_ID".to_string(), plan.run_id.clone()),
+        ("WARDEN_TEST_ID".to_string(), test.id.clone()),
+        ("WARDEN_WORKER".to_string(), worker.to_string()),
+        ("WARDEN_ATTEMPT".to_string(), attempt.to_string()),
+        (
+            "TMPDIR".to_string(),
+            plan.temp_root
+                .join(seq.to_string())
+                .to_string_lossy()
+                .into_owned(),
+        ),
+    ]);
+    let capture = plan.capture.then(|| CaptureSpec {
+        log_path: plan.run_dir.as_ref().map(|d| d.log_path(&test.id, attempt)),
+        parse_tap: test.format != OutputFormat::ExitCode,
+    });
+    SpawnSpec {
+        argv,
+        cwd: test
+            .path
+            .parent()
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| plan.root.clone()),
+        env,
+        timeout: test.timeout.unwrap_or(plan.default_timeout),
+        grace: plan.grace,
+        capture,
+    }
+}
+
+/// A result for a test that was decided without running it (skip marker, no command).
+fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> TestResult {
+    TestResult {
+        id: test.id.clone(),
+        status,
+        attempt: 1,
+        worker: 0,
+        duration: Duration::ZERO,
+        exit_code: None,
+        signal: None,
+        subtests: None,
+        peak_rss_bytes: None,
+        cpu_ms: None,
+        leaked: Vec::new(),
+        log: None,
+        output: CapturedOutput::default(),
+        message,
+    }
+}

@@ -1,0 +1,33 @@
+//! Process groups elsewhere (macOS, BSD): signals work; membership is not listed.
+
+use nix::errno::Errno;
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::events::Leak;
+
+pub fn signal_group(pgid: i32, sig: Signal) -> bool {
+    !matches!(killpg(Pid::from_raw(pgid), sig), Err(Errno::ESRCH))
+}
+
+/// Without `/proc`, a live group is reported as one unnamed member so that it is still killed.
+pub fn group_members(pgid: i32) -> Vec<Leak> {
+    if killpg(Pid::from_raw(pgid), None).is_ok() {
+        vec![Leak {
+            pid: pgid,
+            cmd: format!("[process group {pgid}]"),
+        }]
+    } else {
+        Vec::new()
+    }
+}
+
+pub fn cmdline(pid: i32) -> String {
+    format!("[pid {pid}]")
+}
+
+pub fn signal_name(sig: i32) -> String {
+    Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}

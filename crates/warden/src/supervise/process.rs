@@ -1,0 +1,312 @@
+//! One test's life as a process tree: spawn it in its own session, capture its output, enforce
+//! its timeout with TERM → grace → KILL to the whole group, and sweep what it leaves behind.
+
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
+use tokio::sync::watch;
+use tokio::time::{sleep, sleep_until};
+
+use super::capture::OutputCapture;
+use super::os;
+use crate::events::{CapturedOutput, Leak};
+use crate::tap::{TapParser, TapReport};
+
+/// How long to keep reading output after the test's processes are gone: only a process that
+/// escaped the group can still hold the pipe open.
+const DRAIN_LIMIT: Duration = Duration::from_millis(1000);
+/// How often a terminating group is checked for emptiness.
+const POLL: Duration = Duration::from_millis(20);
+
+/// A request from outside to end the test early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cancel {
+    #[default]
+    No,
+    /// TERM the tree, KILL it after the grace.
+    Graceful,
+    /// KILL the tree now (a second Ctrl-C).
+    Now,
+}
+
+/// What to run and under which limits.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    pub argv: Vec<String>,
+    pub cwd: PathBuf,
+    /// Added to warden's own environment.
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    pub grace: Duration,
+    /// `None` = output goes straight to warden's stdout/stderr (`--no-capture`).
+    pub capture: Option<CaptureSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CaptureSpec {
+    /// Where the full output is written.
+    pub log_path: Option<PathBuf>,
+    /// Feed the output to a TAP parser.
+    pub parse_tap: bool,
+}
+
+/// How the main process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+    /// Past the timeout; the tree was terminated.
+    TimedOut,
+    /// Stopped from outside (fail-fast, shutdown); the tree was terminated.
+    Cancelled,
+    /// Could not be started at all.
+    SpawnFailed(String),
+}
+
+#[derive(Debug)]
+pub struct ProcessOutcome {
+    pub exit: Exit,
+    pub duration: Duration,
+    pub output: CapturedOutput,
+    pub log: Option<PathBuf>,
+    pub tap: Option<TapReport>,
+    /// Processes still in the test's group when its main process ended (they were killed).
+    pub leaked: Vec<Leak>,
+    /// Things worth telling that are not the test's fault (an unwritable log, a held pipe).
+    pub notes: Vec<String>,
+}
+
+/// Run `spec` to the end. `cancel` leaving `Cancel::No` terminates the tree early.
+pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -> ProcessOutcome {
+    let started = Instant::now();
+    let mut notes = Vec::new();
+    let mut capture = spec
+        .capture
+        .as_ref()
+        .map(|c| OutputCapture::new(c.log_path.as_deref()));
+    let mut tap = spec
+        .capture
+        .as_ref()
+        .filter(|c| c.parse_tap)
+        .map(|_| TapParser::new());
+
+    let spawned = spawn(&spec);
+    let (mut child, mut reader) = match spawned {
+        Ok(pair) => pair,
+        Err(msg) => {
+            let (output, log, _) = capture.map(|c| c.finish()).unwrap_or_default();
+            return ProcessOutcome {
+                exit: Exit::SpawnFailed(msg),
+                duration: started.elapsed(),
+                output,
+                log,
+                tap: None,
+                leaked: Vec::new(),
+                notes,
+            };
+        }
+    };
+    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut on_chunk = |chunk: &[u8]| {
+        if let Some(c) = capture.as_mut() {
+            c.push(chunk);
+        }
+        if let Some(t) = tap.as_mut() {
+            t.feed(chunk);
+        }
+    };
+
+    // Phase 1: until the main process ends, the deadline passes or we are told to stop.
+    let deadline = sleep_until((started + spec.timeout).into());
+    tokio::pin!(deadline);
+    let mut status = None;
+    let mut stop: Option<Exit> = None;
+    if *cancel.borrow() != Cancel::No {
+        stop = Some(Exit::Cancelled);
+    }
+    while status.is_none() && stop.is_none() {
+        tokio::select! {
+            r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
+                Some(n) => on_chunk(&buf[..n]),
+                None => reader = None,
+            },
+            st = child.wait() => status = Some(st),
+            _ = &mut deadline => stop = Some(Exit::TimedOut),
+            changed = cancel.changed() => {
+                if changed.is_err() || *cancel.borrow() != Cancel::No {
+                    stop = Some(Exit::Cancelled);
+                }
+            }
+        }
+    }
+
+    let mut leaked = Vec::new();
+    if stop.is_none() {
+        // The main process ended: whatever is left in its group was left behind.
+        leaked = os::group_members(pgid);
+        // A child forked just before the main process ended may not have exec'd yet and still
+        // shows the parent's command line: give it a moment so the report names what it runs.
+        let parent_cmd = spec.argv.join(" ");
+        for _ in 0..5 {
+            // (An interpreter run by a shebang line shows up in front of the script path.)
+            if !leaked.iter().any(|l| l.cmd.ends_with(&parent_cmd)) {
+                break;
+            }
+            sleep(Duration::from_millis(10)).await;
+            leaked = os::group_members(pgid);
+        }
+    }
+    if stop.is_some() || !leaked.is_empty() {
+        // Phase 2: TERM the whole group, KILL what is left after the grace, keep reading.
+        let mut killed = *cancel.borrow() == Cancel::Now;
+        os::signal_group(
+            pgid,
+            if killed {
+                Signal::SIGKILL
+            } else {
+                Signal::SIGTERM
+            },
+        );
+        let kill_at = sleep(spec.grace);
+        tokio::pin!(kill_at);
+        let mut cancel_open = true;
+        let mut poll = tokio::time::interval(POLL);
+        loop {
+            tokio::select! {
+                r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
+                    Some(n) => on_chunk(&buf[..n]),
+                    None => reader = None,
+                },
+                st = child.wait(), if status.is_none() => status = Some(st),
+                _ = &mut kill_at, if !killed => {
+                    os::signal_group(pgid, Signal::SIGKILL);
+                    killed = true;
+                }
+                changed = cancel.changed(), if cancel_open && !killed => {
+                    cancel_open = changed.is_ok();
+                    if *cancel.borrow() == Cancel::Now {
+                        os::signal_group(pgid, Signal::SIGKILL);
+                        killed = true;
+                    }
+                }
+                _ = poll.tick() => {
+                    if status.is_some() && os::group_members(pgid).is_empty() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    // Phase 3: the group is gone; read what is still in the pipe.
+    if reader.is_some() {
+        let drain = sleep(DRAIN_LIMIT);
+        tokio::pin!(drain);
+        loop {
+            tokio::select! {
+                r = read_some(&mut reader, &mut buf) => match r {
+                    Some(n) => on_chunk(&buf[..n]),
+                    None => break,
+                },
+                _ = &mut drain => {
+                    notes.push(format!(
+                        "output pipe still open {}ms after the test ended: a process outside its group holds it",
+                        DRAIN_LIMIT.as_millis()
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    let duration = started.elapsed();
+
+    let exit = match stop {
+        Some(e) => e,
+        None => match status {
+            Some(Ok(st)) => exit_of(st),
+            Some(Err(e)) => {
+                Exit::SpawnFailed(format!("failed to wait for `{}`: {e}", spec.argv[0]))
+            }
+            None => unreachable!("phase 1 ends with a status or a stop"),
+        },
+    };
+    let (output, log, log_error) = capture.map(|c| c.finish()).unwrap_or_default();
+    notes.extend(log_error);
+    ProcessOutcome {
+        exit,
+        duration,
+        output,
+        log,
+        tap: tap.map(TapParser::finish),
+        leaked,
+        notes,
+    }
+}
+
+fn exit_of(st: std::process::ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => Exit::Code(c),
+        (None, Some(s)) => Exit::Signal(s),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+async fn read_some(reader: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Option<usize> {
+    match reader.as_mut()?.read(buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(n),
+    }
+}
+
+/// Start the main process: own session (so its own process group, no controlling terminal),
+/// stdin from /dev/null, stdout and stderr into one pipe so their interleaving is kept.
+fn spawn(spec: &SpawnSpec) -> Result<(tokio::process::Child, Option<pipe::Receiver>), String> {
+    let Some(program) = spec.argv.first() else {
+        return Err("empty command".to_string());
+    };
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(&spec.argv[1..])
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null());
+    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    let mut reader = None;
+    if spec.capture.is_some() {
+        let (tx, rx) = pipe::pipe().map_err(|e| format!("cannot create output pipe: {e}"))?;
+        let fd = tx
+            .into_blocking_fd()
+            .map_err(|e| format!("cannot create output pipe: {e}"))?;
+        let fd2 = fd
+            .try_clone()
+            .map_err(|e| format!("cannot create output pipe: {e}"))?;
+        cmd.stdout(Stdio::from(fd)).stderr(Stdio::from(fd2));
+        reader = Some(rx);
+    }
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            nix::unistd::setsid().map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    let child = tokio::process::Command::from(cmd)
+        .spawn()
+        .map_err(|e| spawn_error(program, &e))?;
+    Ok((child, reader))
+}
+
+fn spawn_error(program: &str, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!("cannot run `{program}`: command not found"),
+        std::io::ErrorKind::PermissionDenied => {
+            format!("cannot run `{program}`: permission denied")
+        }
+        _ => format!("cannot run `{program}`: {e}"),
+    }
+}
