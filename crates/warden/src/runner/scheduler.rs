@@ -12,7 +12,9 @@ use tokio::task::JoinSet;
 use super::classify::classify;
 use crate::events::{CapturedOutput, Event, EventKind, Status, StopReason, TestResult, Totals};
 use crate::state::RunDir;
-use crate::supervise::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec};
+use crate::supervise::{
+    run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode,
+};
 use crate::test_case::{OutputFormat, TestCase};
 
 /// Everything the runner needs, already validated.
@@ -282,7 +284,11 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32, seq:
     ]);
     let capture = plan.capture.then(|| CaptureSpec {
         log_path: plan.run_dir.as_ref().map(|d| d.log_path(&test.id, attempt)),
-        parse_tap: test.format != OutputFormat::ExitCode,
+        tap: match test.format {
+            OutputFormat::ExitCode => TapMode::Off,
+            OutputFormat::Auto => TapMode::Detect,
+            OutputFormat::Tap => TapMode::Assume,
+        },
     });
     SpawnSpec {
         argv,

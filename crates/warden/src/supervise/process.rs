@@ -51,8 +51,17 @@ pub struct SpawnSpec {
 pub struct CaptureSpec {
     /// Where the full output is written.
     pub log_path: Option<PathBuf>,
-    /// Feed the output to a TAP parser.
-    pub parse_tap: bool,
+    pub tap: TapMode,
+}
+
+/// Whether and how the output is read as TAP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TapMode {
+    Off,
+    /// TAP only when the output starts like TAP (a plan or `TAP version`).
+    Detect,
+    /// TAP whatever the first line is (a plan may come last).
+    Assume,
 }
 
 /// How the main process ended.
@@ -89,11 +98,11 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         .capture
         .as_ref()
         .map(|c| OutputCapture::new(c.log_path.as_deref()));
-    let mut tap = spec
-        .capture
-        .as_ref()
-        .filter(|c| c.parse_tap)
-        .map(|_| TapParser::new());
+    let mut tap = spec.capture.as_ref().and_then(|c| match c.tap {
+        TapMode::Off => None,
+        TapMode::Detect => Some(TapParser::new()),
+        TapMode::Assume => Some(TapParser::assume_tap()),
+    });
 
     let spawned = spawn(&spec);
     let (mut child, mut reader) = match spawned {
