@@ -1,3 +1,17 @@
-//! Configuration: `warden.toml` + command-line options → validated settings.
+//! Configuration: `warden.toml` + command-line options → validated [`Settings`].
+mod error;
+pub(crate) mod file;
+mod load;
 mod options;
+pub(crate) mod paths;
+mod resolve;
+mod settings;
+mod suites;
+
+pub use error::ConfigError;
+pub use load::{load_settings, CONFIG_FILE_NAME};
 pub use options::RunOptions;
+pub use settings::{
+    compile_glob, ColorChoice, DiscoveryConfig, LeakPolicy, Levels, OutputConfig, ReportTarget,
+    RunConfig, Selection, Settings, SlowMode, Suite, BUILTIN_SUITE, DEFAULT_INCLUDE,
+};

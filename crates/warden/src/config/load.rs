@@ -1,0 +1,508 @@
+//! Command line + `warden.toml` + defaults → [`Settings`]. Every value is checked here, and an
+//! error names where the value came from: `--timeout` or `warden.toml:7: [run] timeout`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::file::{key_path, ConfigFile};
+use super::options::RunOptions;
+use super::paths::{absolute, normalize, relative_id};
+use super::settings::{DiscoveryConfig, Settings};
+use super::suites::{resolve_levels, resolve_suites};
+use crate::units::parse_duration;
+
+pub const CONFIG_FILE_NAME: &str = "warden.toml";
+
+/// Resolves the settings of one invocation.
+///
+/// `cwd` is where warden runs (test ids are relative to it); `cli` holds the options given on
+/// the command line (`paths` = the PATH arguments); `config_file` is an explicit config file,
+/// else `warden.toml` is searched in `cwd` and its ancestors. The project root is that file's
+/// directory, else `cwd`.
+pub fn load_settings(
+    cwd: &Path,
+    cli: RunOptions,
+    config_file: Option<&Path>,
+) -> Result<Settings, ConfigError> {
+    let cwd = normalize(
+        &std::path::absolute(cwd).map_err(|source| ConfigError::Read {
+            path: cwd.to_path_buf(),
+            source,
+        })?,
+    );
+    let path = match config_file {
+        Some(p) => Some(absolute(&cwd, p)),
+        None => find_config(&cwd),
+    };
+    let file = match path {
+        Some(path) => {
+            let shown = match path.strip_prefix(&cwd) {
+                Ok(_) => relative_id(&path, &cwd),
+                Err(_) => path.display().to_string(),
+            };
+            Some(ConfigFile::load(&path, shown)?)
+        }
+        None => None,
+    };
+    let root = match &file {
+        Some(f) => f
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or(cwd.clone()),
+        None => cwd.clone(),
+    };
+    let file_run = file.as_ref().map(|f| f.run.clone()).unwrap_or_default();
+    Resolver {
+        cwd,
+        root,
+        cli,
+        file_run,
+        file,
+    }
+    .resolve()
+}
+
+/// The nearest `warden.toml` in `dir` or its ancestors.
+fn find_config(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors()
+        .map(|d| d.join(CONFIG_FILE_NAME))
+        .find(|p| p.is_file())
+}
+
+/// Which layer a merged option came from; higher wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Layer {
+    Default,
+    File,
+    Cli,
+}
+
+/// One merged option with its origin, as the macro [`given!`] builds it.
+pub(super) struct Given<T> {
+    pub key: &'static str,
+    pub layer: Layer,
+    pub value: Option<T>,
+}
+
+/// Merges option `$f` (command line over file) and remembers where it came from.
+macro_rules! given {
+    ($r:ident . $f:ident) => {{
+        let layer = if $r.cli.$f.is_some() {
+            Layer::Cli
+        } else if $r.file_run.$f.is_some() {
+            Layer::File
+        } else {
+            Layer::Default
+        };
+        Given {
+            key: stringify!($f),
+            layer,
+            value: $r.cli.$f.clone().or_else(|| $r.file_run.$f.clone()),
+        }
+    }};
+}
+pub(super) use given;
+
+/// Which of two contradicting options survives.
+pub(super) enum Keep {
+    First,
+    Second,
+}
+
+pub(super) struct Resolver {
+    pub cwd: PathBuf,
+    pub root: PathBuf,
+    pub cli: RunOptions,
+    pub file_run: RunOptions,
+    pub file: Option<ConfigFile>,
+}
+
+impl Resolver {
+    fn resolve(self) -> Result<Settings, ConfigError> {
+        let levels = resolve_levels(self.file.as_ref())?;
+        let suites = resolve_suites(self.file.as_ref(), &self.root)?;
+        let run = self.run_config()?;
+        let selection = self.selection(&levels)?;
+        let output = self.output()?;
+        let paths = self.test_paths()?;
+        let discovery = DiscoveryConfig {
+            cwd: self.cwd.clone(),
+            paths,
+            suites,
+            levels,
+            ignore_dirs: vec![run.state_dir.clone()],
+        };
+        Ok(Settings {
+            root: self.root.clone(),
+            config_file: self.file.as_ref().map(|f| f.path.clone()),
+            discovery,
+            selection,
+            run,
+            output,
+            container: self.file.as_ref().and_then(|f| f.container.clone()),
+            deferred: self.deferred(),
+        })
+    }
+
+    /// PATH arguments (relative to cwd), else `[run] paths` (relative to the root), else
+    /// `test/` or `tests/` in cwd.
+    fn test_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
+        let cli_paths = self.cli.paths.as_deref().unwrap_or_default();
+        if !cli_paths.is_empty() {
+            if cli_paths.iter().any(|p| p.is_empty()) {
+                return Err(ConfigError::Option {
+                    option: "PATH".into(),
+                    message: "empty path".into(),
+                });
+            }
+            return Ok(dedup(
+                cli_paths.iter().map(|p| absolute(&self.cwd, Path::new(p))),
+            ));
+        }
+        if let (Some(paths), Some(file)) = (&self.file_run.paths, &self.file) {
+            if paths.is_empty() {
+                return Err(file.error_at(&key_path!["run", "paths"], "empty list"));
+            }
+            if let Some(i) = paths.iter().position(|p| p.is_empty()) {
+                return Err(file.error_at(&key_path!["run", "paths", i], "empty path"));
+            }
+            return Ok(dedup(
+                paths.iter().map(|p| absolute(&self.root, Path::new(p))),
+            ));
+        }
+        ["test", "tests"]
+            .iter()
+            .map(|d| self.cwd.join(d))
+            .find(|d| d.is_dir())
+            .map(|d| vec![d])
+            .ok_or_else(|| ConfigError::NoTestPaths {
+                cwd: self.cwd.clone(),
+            })
+    }
+
+    /// Later-subsystem options that are set, named where they were set.
+    fn deferred(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut note = |key: &'static str, layer: Layer, active: bool| {
+            if active {
+                out.push(self.describe(key, "", layer));
+            }
+        };
+        let g = given!(self.self_protect);
+        note(g.key, g.layer, g.value == Some(true));
+        let g = given!(self.cpu_threshold);
+        note(g.key, g.layer, g.value.is_some());
+        let g = given!(self.mem_threshold);
+        note(g.key, g.layer, g.value.is_some());
+        let g = given!(self.safe_mode);
+        note(g.key, g.layer, g.value == Some(true));
+        let g = given!(self.test_mem_limit);
+        note(g.key, g.layer, g.value.is_some());
+        let g = given!(self.test_pids_limit);
+        note(g.key, g.layer, g.value.is_some());
+        out
+    }
+
+    pub(super) fn duration(
+        &self,
+        opt: Given<String>,
+        default: Duration,
+        zero_ok: bool,
+    ) -> Result<Duration, ConfigError> {
+        let Some(text) = &opt.value else {
+            return Ok(default);
+        };
+        let d = parse_duration(text).map_err(|e| self.invalid(&opt, e))?;
+        if d.is_zero() && !zero_ok {
+            return Err(self.invalid(&opt, format!("`{text}`: must be greater than 0")));
+        }
+        Ok(d)
+    }
+
+    /// A list of names (levels, tags, filters): no empty entries, duplicates dropped.
+    pub(super) fn names(
+        &self,
+        opt: &Given<Vec<String>>,
+        what: &str,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut out: Vec<String> = Vec::new();
+        for name in opt.value.iter().flatten() {
+            let name = name.trim();
+            if name.is_empty() {
+                return Err(self.invalid(opt, format!("empty {what}")));
+            }
+            if !out.iter().any(|n| n == name) {
+                out.push(name.to_string());
+            }
+        }
+        Ok(out)
+    }
+
+    /// A path option: relative to cwd on the command line, to the root in `warden.toml`.
+    pub(super) fn path_from<T>(&self, opt: &Given<T>, p: &str) -> PathBuf {
+        let base = match opt.layer {
+            Layer::Cli => &self.cwd,
+            _ => &self.root,
+        };
+        absolute(base, Path::new(p))
+    }
+
+    /// A bad value of `opt`, named as the user wrote it.
+    pub(super) fn invalid<T>(
+        &self,
+        opt: &Given<T>,
+        message: impl std::fmt::Display,
+    ) -> ConfigError {
+        match (&self.file, opt.layer) {
+            (Some(file), Layer::File) => file.error_at(&key_path!["run", opt.key], message),
+            _ => ConfigError::Option {
+                option: cli_flag(opt.key),
+                message: message.to_string(),
+            },
+        }
+    }
+
+    /// Two options set at once that contradict each other: an error when both come from the
+    /// same layer; otherwise the command line overrides the file, as everywhere else.
+    pub(super) fn settle<A, B>(
+        &self,
+        first: &Given<A>,
+        first_flag: &str,
+        second: &Given<B>,
+        second_flag: &str,
+        reason: &str,
+    ) -> Result<Keep, ConfigError> {
+        if first.layer == second.layer {
+            return Err(ConfigError::Conflict {
+                first: self.describe(first.key, first_flag, first.layer),
+                second: self.describe(second.key, second_flag, second.layer),
+                reason: reason.to_string(),
+            });
+        }
+        Ok(if first.layer > second.layer {
+            Keep::First
+        } else {
+            Keep::Second
+        })
+    }
+
+    /// `` `--quiet` `` or `` `quiet` (warden.toml:3) ``; `flag` overrides the derived flag name.
+    pub(super) fn describe(&self, key: &str, flag: &str, layer: Layer) -> String {
+        match (&self.file, layer) {
+            (Some(file), Layer::File) => format!(
+                "`{key}` ({}:{})",
+                file.shown,
+                file.line_of(&key_path!["run", key])
+            ),
+            _ if !flag.is_empty() => format!("`{flag}`"),
+            _ => format!("`{}`", cli_flag(key)),
+        }
+    }
+}
+
+/// `max_workers` → `--max-workers`.
+fn cli_flag(key: &str) -> String {
+    format!("--{}", key.replace('_', "-"))
+}
+
+fn dedup(paths: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = Vec::new();
+    for p in paths {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A seed for `--shuffle` without `--seed`: unpredictable, and printed by the caller so the
+/// order can be reproduced.
+pub(super) fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    h.write_u128(now.as_nanos());
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use crate::config::settings::{ColorChoice, LeakPolicy, Levels, ReportTarget, Selection};
+    use std::fs;
+
+    /// A project directory with `test/` and optionally a `warden.toml`.
+    pub(crate) fn project(config: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("test")).unwrap();
+        if let Some(text) = config {
+            fs::write(dir.path().join(CONFIG_FILE_NAME), text).unwrap();
+        }
+        dir
+    }
+
+    pub(crate) fn load(dir: &Path, cli: RunOptions) -> Result<Settings, String> {
+        load_settings(dir, cli, None).map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn cli() -> RunOptions {
+        RunOptions::default()
+    }
+
+    #[test]
+    fn defaults_follow_the_spec() {
+        let dir = project(None);
+        let s = load(dir.path(), cli()).unwrap();
+        let cwd = dir.path();
+        assert_eq!(s.root, cwd);
+        assert_eq!(s.config_file, None);
+        assert_eq!(s.discovery.cwd, cwd);
+        assert_eq!(s.discovery.paths, vec![cwd.join("test")]);
+        assert_eq!(s.discovery.suites.len(), 1);
+        assert_eq!(s.discovery.suites[0].name, "default");
+        assert_eq!(s.discovery.levels, Levels::default());
+        assert_eq!(s.discovery.ignore_dirs, vec![cwd.join(".warden")]);
+        let cpus = std::thread::available_parallelism().unwrap().get();
+        assert_eq!(s.run.workers, cpus);
+        assert_eq!(s.run.timeout, Duration::from_secs(120));
+        assert_eq!(s.run.grace, Duration::from_secs(5));
+        assert_eq!(s.run.state_dir, cwd.join(".warden"));
+        assert_eq!(s.run.leak, LeakPolicy::Kill);
+        assert_eq!(
+            (s.run.fail_fast, s.run.max_fail, s.run.retries),
+            (false, None, 0)
+        );
+        assert_eq!(s.selection, Selection::default());
+        assert_eq!(s.output.color, ColorChoice::Auto);
+        assert_eq!((s.output.junit, s.output.json), (None, None));
+        assert!(s.deferred.is_empty() && s.container.is_none());
+    }
+
+    #[test]
+    fn falls_back_to_tests_dir_then_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = load(dir.path(), cli()).unwrap_err();
+        assert!(err.contains("neither test/ nor tests/"), "{err}");
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        fs::create_dir(dir.path().join("tests")).unwrap();
+        let s = load(dir.path(), cli()).unwrap();
+        assert_eq!(s.discovery.paths, vec![dir.path().join("tests")]);
+    }
+
+    #[test]
+    fn root_is_the_nearest_config_and_paths_resolve_per_layer() {
+        let dir = project(Some(
+            "[run]\npaths = [\"test\", \"more/../test\"]\nstate_dir = \"var/st\"\njunit = \"j.xml\"\n[container]\nimage = \"x\"\n",
+        ));
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let s = load(&sub, cli()).unwrap();
+        assert_eq!(s.root, dir.path());
+        assert_eq!(s.config_file, Some(dir.path().join(CONFIG_FILE_NAME)));
+        assert_eq!(s.discovery.cwd, sub);
+        // relative to the root in the file, deduplicated
+        assert_eq!(s.discovery.paths, vec![dir.path().join("test")]);
+        assert_eq!(s.run.state_dir, dir.path().join("var/st"));
+        assert_eq!(s.discovery.ignore_dirs, vec![dir.path().join("var/st")]);
+        // reports resolve against cwd
+        assert_eq!(s.output.junit, Some(sub.join("j.xml")));
+        assert!(s.container.unwrap().get("image").is_some());
+
+        let s = load(
+            &sub,
+            RunOptions {
+                paths: Some(vec!["../test/unit".into(), "x".into()]),
+                state_dir: Some("st".into()),
+                json: Some("-".into()),
+                html: Some("/tmp/r.html".into()),
+                ..cli()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.discovery.paths,
+            vec![dir.path().join("test/unit"), sub.join("x")]
+        );
+        assert_eq!(s.run.state_dir, sub.join("st"));
+        assert_eq!(s.output.json, Some(ReportTarget::Stdout));
+        assert_eq!(s.output.html, Some(PathBuf::from("/tmp/r.html")));
+    }
+
+    #[test]
+    fn explicit_config_file_sets_the_root() {
+        let dir = project(None);
+        let conf = dir.path().join("conf");
+        fs::create_dir(&conf).unwrap();
+        fs::write(conf.join("ci.toml"), "[run]\nmax_workers = 3\n").unwrap();
+        let s = load_settings(dir.path(), cli(), Some(Path::new("conf/ci.toml"))).unwrap();
+        assert_eq!(s.root, conf);
+        assert_eq!(s.run.workers, 3);
+        let err = load_settings(dir.path(), cli(), Some(Path::new("nope.toml")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("cannot read ") && err.contains("nope.toml"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn command_line_overrides_the_file() {
+        let dir = project(Some(
+            "[run]\nmax_workers = 8\ntimeout = \"60s\"\ngrace = \"1s\"\n",
+        ));
+        let s = load(
+            dir.path(),
+            RunOptions {
+                max_workers: Some(2),
+                grace: Some("250ms".into()),
+                ..cli()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.run.workers, 2);
+        assert_eq!(s.run.timeout, Duration::from_secs(60));
+        assert_eq!(s.run.grace, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn file_errors_surface_through_load() {
+        let dir = project(Some("[run]\nmax_workers = 2\ntimout = \"1s\"\n"));
+        let err = load(dir.path(), cli()).unwrap_err();
+        assert_eq!(
+            err,
+            "warden.toml:3: unknown key `timout` in [run], did you mean `timeout`?"
+        );
+        let dir = project(Some("[run\n"));
+        assert!(load(dir.path(), cli())
+            .unwrap_err()
+            .starts_with("warden.toml:1: "));
+        // found in an ancestor: named by its absolute path
+        let sub = dir.path().join("test");
+        let err = load(&sub, cli()).unwrap_err();
+        let shown = dir.path().join("warden.toml").display().to_string();
+        assert!(err.starts_with(&format!("{shown}:1: ")), "{err}");
+    }
+
+    #[test]
+    fn later_subsystem_options_are_reported_as_deferred() {
+        let dir = project(Some("[run]\nself_protect = true\nsafe_mode = false\n"));
+        let s = load(
+            dir.path(),
+            RunOptions {
+                test_mem_limit: Some("1G".into()),
+                ..cli()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            s.deferred,
+            ["`self_protect` (warden.toml:2)", "`--test-mem-limit`"]
+        );
+    }
+}
