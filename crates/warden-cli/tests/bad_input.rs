@@ -113,6 +113,29 @@ fn contradictory_options() {
 }
 
 #[test]
+fn unknown_level() {
+    let p = Project::new();
+    let out = p.warden(["run", "tests", "--level", "nosuchlevel"]);
+    p.assert_usage_error(&out, &["nosuchlevel"]);
+}
+
+#[test]
+fn json_report_that_cannot_be_written() {
+    // Nothing is silently ignored: a report that cannot be created is an error before any
+    // test runs, not a run that quietly produces no report.
+    let p = Project::new();
+    let out = p.warden(["run", "tests", "--json", "no/such/dir/events.jsonl"]);
+    p.assert_usage_error(&out, &["no/such/dir/events.jsonl"]);
+}
+
+#[test]
+fn junit_report_that_cannot_be_written() {
+    let p = Project::new();
+    let out = p.warden(["run", "tests", "--junit", "no/such/dir/junit.xml"]);
+    p.assert_usage_error(&out, &["no/such/dir/junit.xml"]);
+}
+
+#[test]
 fn missing_path() {
     let p = Project::new();
     let out = p.warden(["run", "no/such/dir"]);
@@ -139,6 +162,7 @@ fn malformed_config() {
     let p = Project::with_config("[run\ntimeout = \"5s\"\n");
     let out = p.warden(["run", "tests"]);
     p.assert_usage_error(&out, &["warden.toml"]);
+    assert_names_line(&out, 1);
 }
 
 /// The message names the key and its line: `warden.toml:3` or `line 3`.
@@ -190,6 +214,7 @@ fn bad_duration_in_config() {
     let p = Project::with_config("[run]\n\ntimeout = \"soon\"\n");
     let out = p.warden(["run", "tests"]);
     p.assert_usage_error(&out, &["timeout", "soon", "warden.toml"]);
+    assert_names_line(&out, 3);
 }
 
 #[test]

@@ -156,6 +156,14 @@ fn every_test_gets_the_status_the_model_says() {
                         ));
                     }
                 }
+                if let Some(signal) = &t.signal {
+                    if e["signal"] != signal.as_str() {
+                        problems.push(format!(
+                            "{full}: signal {} (expected {signal:?})",
+                            e["signal"]
+                        ));
+                    }
+                }
                 if let Some(sub) = t.subtests {
                     let got = &e["subtests"];
                     let same = got["passed"] == sub.passed
@@ -328,6 +336,16 @@ fn terminal_output_has_a_line_per_test_failed_output_and_the_summary() {
             .any(|l| l.contains(&full) && l.split_whitespace().any(|w| w == word))
         {
             problems.push(format!("no line with `{word}` and `{full}`"));
+        }
+    }
+    // The reason is given once: `(exit 3)`, not `(exit 3, exit 3)`.
+    let fail_id = prefixed(FIXTURE, "fail_test.sh");
+    for line in lines
+        .iter()
+        .filter(|l| l.contains(&fail_id) && l.contains("FAIL"))
+    {
+        if line.matches("exit 3").count() != 1 {
+            problems.push(format!("`exit 3` not said exactly once in: {line}"));
         }
     }
     // fail_test.sh prints this on stdout and fails: its captured output must be shown.

@@ -35,6 +35,9 @@ pub struct TestModel {
     pub status_when_forced: Option<String>,
     #[serde(default)]
     pub exit_code: Option<i64>,
+    /// Name of the signal the test's main process died of.
+    #[serde(default)]
+    pub signal: Option<String>,
     #[serde(default)]
     pub subtests: Option<Subtests>,
     pub level: Option<String>,
