@@ -22,7 +22,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the selected tests (the default command)
     #[command(visible_alias = "test", after_help = AFTER_HELP)]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the tests `run` would run, with level, tags and flags
     List(ListArgs),
 }

@@ -1,9 +1,12 @@
 //! `warden list`: exactly the tests `run` would run, in the order it would run them.
 
+use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 
 use anyhow::Result;
-use warden::test_case::TestCase;
+use serde::Serialize;
+use warden::test_case::{OutputFormat, TestCase};
 
 use crate::args::SelectArgs;
 use crate::run_cmd::{prepare, Prepared};
@@ -17,7 +20,8 @@ pub fn run_list(args: &SelectArgs, json: bool) -> Result<u8> {
     }
     let mut out = std::io::stdout().lock();
     if json {
-        serde_json::to_writer_pretty(&mut out, &tests)?;
+        let listed: Vec<Listed> = tests.iter().map(Listed::from).collect();
+        serde_json::to_writer_pretty(&mut out, &listed)?;
         writeln!(out)?;
     } else {
         for t in &tests {
@@ -30,6 +34,45 @@ pub fn run_list(args: &SelectArgs, json: bool) -> Result<u8> {
         );
     }
     Ok(0)
+}
+
+/// One test as `warden list --json` shows it: the discovery facts plus the command or why
+/// there is none.
+#[derive(Serialize)]
+struct Listed<'a> {
+    id: &'a str,
+    path: &'a Path,
+    suite: &'a str,
+    level: Option<&'a str>,
+    tags: &'a [String],
+    slow: bool,
+    skip: Option<&'a str>,
+    timeout_ms: Option<u64>,
+    serial: bool,
+    command: Option<&'a [String]>,
+    error: Option<&'a str>,
+    format: OutputFormat,
+    env: &'a BTreeMap<String, String>,
+}
+
+impl<'a> From<&'a TestCase> for Listed<'a> {
+    fn from(t: &'a TestCase) -> Self {
+        Listed {
+            id: &t.id,
+            path: &t.path,
+            suite: &t.suite,
+            level: t.level.as_deref(),
+            tags: &t.tags,
+            slow: t.slow,
+            skip: t.skip.as_deref(),
+            timeout_ms: t.timeout.map(|d| d.as_millis() as u64),
+            serial: t.serial,
+            command: t.command.as_deref().ok(),
+            error: t.command.as_ref().err().map(String::as_str),
+            format: t.format,
+            env: &t.env,
+        }
+    }
 }
 
 /// `test/unit/a_test.sh  [unit] tags=db,smoke slow serial skip(reason)`

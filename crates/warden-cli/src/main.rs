@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) if args.list => list_cmd::run_list(&args.select, false),
-        Command::Run(args) => run_cmd::run(args),
+        Command::Run(args) => run_cmd::run(*args),
         Command::List(args) => list_cmd::run_list(&args.select, args.json),
     };
     match result {

@@ -37,7 +37,7 @@ pub fn relative_id(path: &Path, base: &Path) -> String {
     let b: Vec<Component> = base.components().collect();
     let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
     let mut parts: Vec<String> = Vec::new();
-    parts.extend(std::iter::repeat("..".to_string()).take(b.len() - common));
+    parts.extend(std::iter::repeat_n("..".to_string(), b.len() - common));
     parts.extend(
         p[common..]
             .iter()

@@ -35,8 +35,9 @@ pub fn classify(
         Exit::Cancelled => (Status::Error, Some("cancelled".to_string())),
         Exit::Signal(s) => {
             let name = os::signal_name(*s);
-            signal = Some(name.clone());
-            (Status::Fail, Some(format!("killed by {name}")))
+            // Reporters describe the exit code and signal themselves; `message` adds only news.
+            signal = Some(name);
+            (Status::Fail, None)
         }
         Exit::Code(c) => {
             exit_code = Some(*c);
@@ -47,13 +48,12 @@ pub fn classify(
                     TapVerdict::SkipAll(reason) => (Status::Skip, Some(reason)),
                     TapVerdict::Pass => (Status::Pass, None),
                 },
-                c => (Status::Fail, Some(format!("exit {c}"))),
+                _ => (Status::Fail, None),
             }
         }
     };
     if !outcome.leaked.is_empty() && leak_fails && status == Status::Pass {
         status = Status::Leak;
-        message = Some(format!("left {} process(es) behind", outcome.leaked.len()));
     }
     if !outcome.notes.is_empty() {
         let notes = outcome.notes.join("; ");

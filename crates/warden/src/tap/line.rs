@@ -132,12 +132,12 @@ pub(crate) fn parse_test_point(line: &[u8]) -> Option<TestPoint<'_>> {
     // An id must stand alone: in `ok 1st try` the digits belong to the description.
     let d = digit_run(rest);
     let mut id = None;
-    if d > 0 && rest.get(d).map_or(true, |&b| is_space(b)) {
+    if d > 0 && rest.get(d).is_none_or(|&b| is_space(b)) {
         // A run too long for a u64 is still an id, just one outside any plan.
         id = Some(parse_number(&rest[..d]).unwrap_or(u64::MAX));
         rest = trim_start(&rest[d..]);
     }
-    if rest.first() == Some(&b'-') && rest.get(1).map_or(true, |&b| is_space(b)) {
+    if rest.first() == Some(&b'-') && rest.get(1).is_none_or(|&b| is_space(b)) {
         rest = trim_start(&rest[1..]);
     }
 
