@@ -39,7 +39,8 @@ pub struct RunPlan {
     /// Relative command paths (`bin/tool`) are resolved against this directory.
     pub root: PathBuf,
     pub run_dir: Option<RunDir>,
-    /// Parent of the private `TMPDIR` of every test; removed at the end.
+    /// Parent of the private `TMPDIR`s, one per worker slot, emptied after every test and
+    /// removed at the end.
     pub temp_root: PathBuf,
 }
 
@@ -87,7 +88,9 @@ pub async fn run(
         resumed_from: None,
         log_dir: plan.run_dir.as_ref().map(|d| d.logs.clone()),
     }));
-    let _ = std::fs::create_dir_all(&plan.temp_root);
+    for w in 0..workers {
+        let _ = std::fs::create_dir_all(worker_tmp(&plan, w));
+    }
 
     // Serial tests run last, one at a time, so they never hold up the parallel part.
     let (serial, parallel): (Vec<usize>, Vec<usize>) =
@@ -103,7 +106,6 @@ pub async fn run(
     let mut failed_before: Vec<bool> = vec![false; plan.tests.len()];
     let mut stopped: Option<StopReason> = None;
     let mut any_failure = false;
-    let mut seq = 0u64;
     let mut stop_open = true;
 
     loop {
@@ -144,20 +146,18 @@ pub async fn run(
             };
             queue.pop_front();
             serial_running = test.serial;
-            seq += 1;
             on_event(Event::now(EventKind::TestStarted {
                 id: test.id.clone(),
                 worker,
                 attempt,
             }));
-            let spec = spawn_spec(&plan, test, worker, attempt, seq);
+            let spec = spawn_spec(&plan, test, worker, attempt);
             let timeout = spec.timeout;
             let cancel = cancel_tx.subscribe();
-            let tmp = plan.temp_root.join(seq.to_string());
+            let tmp = worker_tmp(&plan, worker);
             running.spawn(async move {
-                let _ = std::fs::create_dir_all(&tmp);
                 let outcome = run_process(spec, cancel).await;
-                let _ = std::fs::remove_dir_all(&tmp);
+                empty_dir(&tmp);
                 Finished {
                     index,
                     attempt,
@@ -246,6 +246,31 @@ pub async fn run(
     }
 }
 
+/// The private `TMPDIR` of a worker slot. Reusing one directory per slot (emptied between
+/// tests) instead of one per test saves an inode allocation and removal per test.
+fn worker_tmp(plan: &RunPlan, worker: usize) -> PathBuf {
+    plan.temp_root.join(format!("w{worker}"))
+}
+
+/// Remove everything inside `dir`, leaving it empty (recreated if the test removed it or made
+/// parts of it unremovable).
+fn empty_dir(dir: &std::path::Path) {
+    let clean = match std::fs::read_dir(dir) {
+        Ok(entries) => entries.flatten().all(|e| {
+            let p = e.path();
+            match e.file_type() {
+                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p).is_ok(),
+                _ => std::fs::remove_file(&p).is_ok(),
+            }
+        }),
+        Err(_) => false,
+    };
+    if !clean {
+        let _ = std::fs::remove_dir_all(dir);
+        let _ = std::fs::create_dir_all(dir);
+    }
+}
+
 fn should_stop(plan: &RunPlan, failures: u32) -> Option<StopReason> {
     if plan.fail_fast && failures >= 1 {
         return Some(StopReason::FailFast);
@@ -256,7 +281,7 @@ fn should_stop(plan: &RunPlan, failures: u32) -> Option<StopReason> {
     }
 }
 
-fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32, seq: u64) -> SpawnSpec {
+fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> SpawnSpec {
     let mut argv = test.command.clone().unwrap_or_default();
     if let Some(program) = argv.first_mut() {
         let p = std::path::Path::new(program.as_str());
@@ -276,10 +301,7 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32, seq:
         ("WARDEN_ATTEMPT".to_string(), attempt.to_string()),
         (
             "TMPDIR".to_string(),
-            plan.temp_root
-                .join(seq.to_string())
-                .to_string_lossy()
-                .into_owned(),
+            worker_tmp(plan, worker).to_string_lossy().into_owned(),
         ),
     ]);
     let capture = plan.capture.then(|| CaptureSpec {

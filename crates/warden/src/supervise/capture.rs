@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::events::CapturedOutput;
@@ -17,39 +17,36 @@ pub struct OutputCapture {
     head: Vec<u8>,
     tail: VecDeque<u8>,
     total: u64,
-    log: Option<(PathBuf, BufWriter<File>)>,
-    /// First write error on the log file: reported once, capture continues in memory.
+    log: Log,
+    /// First error on the log file: reported once, capture continues in memory.
     log_error: Option<String>,
 }
 
+/// The log file is created on the first byte of output: a silent test costs no file.
+enum Log {
+    Off,
+    Pending(PathBuf),
+    Open(PathBuf, BufWriter<File>),
+}
+
 impl OutputCapture {
-    /// Capture into memory and, when `log_path` is given, into that file (created, truncated).
+    /// Capture into memory and, when `log_path` is given, into that file once there is output.
     pub fn new(log_path: Option<&Path>) -> Self {
-        let mut log_error = None;
-        let log = log_path.and_then(|p| match File::create(p) {
-            Ok(f) => Some((p.to_path_buf(), BufWriter::with_capacity(64 * 1024, f))),
-            Err(e) => {
-                log_error = Some(format!("cannot create log {}: {e}", p.display()));
-                None
-            }
-        });
         OutputCapture {
             head: Vec::new(),
             tail: VecDeque::new(),
             total: 0,
-            log,
-            log_error,
+            log: log_path.map_or(Log::Off, |p| Log::Pending(p.to_path_buf())),
+            log_error: None,
         }
     }
 
     pub fn push(&mut self, mut chunk: &[u8]) {
-        self.total += chunk.len() as u64;
-        if let Some((path, w)) = &mut self.log {
-            if let Err(e) = w.write_all(chunk) {
-                self.log_error = Some(format!("cannot write log {}: {e}", path.display()));
-                self.log = None;
-            }
+        if chunk.is_empty() {
+            return;
         }
+        self.total += chunk.len() as u64;
+        self.write_log(chunk);
         let room = HEAD_BYTES - self.head.len();
         if room > 0 {
             let n = room.min(chunk.len());
@@ -66,11 +63,29 @@ impl OutputCapture {
         }
     }
 
-    /// Flush the log and return what was kept, the log path (if it was written completely) and
-    /// any log error.
+    fn write_log(&mut self, chunk: &[u8]) {
+        if let Log::Pending(path) = &self.log {
+            self.log = match File::create(path) {
+                Ok(f) => Log::Open(path.clone(), BufWriter::with_capacity(64 * 1024, f)),
+                Err(e) => {
+                    self.log_error = Some(format!("cannot create log {}: {e}", path.display()));
+                    Log::Off
+                }
+            };
+        }
+        if let Log::Open(path, w) = &mut self.log {
+            if let Err(e) = w.write_all(chunk) {
+                self.log_error = Some(format!("cannot write log {}: {e}", path.display()));
+                self.log = Log::Off;
+            }
+        }
+    }
+
+    /// Flush the log and return what was kept, the log path (when there was output and it was
+    /// written completely) and any log error.
     pub fn finish(mut self) -> (CapturedOutput, Option<PathBuf>, Option<String>) {
         let mut log_path = None;
-        if let Some((path, mut w)) = self.log.take() {
+        if let Log::Open(path, mut w) = std::mem::replace(&mut self.log, Log::Off) {
             match w.flush() {
                 Ok(()) => log_path = Some(path),
                 Err(e) => {
@@ -85,14 +100,6 @@ impl OutputCapture {
         };
         (out, log_path, self.log_error)
     }
-}
-
-/// Write `bytes` to `path`, creating parent directories: used for logs of tests that never ran.
-pub fn write_log(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(path, bytes)
 }
 
 #[cfg(test)]
@@ -140,6 +147,15 @@ mod tests {
         assert_eq!(out.head, b"hello\n");
         assert!(out.tail.is_empty());
         assert_eq!(out.omitted_bytes(), 0);
+    }
+
+    #[test]
+    fn silent_test_writes_no_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("t.log");
+        let (out, path, err) = OutputCapture::new(Some(&log)).finish();
+        assert_eq!((out.total_bytes, path, err), (0, None, None));
+        assert!(!log.exists());
     }
 
     #[test]

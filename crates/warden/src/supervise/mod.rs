@@ -5,5 +5,5 @@ mod capture;
 pub mod os;
 mod process;
 
-pub use capture::{write_log, OutputCapture, HEAD_BYTES, TAIL_BYTES};
+pub use capture::{OutputCapture, HEAD_BYTES, TAIL_BYTES};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};
