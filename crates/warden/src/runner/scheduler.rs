@@ -264,7 +264,10 @@ fn worker_cgroups(
     on_event: &mut impl FnMut(Event),
 ) -> Option<Vec<Arc<TestCgroup>>> {
     let run = run?;
-    match (0..workers).map(|w| run.test(&format!("w{w}")).map(Arc::new)).collect() {
+    match (0..workers)
+        .map(|w| run.test(&format!("w{w}")).map(Arc::new))
+        .collect()
+    {
         Ok(v) => Some(v),
         Err(e) => {
             on_event(Event::now(EventKind::Warning(format!(

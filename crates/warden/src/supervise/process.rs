@@ -1,11 +1,11 @@
 //! One test's life as a process tree: spawn it in its own session, capture its output, enforce
 //! its timeout with TERM → grace → KILL to the whole group, and sweep what it leaves behind.
 
-use std::os::unix::process::CommandExt;
 use std::collections::BTreeSet;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -138,7 +138,11 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     };
     let pid = child.id().map(|p| p as i32).unwrap_or(0);
     // setsid made the main process the leader of its own session and group.
-    let tree = Tree { pgid: pid, cgroup: spec.cgroup.clone(), token: spec.token.clone() };
+    let tree = Tree {
+        pgid: pid,
+        cgroup: spec.cgroup.clone(),
+        token: spec.token.clone(),
+    };
     let mut buf = vec![0u8; 64 * 1024];
     let mut on_chunk = |chunk: &[u8]| {
         if let Some(c) = capture.as_mut() {
@@ -192,7 +196,11 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     if stop.is_some() || !leaked.is_empty() {
         // Phase 2: TERM the whole group, KILL what is left after the grace, keep reading.
         let mut killed = *cancel.borrow() == Cancel::Now;
-        tree.signal(if killed { Signal::SIGKILL } else { Signal::SIGTERM });
+        tree.signal(if killed {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        });
         let kill_at = sleep(spec.grace);
         tokio::pin!(kill_at);
         let mut cancel_open = true;

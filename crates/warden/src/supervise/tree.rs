@@ -25,7 +25,10 @@ impl Tree {
             Some(cg) => {
                 for pid in cg.pids() {
                     if !out.iter().any(|l| l.pid == pid) {
-                        out.push(Leak { pid, cmd: os::cmdline(pid) });
+                        out.push(Leak {
+                            pid,
+                            cmd: os::cmdline(pid),
+                        });
                     }
                 }
             }

@@ -34,8 +34,11 @@ impl CgroupRun {
             return Err(format!("disabled by {DISABLE_ENV}"));
         }
         let mount = v2_mount().ok_or("no cgroup2 hierarchy is mounted")?;
-        let own = own_v2_path().ok_or("cannot read this process's cgroup from /proc/self/cgroup")?;
-        let dir = mount.join(own.trim_start_matches('/')).join(format!("warden-{run_id}"));
+        let own =
+            own_v2_path().ok_or("cannot read this process's cgroup from /proc/self/cgroup")?;
+        let dir = mount
+            .join(own.trim_start_matches('/'))
+            .join(format!("warden-{run_id}"));
         fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         Ok(CgroupRun { dir })
     }
@@ -51,7 +54,9 @@ impl CgroupRun {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(e),
         }
-        let procs = OpenOptions::new().write(true).open(dir.join("cgroup.procs"))?;
+        let procs = OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))?;
         Ok(TestCgroup { dir, procs })
     }
 
@@ -116,7 +121,9 @@ fn populated(dir: &Path) -> bool {
 /// Kill everything in `dir` and its sub-cgroups, then remove them, deepest first. Used at the
 /// end of a run and by the watchdog and `warden clean` for runs whose warden died.
 pub fn remove_tree(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
             remove_tree(&e.path());
@@ -147,14 +154,17 @@ pub fn v2_mount() -> Option<PathBuf> {
         if right.split_whitespace().next()? != "cgroup2" {
             return None;
         }
-        left.split_whitespace().nth(4).map(|m| PathBuf::from(unescape_mountinfo(m)))
+        left.split_whitespace()
+            .nth(4)
+            .map(|m| PathBuf::from(unescape_mountinfo(m)))
     })
 }
 
 /// This process's path in the v2 hierarchy (`0::/path` in `/proc/self/cgroup`).
 fn own_v2_path() -> Option<String> {
     let s = fs::read_to_string("/proc/self/cgroup").ok()?;
-    s.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string))
+    s.lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
@@ -163,7 +173,10 @@ fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
             out.push(v);
             i += 4;
@@ -181,7 +194,10 @@ mod tests {
 
     #[test]
     fn unescapes_mount_points() {
-        assert_eq!(unescape_mountinfo(r"/sys/fs/cgroup/a\040b"), "/sys/fs/cgroup/a b");
+        assert_eq!(
+            unescape_mountinfo(r"/sys/fs/cgroup/a\040b"),
+            "/sys/fs/cgroup/a b"
+        );
         assert_eq!(unescape_mountinfo("/plain"), "/plain");
     }
 
@@ -197,7 +213,10 @@ mod tests {
             }
         };
         let cg = run.test("t1").unwrap();
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         fs::write(cg.dir().join("cgroup.procs"), child.id().to_string()).unwrap();
         assert_eq!(cg.pids(), vec![child.id() as i32]);
         assert!(cg.populated());

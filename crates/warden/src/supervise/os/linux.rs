@@ -58,22 +58,37 @@ fn signal_group_probe(pgid: i32) -> bool {
 /// double forks; only a process that scrubs its environment escapes them.
 pub fn processes_with_env(needles: &[String]) -> Vec<Leak> {
     let me = std::process::id() as i32;
-    let Ok(dir) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for entry in dir.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         if pid == me {
             continue;
         }
-        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else { continue };
+        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
         let has = |needle: &String| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes());
         if !needles.iter().all(has) {
             continue;
         }
-        match fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat_state_pgrp) {
-            Some((state, _)) if state != 'Z' && state != 'X' => out.push(Leak { pid, cmd: cmdline(pid) }),
+        match fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .as_deref()
+            .and_then(parse_stat_state_pgrp)
+        {
+            Some((state, _)) if state != 'Z' && state != 'X' => out.push(Leak {
+                pid,
+                cmd: cmdline(pid),
+            }),
             _ => {}
         }
     }
@@ -98,10 +113,17 @@ pub fn become_subreaper() -> std::io::Result<()> {
 /// processes, which `is_ours` claims) are never reaped behind its back.
 pub fn reap_orphans(is_ours: impl Fn(i32) -> bool) -> usize {
     let mut reaped = 0;
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else { return 0 };
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
     for task in tasks.flatten() {
-        let Ok(children) = fs::read_to_string(task.path().join("children")) else { continue };
-        for pid in children.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+        let Ok(children) = fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        for pid in children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
             if is_ours(pid) {
                 continue;
             }
@@ -110,7 +132,13 @@ pub fn reap_orphans(is_ours: impl Fn(i32) -> bool) -> usize {
                 .as_deref()
                 .and_then(parse_stat_state_pgrp)
                 .is_some_and(|(state, _)| state == 'Z');
-            if zombie && nix::sys::wait::waitpid(Pid::from_raw(pid), Some(nix::sys::wait::WaitPidFlag::WNOHANG)).is_ok() {
+            if zombie
+                && nix::sys::wait::waitpid(
+                    Pid::from_raw(pid),
+                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                )
+                .is_ok()
+            {
                 reaped += 1;
             }
         }
@@ -120,9 +148,13 @@ pub fn reap_orphans(is_ours: impl Fn(i32) -> bool) -> usize {
 
 /// Start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`): with the
 /// pid, it identifies a process even after its pid is reused.
+/// A zombie has no start time worth trusting: it is dead, only not yet reaped.
 pub fn start_time(pid: i32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 1..];
+    if matches!(rest.split_whitespace().next(), Some("Z" | "X")) {
+        return None;
+    }
     // Fields after the name start at field 3 (state); start time is field 22.
     rest.split_whitespace().nth(22 - 3)?.parse().ok()
 }
@@ -184,9 +216,17 @@ mod tests {
 
     #[test]
     fn finds_processes_by_environment_token() {
-        let token = format!("WARDEN_UNIT_TOKEN={}-{:?}", std::process::id(), std::time::Instant::now());
+        let token = format!(
+            "WARDEN_UNIT_TOKEN={}-{:?}",
+            std::process::id(),
+            std::time::Instant::now()
+        );
         let (k, v) = token.split_once('=').unwrap();
-        let mut child = std::process::Command::new("sleep").arg("30").env(k, v).spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(k, v)
+            .spawn()
+            .unwrap();
         let found = processes_with_env(std::slice::from_ref(&token));
         let _ = child.kill();
         let _ = child.wait();

@@ -38,7 +38,10 @@ pub fn processes_with_env(_needles: &[String]) -> Vec<Leak> {
 }
 
 pub fn become_subreaper() -> std::io::Result<()> {
-    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "no child subreaper on this OS"))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "no child subreaper on this OS",
+    ))
 }
 
 pub fn reap_orphans(_is_ours: impl Fn(i32) -> bool) -> usize {
