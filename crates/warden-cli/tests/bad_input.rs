@@ -122,17 +122,42 @@ fn unknown_level() {
 #[test]
 fn json_report_that_cannot_be_written() {
     // Nothing is silently ignored: a report that cannot be created is an error before any
-    // test runs, not a run that quietly produces no report.
+    // test runs, not a run that quietly produces no report. (A missing directory is created;
+    // a directory that is a regular file cannot be.)
     let p = Project::new();
-    let out = p.warden(["run", "tests", "--json", "no/such/dir/events.jsonl"]);
-    p.assert_usage_error(&out, &["no/such/dir/events.jsonl"]);
+    p.sandbox.write("afile", "not a directory");
+    let out = p.warden(["run", "tests", "--json", "afile/events.jsonl"]);
+    p.assert_usage_error(&out, &["afile"]);
 }
 
 #[test]
 fn junit_report_that_cannot_be_written() {
     let p = Project::new();
-    let out = p.warden(["run", "tests", "--junit", "no/such/dir/junit.xml"]);
-    p.assert_usage_error(&out, &["no/such/dir/junit.xml"]);
+    p.sandbox.write("afile", "not a directory");
+    let out = p.warden(["run", "tests", "--junit", "afile/junit.xml"]);
+    p.assert_usage_error(&out, &["afile"]);
+}
+
+#[test]
+fn report_directories_are_created() {
+    let p = Project::new();
+    let out = p.warden([
+        "run",
+        "tests",
+        "--junit",
+        "new/dir/junit.xml",
+        "--json",
+        "new/events.jsonl",
+    ]);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(p
+        .sandbox
+        .read("new/dir/junit.xml")
+        .is_ok_and(|x| x.contains("<testcase")));
+    assert!(p
+        .sandbox
+        .read("new/events.jsonl")
+        .is_ok_and(|x| x.contains("run-finished")));
 }
 
 #[test]
