@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod discovery;
 pub mod events;
+pub mod monitor;
 pub mod report;
 pub mod runner;
 pub mod select;
