@@ -352,6 +352,8 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
     SpawnSpec {
         token,
         cgroup: None,
+        controllers: None,
+        limits: crate::supervise::Limits::default(),
         argv,
         cwd: test
             .path

@@ -1,10 +1,14 @@
-//! Supervision of one process tree: spawn, capture, timeout, terminate, leak sweep.
-//! Knows nothing of tests, suites or reports.
+//! Supervision of one process tree: spawn, capture, caps, timeout, terminate, leak sweep,
+//! measurements. Knows nothing of tests, suites or reports.
 
 mod capture;
+mod child;
+mod limits;
 pub mod os;
 mod process;
 mod tree;
 
 pub use capture::{OutputCapture, HEAD_BYTES, TAIL_BYTES};
+pub use child::{ChildUsage, MainChild};
+pub use limits::{Limits, MemCapBy, Usage};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};
