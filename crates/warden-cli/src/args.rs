@@ -25,6 +25,15 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the tests `run` would run, with level, tags and flags
     List(ListArgs),
+    /// Reap what dead runs left: processes, cgroups, temp dirs
+    Clean(CleanArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Only list what would be removed
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -282,6 +291,7 @@ pub fn with_default_command(mut argv: Vec<String>) -> Vec<String> {
         "run",
         "test",
         "list",
+        "clean",
         "help",
         "-h",
         "--help",

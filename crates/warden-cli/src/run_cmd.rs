@@ -6,6 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use std::sync::Arc;
 use tokio::sync::watch;
 use warden::config::{load_settings, ReportTarget, RunOptions, Settings};
 use warden::discovery::discover;
@@ -13,10 +14,16 @@ use warden::events::Event;
 use warden::report::{JsonLinesWriter, JunitReport};
 use warden::runner::{self, RunPlan};
 use warden::select::select;
+
+use warden::events::StopReason;
+use warden::state::registry::{self, RunEntry};
 use warden::state::{new_run_id, prune_runs, RunDir};
+use warden::supervise::{self, os::cgroup::CgroupRun};
 use warden::test_case::TestCase;
+use warden::watchdog::{Watchdog, INTERRUPTED_FILE};
 
 use crate::args::RunArgs;
+use crate::clean_cmd;
 use crate::signals;
 use crate::terminal::Terminal;
 
@@ -66,11 +73,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     } = prepare(args.to_options(), args.select.config.as_deref())?;
     let run_id = new_run_id();
     let state_dir = settings.run.state_dir.clone();
-    let run_dir = if settings.run.no_capture {
-        None
-    } else {
-        Some(RunDir::create(&state_dir, &run_id)?)
-    };
+    let run_dir = RunDir::create(&state_dir, &run_id)?;
     prune_runs(&state_dir, KEEP_RUNS);
 
     // Open every report before the first test runs: a bad path is a usage error, not a lost run.
@@ -102,7 +105,55 @@ pub fn run(args: RunArgs) -> Result<u8> {
         terminal.warning("no tests selected");
     }
 
+    // Containment (SPEC §6): leftovers of dead runs first, then this run's cgroup, registry
+    // entry and watchdog, so that nothing of it can outlive it.
+    let (reaped, _) = clean_cmd::sweep(false);
+    for r in reaped.iter().filter(|r| !r.is_empty()) {
+        terminal.warning(&clean_cmd::describe(r, false));
+    }
+    if let Err(e) = supervise::os::become_subreaper() {
+        terminal.note(&format!(
+            "note: not a child subreaper ({e}): orphans of tests go to init"
+        ));
+    }
+    let cgroup = match CgroupRun::create(&run_id) {
+        Ok(cg) => Some(Arc::new(cg)),
+        Err(why) => {
+            if settings.output.verbose {
+                terminal.note(&format!(
+                    "no cgroup ({why}): tracking by process group and environment"
+                ));
+            }
+            None
+        }
+    };
     let temp_root = std::env::temp_dir().join(format!("warden-{run_id}"));
+    let registry_dir = registry::registry_dir();
+    let entry = RunEntry::for_this_process(
+        &run_id,
+        cgroup.as_ref().map(|c| c.dir()),
+        &temp_root,
+        Some(&run_dir.dir),
+    );
+    if let Err(e) = registry::register(&registry_dir, &entry) {
+        terminal.warning(&format!(
+            "cannot register the run in {}: {e}",
+            registry_dir.display()
+        ));
+    }
+    let watchdog = match std::env::current_exe()
+        .and_then(|exe| Watchdog::spawn(&exe, &entry, &registry_dir))
+    {
+        Ok(w) => Some(w),
+        Err(e) => {
+            terminal.warning(&format!(
+                "cannot start the watchdog: {e}; if warden is killed, run `warden clean`"
+            ));
+            None
+        }
+    };
+    let interrupted_marker = run_dir.dir.join(INTERRUPTED_FILE);
+
     let plan = RunPlan {
         run_id: run_id.clone(),
         tests,
@@ -116,7 +167,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         run_skipped: settings.run.run_skipped,
         leak_fails: settings.run.leak == warden::config::LeakPolicy::Fail,
         root: settings.root.clone(),
-        run_dir,
+        run_dir: Some(run_dir),
+        cgroup,
         temp_root,
     };
 
@@ -143,6 +195,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .await;
         anyhow::Ok((outcome, received))
     })?;
+    if outcome.stopped == Some(StopReason::Signal) {
+        let _ = std::fs::write(&interrupted_marker, "stopped by a signal\n");
+    }
+    if let Some(w) = watchdog {
+        w.finish();
+    }
+    registry::unregister(&registry_dir, &run_id);
     terminal.finish();
     if let Some(e) = json_error {
         terminal.warning(&e);

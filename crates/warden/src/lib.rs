@@ -14,3 +14,4 @@ pub mod supervise;
 pub mod tap;
 pub mod test_case;
 pub mod units;
+pub mod watchdog;

@@ -109,6 +109,13 @@ fn walk_dir(
     warnings: &mut Vec<String>,
 ) {
     let mut claimed = 0usize;
+    // Tests directly below a PATH like `test/unit` take their level from the PATH itself.
+    let root_id = relative_id(root, &config.cwd);
+    let root_dirs: Vec<&str> = root_id
+        .split('/')
+        .filter(|p| *p != ".." && *p != ".")
+        .collect();
+    let enclosing_level = level_of_enclosing(&root_dirs, config);
     let walker = WalkDir::new(root)
         .into_iter()
         // The PATH itself is searched even when hidden or named `target`: the user asked.
@@ -155,6 +162,7 @@ fn walk_dir(
         let level = rel
             .rsplit_once('/')
             .and_then(|(dirs, _)| dirs.split('/').find_map(|d| config.levels.level_of_dir(d)))
+            .or(enclosing_level.as_deref())
             .map(str::to_string);
         claimed += 1;
         add(Claim {
@@ -189,6 +197,15 @@ fn skipped(entry: &DirEntry, ignore_dirs: &[PathBuf]) -> bool {
             || ignore_dirs.iter().any(|d| d == entry.path()))
 }
 
+/// The level of the nearest directory (within the id, deepest first) that `[levels]` names:
+/// `warden run test/unit --unit` selects what is under `test/unit`.
+fn level_of_enclosing(dirs: &[&str], config: &DiscoveryConfig) -> Option<String> {
+    dirs.iter()
+        .rev()
+        .find_map(|d| config.levels.level_of_dir(d))
+        .map(str::to_string)
+}
+
 /// A file named as a PATH: always a test. The first suite with an include glob matching any
 /// tail of its id (`test/unit/a.t`, `unit/a.t`, `a.t`) claims it, else the first suite.
 fn claim_named_file(path: &Path, config: &DiscoveryConfig) -> Claim {
@@ -200,10 +217,7 @@ fn claim_named_file(path: &Path, config: &DiscoveryConfig) -> Claim {
         .iter()
         .position(|s| tails.iter().any(|t| s.includes(t)))
         .unwrap_or(0);
-    let level = parts[..parts.len().saturating_sub(1)]
-        .iter()
-        .find_map(|d| config.levels.level_of_dir(d))
-        .map(str::to_string);
+    let level = level_of_enclosing(&parts[..parts.len().saturating_sub(1)], config);
     Claim {
         path: path.to_path_buf(),
         suite,

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::classify::classify;
 use crate::events::{CapturedOutput, Event, EventKind, Status, StopReason, TestResult, Totals};
 use crate::state::RunDir;
+use crate::supervise::os::cgroup::{CgroupRun, TestCgroup};
 use crate::supervise::{
     run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode,
 };
@@ -39,6 +40,9 @@ pub struct RunPlan {
     /// Relative command paths (`bin/tool`) are resolved against this directory.
     pub root: PathBuf,
     pub run_dir: Option<RunDir>,
+    /// The run's cgroup, when the host has a writable cgroup2 tree: each worker slot gets a
+    /// child cgroup that tracks and kills everything its tests start.
+    pub cgroup: Option<Arc<CgroupRun>>,
     /// Parent of the private `TMPDIR`s, one per worker slot, emptied after every test and
     /// removed at the end.
     pub temp_root: PathBuf,
@@ -91,6 +95,7 @@ pub async fn run(
     for w in 0..workers {
         let _ = std::fs::create_dir_all(worker_tmp(&plan, w));
     }
+    let cgroups = worker_cgroups(plan.cgroup.as_deref(), workers, &mut on_event);
 
     // Serial tests run last, one at a time, so they never hold up the parallel part.
     let (serial, parallel): (Vec<usize>, Vec<usize>) =
@@ -151,7 +156,8 @@ pub async fn run(
                 worker,
                 attempt,
             }));
-            let spec = spawn_spec(&plan, test, worker, attempt);
+            let mut spec = spawn_spec(&plan, test, worker, attempt);
+            spec.cgroup = cgroups.as_ref().map(|c| c[worker].clone());
             let timeout = spec.timeout;
             let cancel = cancel_tx.subscribe();
             let tmp = worker_tmp(&plan, worker);
@@ -229,6 +235,10 @@ pub async fn run(
 
     totals.not_run = queue.len() as u32;
     let _ = std::fs::remove_dir_all(&plan.temp_root);
+    drop(cgroups);
+    if let Some(cg) = &plan.cgroup {
+        cg.remove();
+    }
     let duration = started.elapsed();
     let exit_code = i32::from(any_failure);
     on_event(Event::now(EventKind::RunFinished {
@@ -243,6 +253,29 @@ pub async fn run(
         exit_code,
         stopped,
         duration,
+    }
+}
+
+/// One cgroup per worker slot, reused by the slot's tests (each test ends only when its cgroup
+/// is empty). `None`, with a warning, when they cannot be made.
+fn worker_cgroups(
+    run: Option<&CgroupRun>,
+    workers: usize,
+    on_event: &mut impl FnMut(Event),
+) -> Option<Vec<Arc<TestCgroup>>> {
+    let run = run?;
+    match (0..workers)
+        .map(|w| run.test(&format!("w{w}")).map(Arc::new))
+        .collect()
+    {
+        Ok(v) => Some(v),
+        Err(e) => {
+            on_event(Event::now(EventKind::Warning(format!(
+                "cannot create test cgroups under {}: {e}; tracking by process group and environment instead",
+                run.dir().display()
+            ))));
+            None
+        }
     }
 }
 
@@ -312,7 +345,13 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
             OutputFormat::Tap => TapMode::Assume,
         },
     });
+    let token = vec![
+        format!("WARDEN_RUN_ID={}", plan.run_id),
+        format!("WARDEN_TEST_ID={}", test.id),
+    ];
     SpawnSpec {
+        token,
+        cgroup: None,
         argv,
         cwd: test
             .path

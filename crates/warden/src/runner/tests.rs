@@ -46,6 +46,7 @@ fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         leak_fails: false,
         root: dir.to_path_buf(),
         run_dir: None,
+        cgroup: None,
         temp_root: dir.join("tmp"),
     }
 }

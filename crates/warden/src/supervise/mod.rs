@@ -4,6 +4,7 @@
 mod capture;
 pub mod os;
 mod process;
+mod tree;
 
 pub use capture::{OutputCapture, HEAD_BYTES, TAIL_BYTES};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};

@@ -1,9 +1,11 @@
 //! One test's life as a process tree: spawn it in its own session, capture its output, enforce
 //! its timeout with TERM → grace → KILL to the whole group, and sweep what it leaves behind.
 
+use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -14,6 +16,8 @@ use tokio::time::{sleep, sleep_until};
 
 use super::capture::OutputCapture;
 use super::os;
+use super::os::cgroup::TestCgroup;
+use super::tree::Tree;
 use crate::events::{CapturedOutput, Leak};
 use crate::tap::{TapParser, TapReport};
 
@@ -45,6 +49,18 @@ pub struct SpawnSpec {
     pub grace: Duration,
     /// `None` = output goes straight to warden's stdout/stderr (`--no-capture`).
     pub capture: Option<CaptureSpec>,
+    /// The (empty) cgroup the test runs in, when the host has them.
+    pub cgroup: Option<Arc<TestCgroup>>,
+    /// `K=V` entries of `env` that mark every process of this test: how escaped processes are
+    /// found when there is no cgroup.
+    pub token: Vec<String>,
+}
+
+/// Pids of main processes the async runtime waits for: the orphan reaper must leave them alone.
+static MAIN_PIDS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+fn main_pids() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
+    MAIN_PIDS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[derive(Debug, Clone)]
@@ -120,7 +136,13 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
             };
         }
     };
-    let pgid = child.id().map(|p| p as i32).unwrap_or(0);
+    let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    // setsid made the main process the leader of its own session and group.
+    let tree = Tree {
+        pgid: pid,
+        cgroup: spec.cgroup.clone(),
+        token: spec.token.clone(),
+    };
     let mut buf = vec![0u8; 64 * 1024];
     let mut on_chunk = |chunk: &[u8]| {
         if let Some(c) = capture.as_mut() {
@@ -158,7 +180,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     let mut leaked = Vec::new();
     if stop.is_none() {
         // The main process ended: whatever is left in its group was left behind.
-        leaked = os::group_members(pgid);
+        leaked = tree.members();
         // A child forked just before the main process ended may not have exec'd yet and still
         // shows the parent's command line: give it a moment so the report names what it runs.
         let parent_cmd = spec.argv.join(" ");
@@ -168,20 +190,17 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
                 break;
             }
             sleep(Duration::from_millis(10)).await;
-            leaked = os::group_members(pgid);
+            leaked = tree.members();
         }
     }
     if stop.is_some() || !leaked.is_empty() {
         // Phase 2: TERM the whole group, KILL what is left after the grace, keep reading.
         let mut killed = *cancel.borrow() == Cancel::Now;
-        os::signal_group(
-            pgid,
-            if killed {
-                Signal::SIGKILL
-            } else {
-                Signal::SIGTERM
-            },
-        );
+        tree.signal(if killed {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        });
         let kill_at = sleep(spec.grace);
         tokio::pin!(kill_at);
         let mut cancel_open = true;
@@ -194,18 +213,18 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
                 },
                 st = child.wait(), if status.is_none() => status = Some(st),
                 _ = &mut kill_at, if !killed => {
-                    os::signal_group(pgid, Signal::SIGKILL);
+                    tree.signal(Signal::SIGKILL);
                     killed = true;
                 }
                 changed = cancel.changed(), if cancel_open && !killed => {
                     cancel_open = changed.is_ok();
                     if *cancel.borrow() == Cancel::Now {
-                        os::signal_group(pgid, Signal::SIGKILL);
+                        tree.signal(Signal::SIGKILL);
                         killed = true;
                     }
                 }
                 _ = poll.tick() => {
-                    if status.is_some() && os::group_members(pgid).is_empty() {
+                    if status.is_some() && tree.is_empty() {
                         break;
                     }
                 }
@@ -213,7 +232,11 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         }
     }
 
-    // Phase 3: the group is gone; read what is still in the pipe.
+    main_pids().remove(&pid);
+    // Orphans re-parented to warden (the subreaper) and killed above are zombies now.
+    os::reap_orphans(|p| main_pids().contains(&p));
+
+    // Phase 3: the tree is gone; read what is still in the pipe.
     if reader.is_some() {
         let drain = sleep(DRAIN_LIMIT);
         tokio::pin!(drain);
@@ -297,9 +320,16 @@ fn spawn(spec: &SpawnSpec) -> Result<(tokio::process::Child, Option<pipe::Receiv
         cmd.stdout(Stdio::from(fd)).stderr(Stdio::from(fd2));
         reader = Some(rx);
     }
-    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    let cgroup_fd = spec.cgroup.as_ref().map(|cg| cg.procs_fd());
+    // SAFETY: only async-signal-safe calls (write, setsid) on memory prepared before the fork.
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
+            if let Some(fd) = cgroup_fd {
+                // "0" moves the writing process (the child, before exec) into the cgroup.
+                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             nix::unistd::setsid().map_err(std::io::Error::from)?;
             Ok(())
         });
@@ -307,6 +337,9 @@ fn spawn(spec: &SpawnSpec) -> Result<(tokio::process::Child, Option<pipe::Receiv
     let child = tokio::process::Command::from(cmd)
         .spawn()
         .map_err(|e| spawn_error(program, &e))?;
+    if let Some(pid) = child.id() {
+        main_pids().insert(pid as i32);
+    }
     Ok((child, reader))
 }
 

@@ -52,6 +52,113 @@ fn signal_group_probe(pgid: i32) -> bool {
     killpg(Pid::from_raw(pgid), None).is_ok()
 }
 
+/// Live processes (not zombies, not warden itself) whose environment holds every `K=V` of
+/// `needles`: the fallback tracker when there is no cgroup, and how the watchdog and
+/// `warden clean` find what a dead run left behind. Environment tokens survive `setsid` and
+/// double forks; only a process that scrubs its environment escapes them.
+pub fn processes_with_env(needles: &[String]) -> Vec<Leak> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let has = |needle: &String| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes());
+        if !needles.iter().all(has) {
+            continue;
+        }
+        match fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .as_deref()
+            .and_then(parse_stat_state_pgrp)
+        {
+            Some((state, _)) if state != 'Z' && state != 'X' => out.push(Leak {
+                pid,
+                cmd: cmdline(pid),
+            }),
+            _ => {}
+        }
+    }
+    out.sort_by_key(|l| l.pid);
+    out
+}
+
+/// Make warden the child subreaper: orphans of tests are re-parented to it instead of init, so
+/// they stay visible and reapable.
+pub fn become_subreaper() -> std::io::Result<()> {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Reap zombie children of warden that `is_ours` does not claim: orphans re-parented to the
+/// subreaper. Each pid is waited for individually, so the runtime's own children (test main
+/// processes, which `is_ours` claims) are never reaped behind its back.
+pub fn reap_orphans(is_ours: impl Fn(i32) -> bool) -> usize {
+    let mut reaped = 0;
+    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    for task in tasks.flatten() {
+        let Ok(children) = fs::read_to_string(task.path().join("children")) else {
+            continue;
+        };
+        for pid in children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<i32>().ok())
+        {
+            if is_ours(pid) {
+                continue;
+            }
+            let zombie = fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .as_deref()
+                .and_then(parse_stat_state_pgrp)
+                .is_some_and(|(state, _)| state == 'Z');
+            if zombie
+                && nix::sys::wait::waitpid(
+                    Pid::from_raw(pid),
+                    Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+                )
+                .is_ok()
+            {
+                reaped += 1;
+            }
+        }
+    }
+    reaped
+}
+
+/// Start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`): with the
+/// pid, it identifies a process even after its pid is reused.
+/// A zombie has no start time worth trusting: it is dead, only not yet reaped.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    if matches!(rest.split_whitespace().next(), Some("Z" | "X")) {
+        return None;
+    }
+    // Fields after the name start at field 3 (state); start time is field 22.
+    rest.split_whitespace().nth(22 - 3)?.parse().ok()
+}
+
 /// `(state, pgrp)` from a `/proc/<pid>/stat` line. The command name may hold spaces and
 /// parentheses, so fields are counted from the last `)`.
 fn parse_stat_state_pgrp(stat: &str) -> Option<(char, i32)> {
@@ -96,6 +203,36 @@ mod tests {
     fn stat_with_odd_command_name() {
         let line = "1234 (a) b (c)) S 1 777 777 0 -1 4194560 ...";
         assert_eq!(parse_stat_state_pgrp(line), Some(('S', 777)));
+    }
+
+    #[test]
+    fn start_time_identifies_this_process() {
+        let me = std::process::id() as i32;
+        let t = start_time(me).unwrap();
+        assert!(t > 0);
+        assert_eq!(start_time(me), Some(t));
+        assert_eq!(start_time(i32::MAX), None);
+    }
+
+    #[test]
+    fn finds_processes_by_environment_token() {
+        let token = format!(
+            "WARDEN_UNIT_TOKEN={}-{:?}",
+            std::process::id(),
+            std::time::Instant::now()
+        );
+        let (k, v) = token.split_once('=').unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .env(k, v)
+            .spawn()
+            .unwrap();
+        let found = processes_with_env(std::slice::from_ref(&token));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].pid, child.id() as i32);
+        assert!(processes_with_env(&[format!("{token}-other")]).is_empty());
     }
 
     #[test]

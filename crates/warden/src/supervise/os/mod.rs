@@ -7,3 +7,5 @@ pub use linux::*;
 mod other;
 #[cfg(not(target_os = "linux"))]
 pub use other::*;
+/// Plain cgroupfs file access: compiles everywhere, finds no cgroup2 mount off Linux.
+pub mod cgroup;

@@ -31,3 +31,23 @@ pub fn signal_name(sig: i32) -> String {
         .map(|s| s.as_str().to_string())
         .unwrap_or_else(|_| format!("signal {sig}"))
 }
+
+/// Without `/proc`, environment tokens cannot be read.
+pub fn processes_with_env(_needles: &[String]) -> Vec<Leak> {
+    Vec::new()
+}
+
+pub fn become_subreaper() -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "no child subreaper on this OS",
+    ))
+}
+
+pub fn reap_orphans(_is_ours: impl Fn(i32) -> bool) -> usize {
+    0
+}
+
+pub fn start_time(_pid: i32) -> Option<u64> {
+    None
+}

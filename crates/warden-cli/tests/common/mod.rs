@@ -1,0 +1,16 @@
+//! Helpers shared by the integration tests, which run the real `warden` binary on copies of the
+//! fixture suites under `fixtures/`.
+// Each test file uses a different subset of these helpers.
+#![allow(dead_code, unused_imports)]
+
+mod events;
+mod model;
+mod procs;
+mod sandbox;
+mod warden;
+
+pub use events::*;
+pub use model::*;
+pub use procs::*;
+pub use sandbox::*;
+pub use warden::*;

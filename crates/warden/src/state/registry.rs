@@ -1,0 +1,146 @@
+//! The registry of live runs: one small JSON file per run, outside the state dir so that
+//! `warden clean` finds the runs of every project. A run whose warden is dead (its pid is gone
+//! or belongs to another process, told apart by start time) left its entry behind.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::supervise::os;
+
+/// Overrides where the registry lives (tests, unusual hosts).
+pub const REGISTRY_ENV: &str = "WARDEN_REGISTRY_DIR";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunEntry {
+    pub run_id: String,
+    /// warden's pid and its start time in clock ticks: both must match for the run to be alive.
+    pub pid: i32,
+    pub start_time: Option<u64>,
+    pub cgroup_dir: Option<PathBuf>,
+    pub temp_root: PathBuf,
+    pub run_dir: Option<PathBuf>,
+}
+
+impl RunEntry {
+    /// An entry for the current process.
+    pub fn for_this_process(
+        run_id: &str,
+        cgroup_dir: Option<&Path>,
+        temp_root: &Path,
+        run_dir: Option<&Path>,
+    ) -> Self {
+        let pid = std::process::id() as i32;
+        RunEntry {
+            run_id: run_id.to_string(),
+            pid,
+            start_time: os::start_time(pid),
+            cgroup_dir: cgroup_dir.map(Path::to_path_buf),
+            temp_root: temp_root.to_path_buf(),
+            run_dir: run_dir.map(Path::to_path_buf),
+        }
+    }
+
+    /// Whether the warden that wrote this entry still runs.
+    pub fn owner_alive(&self) -> bool {
+        match (os::start_time(self.pid), self.start_time) {
+            (Some(now), Some(then)) => now == then,
+            // Without start times (not Linux) a live pid has to do.
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    pub fn path_in(dir: &Path, run_id: &str) -> PathBuf {
+        dir.join(format!("{run_id}.json"))
+    }
+}
+
+/// Where entries live: `$WARDEN_REGISTRY_DIR`, else `/run/warden` for root, else
+/// `$XDG_RUNTIME_DIR/warden`, else `<tmp>/warden-<uid>`.
+pub fn registry_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os(REGISTRY_ENV).filter(|v| !v.is_empty()) {
+        return PathBuf::from(d);
+    }
+    let uid = nix::unistd::getuid();
+    if uid.is_root() && Path::new("/run").is_dir() {
+        return PathBuf::from("/run/warden");
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        return PathBuf::from(d).join("warden");
+    }
+    std::env::temp_dir().join(format!("warden-{uid}"))
+}
+
+/// Write `entry` to the registry; returns the file written.
+pub fn register(dir: &Path, entry: &RunEntry) -> io::Result<PathBuf> {
+    fs::create_dir_all(dir)?;
+    let path = RunEntry::path_in(dir, &entry.run_id);
+    let tmp = path.with_extension("json.tmp");
+    fs::write(&tmp, serde_json::to_vec(entry).map_err(io::Error::other)?)?;
+    fs::rename(&tmp, &path)?;
+    Ok(path)
+}
+
+pub fn unregister(dir: &Path, run_id: &str) {
+    let _ = fs::remove_file(RunEntry::path_in(dir, run_id));
+}
+
+/// Every entry in the registry; unreadable ones come back as errors naming the file.
+pub fn entries(dir: &Path) -> Vec<Result<RunEntry, String>> {
+    let Ok(rd) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let bytes = fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{}: not a run entry: {e}", p.display()))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_liveness() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = RunEntry::for_this_process("r1", None, Path::new("/tmp/x"), None);
+        assert!(me.owner_alive());
+        register(dir.path(), &me).unwrap();
+        let dead = RunEntry {
+            run_id: "r2".into(),
+            pid: i32::MAX,
+            ..me.clone()
+        };
+        register(dir.path(), &dead).unwrap();
+        let reused = RunEntry {
+            run_id: "r3".into(),
+            start_time: me.start_time.map(|t| t + 1),
+            ..me.clone()
+        };
+        assert!(!dead.owner_alive());
+        assert!(
+            !reused.owner_alive(),
+            "same pid, other start time: another process"
+        );
+        fs::write(dir.path().join("junk.json"), "{").unwrap();
+        let all = entries(dir.path());
+        assert_eq!(all.len(), 3);
+        assert!(all[0].as_ref().unwrap_err().contains("junk.json"));
+        assert_eq!(all[1].as_ref().unwrap(), &me);
+        unregister(dir.path(), "r1");
+        assert_eq!(entries(dir.path()).len(), 2);
+    }
+}

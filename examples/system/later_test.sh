@@ -1,0 +1,4 @@
+#!/bin/sh
+# @skip: shows how a skipped test is reported
+# Not run unless asked for with --only-skipped.
+exit 0
