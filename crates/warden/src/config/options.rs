@@ -39,8 +39,7 @@ pub struct RunOptions {
     pub quiet: Option<bool>,
     /// `kill | fail` (SPEC §6).
     pub leak: Option<String>,
-    // Options of later subsystems, accepted in the file so that configs written against the
-    // full contract parse; the CLI refuses them with a clear message until they exist.
+    /// The host guard (SPEC §6); thresholds are percentages of the host.
     pub self_protect: Option<bool>,
     pub cpu_threshold: Option<f64>,
     pub mem_threshold: Option<f64>,

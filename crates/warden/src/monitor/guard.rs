@@ -187,15 +187,16 @@ impl Guard {
         {
             return None;
         }
-        let threshold = self.config.cpu_threshold;
+        let threshold = pct(self.config.cpu_threshold);
+        let limit = self.config.cpu_threshold;
         let active = running.active();
-        let new_limit = if cpu > threshold {
+        let new_limit = if cpu > limit {
             // Until earlier reductions took effect (tests finished), there is nothing to add.
             let target = active.saturating_sub(1).max(1);
             (target < self.cpu_limit).then_some(target)?
         } else {
             let per_test = if active > 0 { cpu / active as f64 } else { 0.0 };
-            let fits = cpu + per_test <= threshold;
+            let fits = cpu + per_test <= limit;
             (fits && self.cpu_limit < self.config.max_workers).then_some(self.cpu_limit + 1)?
         };
         let direction = if new_limit < self.cpu_limit {
@@ -212,9 +213,10 @@ impl Guard {
 
     fn step_memory(&mut self, r: &Reading, running: &RunningState, now: Instant) -> Option<Action> {
         let mem = r.mem_used_percent;
-        let threshold = self.config.mem_threshold;
+        let limit = self.config.mem_threshold;
+        let threshold = pct(limit);
         match self.memory {
-            Memory::Under if mem > threshold => {
+            Memory::Under if mem > limit => {
                 self.memory = Memory::Over {
                     since: now,
                     first_requeue: None,
@@ -228,7 +230,7 @@ impl Guard {
                 })
             }
             Memory::Under => None,
-            Memory::Over { .. } if mem <= threshold - MEM_HYSTERESIS => {
+            Memory::Over { .. } if mem <= limit - MEM_HYSTERESIS => {
                 self.memory = Memory::Under;
                 Some(Action::Throttle {
                     allowed: self.cpu_limit,
@@ -294,6 +296,12 @@ impl Guard {
             }
         }
     }
+}
+
+/// `90`, `87.5`, `0.7`: a threshold as a person wrote it, not `0.650442609091753`.
+fn pct(p: f64) -> String {
+    let text = format!("{p:.1}");
+    text.strip_suffix(".0").unwrap_or(&text).to_string()
 }
 
 fn secs(d: Duration) -> String {

@@ -149,6 +149,7 @@ mod tests {
             command: Ok(vec!["/p/t/mem_test.sh".into()]),
             format: OutputFormat::Auto,
             env: BTreeMap::new(),
+            mem_limit: None,
         }
     }
 

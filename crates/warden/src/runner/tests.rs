@@ -28,6 +28,7 @@ fn script(dir: &Path, name: &str, body: &str) -> TestCase {
         command: Ok(vec![path.to_string_lossy().into_owned()]),
         format: OutputFormat::Auto,
         env: BTreeMap::new(),
+        mem_limit: None,
     }
 }
 
@@ -47,6 +48,9 @@ fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         root: dir.to_path_buf(),
         run_dir: None,
         cgroup: None,
+        controllers: None,
+        limits: crate::supervise::Limits::default(),
+        guard: None,
         temp_root: dir.join("tmp"),
     }
 }
