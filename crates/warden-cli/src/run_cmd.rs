@@ -16,9 +16,11 @@ use warden::runner::{self, RunPlan};
 use warden::select::select;
 
 use warden::events::StopReason;
+use warden::monitor::GuardConfig;
 use warden::state::registry::{self, RunEntry};
 use warden::state::{new_run_id, prune_runs, RunDir};
-use warden::supervise::{self, os::cgroup::CgroupRun};
+use warden::supervise::os::controllers::ControllerRun;
+use warden::supervise::{self, os::cgroup::CgroupRun, Limits};
 use warden::test_case::TestCase;
 use warden::watchdog::{Watchdog, INTERRUPTED_FILE};
 
@@ -127,14 +129,23 @@ pub fn run(args: RunArgs) -> Result<u8> {
             None
         }
     };
+    // Memory, pids and CPU accounting for per-test caps and measurements, wherever the host
+    // has them (v1 hierarchies on hybrid hosts).
+    let controllers = ControllerRun::create(&run_id, cgroup.as_deref());
+    if settings.output.verbose {
+        for n in controllers.notes() {
+            terminal.note(&format!("note: {n}"));
+        }
+    }
     let temp_root = std::env::temp_dir().join(format!("warden-{run_id}"));
     let registry_dir = registry::registry_dir();
-    let entry = RunEntry::for_this_process(
+    let mut entry = RunEntry::for_this_process(
         &run_id,
         cgroup.as_ref().map(|c| c.dir()),
         &temp_root,
         Some(&run_dir.dir),
     );
+    entry.extra_cgroup_dirs = controllers.v1_dirs();
     if let Err(e) = registry::register(&registry_dir, &entry) {
         terminal.warning(&format!(
             "cannot register the run in {}: {e}",
@@ -169,6 +180,20 @@ pub fn run(args: RunArgs) -> Result<u8> {
         root: settings.root.clone(),
         run_dir: Some(run_dir),
         cgroup,
+        controllers: Some(Arc::new(controllers)),
+        limits: Limits {
+            mem_bytes: settings.run.test_limits.mem_bytes,
+            pids: settings.run.test_limits.pids,
+            safe_mode: settings.run.test_limits.safe_mode,
+        },
+        guard: settings.run.host_guard.map(|g| {
+            GuardConfig::new(
+                settings.run.workers,
+                g.cpu_threshold,
+                g.mem_threshold,
+                settings.run.grace,
+            )
+        }),
         temp_root,
     };
 
@@ -195,8 +220,18 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .await;
         anyhow::Ok((outcome, received))
     })?;
-    if outcome.stopped == Some(StopReason::Signal) {
-        let _ = std::fs::write(&interrupted_marker, "stopped by a signal\n");
+    match (outcome.stopped, &outcome.guard_reason) {
+        (Some(StopReason::Signal), _) => {
+            let _ = std::fs::write(&interrupted_marker, "stopped by a signal\n");
+        }
+        (Some(StopReason::Guard), reason) => {
+            let reason = reason.as_deref().unwrap_or("host resources");
+            let _ = std::fs::write(
+                &interrupted_marker,
+                format!("stopped by --self-protect: {reason}\n"),
+            );
+        }
+        _ => {}
     }
     if let Some(w) = watchdog {
         w.finish();

@@ -44,9 +44,8 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         ..Reaped::default()
     };
     let token = [run_token(&entry.run_id)];
-    if let Some(dir) = entry.cgroup_dir.as_ref().filter(|d| d.is_dir()) {
-        reaped.cgroups.push(dir.clone());
-    }
+    let cgroup_dirs = || entry.cgroup_dir.iter().chain(&entry.extra_cgroup_dirs);
+    reaped.cgroups = cgroup_dirs().filter(|d| d.is_dir()).cloned().collect();
     reaped.processes = os::processes_with_env(&token);
     if entry.temp_root.exists() {
         reaped.dirs.push(entry.temp_root.clone());
@@ -54,7 +53,7 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
     if dry_run {
         return reaped;
     }
-    if let Some(dir) = &entry.cgroup_dir {
+    for dir in cgroup_dirs() {
         cgroup::remove_tree(dir);
     }
     // A process may fork while we kill: scan again until nothing carries the token.
