@@ -3,7 +3,11 @@
 
 mod args;
 mod clean_cmd;
+mod containment;
 mod list_cmd;
+mod persist;
+mod prepare;
+mod reports;
 mod run_cmd;
 mod signals;
 mod terminal;
@@ -44,9 +48,14 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(args) if args.list => list_cmd::run_list(&args.select, false),
+        Command::Run(args) if args.list => list_cmd::run_list_from_run(&args),
         Command::Run(args) => run_cmd::run(*args),
-        Command::List(args) => list_cmd::run_list(&args.select, args.json),
+        Command::List(args) => list_cmd::run_list(
+            args.select.to_options(),
+            args.select.config.as_deref(),
+            args.select.failed,
+            args.json,
+        ),
         Command::Clean(args) => Ok(clean_cmd::run_clean(args.dry_run)),
     };
     match result {

@@ -4,5 +4,5 @@ mod order;
 mod shuffle;
 
 pub use filter::{select, Selected};
-pub use order::order_by_expected;
+pub use order::{order_by_expected, serial_last};
 pub use shuffle::{shuffle, SplitMix64};
