@@ -43,7 +43,9 @@ pub fn prepare(
     }
 
     let history_path = settings.run.state_dir.join("history.db");
-    let history = if history_path.exists() || !failed_only {
+    let history = if no_state() {
+        None
+    } else if history_path.exists() || !failed_only {
         match History::open(&history_path) {
             Ok(h) => Some(h),
             Err(e) => {
@@ -94,6 +96,11 @@ pub fn prepare(
         history,
         expected,
     })
+}
+
+/// `WARDEN_NO_STATE=1`: no journal and no history (benchmarks of their cost; throw-away runs).
+pub fn no_state() -> bool {
+    std::env::var_os("WARDEN_NO_STATE").is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 pub fn plural(n: usize) -> &'static str {

@@ -17,7 +17,7 @@ use warden::watchdog::INTERRUPTED_FILE;
 use crate::args::RunArgs;
 use crate::containment::Containment;
 use crate::persist::Persistence;
-use crate::prepare::{plural, prepare, Prepared};
+use crate::prepare::{no_state, plural, prepare, Prepared};
 use crate::reports::Reports;
 use crate::signals;
 use crate::terminal::Terminal;
@@ -93,13 +93,22 @@ pub fn run(args: RunArgs) -> Result<u8> {
         resumed_from.as_ref().map(|(id, _)| id.as_str()),
         fingerprint,
     );
-    let journal = match Journal::create_with_records(&run_dir.dir, &header, &carried) {
+    let created = if no_state() {
+        None
+    } else {
+        Some(Journal::create_with_records(
+            &run_dir.dir,
+            &header,
+            &carried,
+        ))
+    };
+    let journal = match created.transpose() {
         Ok(j) => {
             // The new journal holds everything the old one did: the old run is done with.
-            if let Some((_, old_dir)) = &resumed_from {
+            if let (Some(_), Some((_, old_dir))) = (&j, &resumed_from) {
                 let _ = journal::complete(old_dir);
             }
-            Some(j)
+            j
         }
         Err(e) => {
             terminal.warning(&format!("no checkpoint for this run: {e}"));
