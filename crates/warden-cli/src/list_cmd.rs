@@ -20,7 +20,7 @@ pub fn run_list(options: RunOptions, config: Option<&str>, failed: bool, json: b
         warnings,
         history,
         ..
-    } = prepare(options, config, failed)?;
+    } = prepare(options, config, failed, false)?;
     for w in &warnings {
         eprintln!("warning: {w}");
     }

@@ -23,10 +23,12 @@ pub struct Prepared {
     pub expected: HashMap<String, Duration>,
 }
 
+/// `for_run`: the history database is created when missing (`list` only reads an existing one).
 pub fn prepare(
     options: RunOptions,
     config_file: Option<&str>,
     failed_only: bool,
+    for_run: bool,
 ) -> Result<Prepared> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let settings = load_settings(&cwd, options, config_file.map(Path::new))?;
@@ -45,7 +47,7 @@ pub fn prepare(
     let history_path = settings.run.state_dir.join("history.db");
     let history = if no_state() {
         None
-    } else if history_path.exists() || !failed_only {
+    } else if history_path.exists() || (for_run && !failed_only) {
         match History::open(&history_path) {
             Ok(h) => Some(h),
             Err(e) => {

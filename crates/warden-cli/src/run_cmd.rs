@@ -47,6 +47,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         args.to_options(),
         args.select.config.as_deref(),
         args.select.failed,
+        true,
     )?;
     if let Some(option) = settings.deferred.first() {
         bail!("{option}: not available in this version of warden yet");
