@@ -12,9 +12,12 @@ use crate::args::SelectArgs;
 use crate::run_cmd::{prepare, Prepared};
 
 pub fn run_list(args: &SelectArgs, json: bool) -> Result<u8> {
+    let partition = args.partition().map_err(anyhow::Error::msg)?;
+    let prepared = prepare(args.to_options(), args.config.as_deref(), partition)?;
+    let shard_note = prepared.shard_note();
     let Prepared {
         tests, warnings, ..
-    } = prepare(args.to_options(), args.config.as_deref())?;
+    } = prepared;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -27,11 +30,14 @@ pub fn run_list(args: &SelectArgs, json: bool) -> Result<u8> {
         for t in &tests {
             writeln!(out, "{}", describe(t))?;
         }
-        eprintln!(
-            "{} test{} selected",
-            tests.len(),
-            if tests.len() == 1 { "" } else { "s" }
-        );
+        match shard_note {
+            Some(note) => eprintln!("{note}"),
+            None => eprintln!(
+                "{} test{} selected",
+                tests.len(),
+                if tests.len() == 1 { "" } else { "s" }
+            ),
+        }
     }
     Ok(0)
 }

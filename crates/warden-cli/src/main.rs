@@ -4,6 +4,7 @@
 mod args;
 mod clean_cmd;
 mod list_cmd;
+mod merge_cmd;
 mod run_cmd;
 mod signals;
 mod terminal;
@@ -31,10 +32,6 @@ fn main() -> ExitCode {
         return ExitCode::from(watchdog::serve(&dir) as u8);
     }
     let argv = args::with_default_command(raw);
-    if argv.get(1).is_some_and(|c| c == "merge") {
-        eprintln!("error: `warden merge` is not available in this version yet");
-        return ExitCode::from(EXIT_USAGE);
-    }
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
@@ -48,6 +45,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(*args),
         Command::List(args) => list_cmd::run_list(&args.select, args.json),
         Command::Clean(args) => Ok(clean_cmd::run_clean(args.dry_run)),
+        Command::Merge(args) => merge_cmd::run_merge(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

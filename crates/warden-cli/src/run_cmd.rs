@@ -1,6 +1,7 @@
 //! `warden run`: settings → discovery → selection → the runner, with every reporter fed from
 //! one event stream.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use warden::discovery::discover;
 use warden::events::Event;
 use warden::report::{JsonLinesWriter, JunitReport};
 use warden::runner::{self, RunPlan};
-use warden::select::select;
+use warden::select::{select, Partition, PartitionKind};
 
 use warden::events::StopReason;
 use warden::state::registry::{self, RunEntry};
@@ -35,14 +36,54 @@ pub struct Prepared {
     pub settings: Settings,
     pub tests: Vec<TestCase>,
     pub warnings: Vec<String>,
+    /// With `--partition`: which shard, and of how many selected tests it is a part.
+    pub shard: Option<(Partition, usize)>,
 }
 
-pub fn prepare(options: RunOptions, config_file: Option<&str>) -> Result<Prepared> {
+impl Prepared {
+    /// `shard hash:2/4: 12 of 48 selected tests`, when partitioned.
+    pub fn shard_note(&self) -> Option<String> {
+        self.shard.map(|(p, of)| {
+            format!(
+                "shard {p}: {} of {of} selected test{}",
+                self.tests.len(),
+                if of == 1 { "" } else { "s" }
+            )
+        })
+    }
+}
+
+pub fn prepare(
+    options: RunOptions,
+    config_file: Option<&str>,
+    partition: Option<Partition>,
+) -> Result<Prepared> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let settings = load_settings(&cwd, options, config_file.map(Path::new))?;
     let discovered = discover(&settings.discovery)?;
     let mut warnings = discovered.warnings;
-    let selected = select(discovered.tests, &settings.selection);
+    let mut selected = select(discovered.tests, &settings.selection);
+    // After the filters, keeping their order: every shard sees the same selection and cuts it
+    // the same way, whatever order it then runs its part in.
+    let shard = partition.map(|p| {
+        let of = selected.tests.len();
+        let durations = HashMap::new();
+        if p.kind == PartitionKind::Duration && of > 0 {
+            let unknown = selected
+                .tests
+                .iter()
+                .filter(|t| !durations.contains_key(&t.id))
+                .count();
+            if unknown > 0 {
+                warnings.push(format!(
+                    "--partition {p}: no recorded duration for {unknown} of {of} tests; they are \
+                     spread by hash"
+                ));
+            }
+        }
+        selected.tests = p.keep(std::mem::take(&mut selected.tests), &durations);
+        (p, of)
+    });
     if selected.deselected_slow > 0 && settings.selection.slow == warden::config::SlowMode::Exclude
     {
         warnings.push(format!(
@@ -59,6 +100,7 @@ pub fn prepare(options: RunOptions, config_file: Option<&str>) -> Result<Prepare
         settings,
         tests: selected.tests,
         warnings,
+        shard,
     })
 }
 
@@ -66,11 +108,15 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(option) = args.later.first_given() {
         bail!("{option} is not available in this version of warden yet");
     }
+    let partition = args.select.partition().map_err(anyhow::Error::msg)?;
+    let prepared = prepare(args.to_options(), args.select.config.as_deref(), partition)?;
+    let shard_note = prepared.shard_note();
     let Prepared {
         settings,
         tests,
         warnings,
-    } = prepare(args.to_options(), args.select.config.as_deref())?;
+        ..
+    } = prepared;
     let run_id = new_run_id();
     let state_dir = settings.run.state_dir.clone();
     let run_dir = RunDir::create(&state_dir, &run_id)?;
@@ -97,6 +143,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let mut terminal = Terminal::new(&settings.output, tests.len());
     for w in &warnings {
         terminal.warning(w);
+    }
+    if let Some(note) = shard_note {
+        terminal.note(&note);
     }
     if let Some(seed) = settings.selection.shuffle_seed {
         terminal.note(&format!("shuffled with --seed {seed}"));
