@@ -43,7 +43,8 @@ All REPORTs must be of one kind: JSON lines (--json) or JUnit XML (--junit); OUT
 JSON lines: one run-started, every shard's events in order (each with its `shard` number), one
 run-finished with the counts added up and the worst exit code: 2 > 43 > 130 > 143 > 129 > 42 >
 other > 1 > 0. JUnit: one <testsuites> holding every shard's <testsuite>.
-Exit codes: 0 merged, 2 a report is missing, unreadable, malformed or of the other kind.";
+Exit codes: 0 merged (with --exit-code: the merged run's exit code), 2 a report is missing,
+unreadable, malformed or of the other kind; nothing is written then.";
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -53,6 +54,10 @@ pub struct MergeArgs {
     /// Where to write the merged report (`-` = stdout)
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
+    /// Once merged, exit with the worst exit code the reports recorded (the merged run's
+    /// verdict) instead of 0
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Args)]

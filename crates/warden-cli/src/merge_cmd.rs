@@ -9,7 +9,8 @@ use warden::report::{merge_files, ReportFormat};
 use crate::args::MergeArgs;
 
 /// Merges and writes; any problem with an input is an error naming it (exit 2), and nothing
-/// is written then. The exit code is 0 once merged: the shards' outcome is in the report.
+/// is written then. The exit code is 0 once merged (the shards' outcome is in the report), or
+/// with `--exit-code` the worst one the reports recorded.
 pub fn run_merge(args: &MergeArgs) -> Result<u8> {
     let merged = merge_files(&args.reports)?;
     for w in &merged.warnings {
@@ -45,6 +46,13 @@ pub fn run_merge(args: &MergeArgs) -> Result<u8> {
             args.output.display().to_string()
         }
     );
+    if args.exit_code {
+        // A JUnit report of another tool records none: judge by its failures then.
+        let code = merged
+            .exit_code
+            .unwrap_or(if merged.failed > 0 { 1 } else { 0 });
+        return Ok(u8::try_from(code).unwrap_or(1));
+    }
     Ok(0)
 }
 

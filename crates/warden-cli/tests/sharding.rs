@@ -283,6 +283,26 @@ fn merging_four_shards_gives_summed_counts_the_worst_exit_code_and_every_test() 
         }
     }
 
+    // --exit-code: the merged verdict as the exit code; without the failing shard, 0.
+    for (inputs, want) in [
+        (
+            &["reports/s1.jsonl", "reports/s3.jsonl", "reports/s4.jsonl"][..],
+            1,
+        ),
+        (
+            &["reports/s1.jsonl", "reports/s2.jsonl", "reports/s4.jsonl"],
+            0,
+        ),
+        (&["reports/s3.xml", "reports/s4.xml"], 1),
+    ] {
+        let out = Warden::new(sandbox.path())
+            .arg("merge")
+            .args(inputs)
+            .args(["--exit-code", "-o", "merged/verdict"])
+            .run();
+        assert_eq!(out.code, Some(want), "{inputs:?}\n{}", out.describe());
+    }
+
     // JUnit.
     let out = Warden::new(sandbox.path())
         .args([
