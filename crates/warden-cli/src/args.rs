@@ -36,6 +36,35 @@ pub enum Command {
     /// Merge the JSON-lines or JUnit reports of several shards into one
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
+    /// Move recorded test durations between machines (for `--partition duration:K/N`)
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: HistoryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Write the expected duration of every test the history knows to FILE (JSON lines)
+    Export(HistoryFileArgs),
+    /// Add the durations in FILE (from `export`) to the history; they stand in for tests
+    /// without results of their own
+    Import(HistoryFileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryFileArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where history.db lives [default: .warden/ at the project root]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<String>,
+    /// Use this configuration file instead of looking for warden.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
 }
 
 const MERGE_HELP: &str = "\
@@ -134,6 +163,10 @@ pub struct SelectArgs {
     /// or `duration:K/N` (balanced by recorded durations) [env: WARDEN_PARTITION]
     #[arg(long, value_name = "KIND:K/N", help_heading = "Selection")]
     pub partition: Option<String>,
+    /// Expected durations (for duration partitions and ordering) from FILE, written by
+    /// `warden history export`, instead of the state dir's history
+    #[arg(long, value_name = "FILE", help_heading = "Selection")]
+    pub history: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -349,6 +382,7 @@ pub fn with_default_command(mut argv: Vec<String>) -> Vec<String> {
         "list",
         "clean",
         "merge",
+        "history",
         "help",
         "-h",
         "--help",

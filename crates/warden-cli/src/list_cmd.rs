@@ -12,8 +12,7 @@ use crate::args::SelectArgs;
 use crate::run_cmd::{prepare, Prepared};
 
 pub fn run_list(args: &SelectArgs, json: bool) -> Result<u8> {
-    let partition = args.partition().map_err(anyhow::Error::msg)?;
-    let prepared = prepare(args.to_options(), args.config.as_deref(), partition)?;
+    let prepared = prepare(args, args.to_options())?;
     let shard_note = prepared.shard_note();
     let Prepared {
         tests, warnings, ..

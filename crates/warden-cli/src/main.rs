@@ -3,6 +3,7 @@
 
 mod args;
 mod clean_cmd;
+mod history_cmd;
 mod list_cmd;
 mod merge_cmd;
 mod run_cmd;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::List(args) => list_cmd::run_list(&args.select, args.json),
         Command::Clean(args) => Ok(clean_cmd::run_clean(args.dry_run)),
         Command::Merge(args) => merge_cmd::run_merge(&args),
+        Command::History(args) => history_cmd::run_history(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use warden::discovery::discover;
 use warden::events::Event;
 use warden::report::{JsonLinesWriter, JunitReport};
 use warden::runner::{self, RunPlan};
-use warden::select::{select, Partition, PartitionKind};
+use warden::select::{order_by_expected, select, Partition, PartitionKind};
 
 use warden::events::StopReason;
 use warden::state::registry::{self, RunEntry};
@@ -23,8 +24,9 @@ use warden::supervise::{self, os::cgroup::CgroupRun};
 use warden::test_case::TestCase;
 use warden::watchdog::{Watchdog, INTERRUPTED_FILE};
 
-use crate::args::RunArgs;
+use crate::args::{RunArgs, SelectArgs};
 use crate::clean_cmd;
+use crate::history_cmd::{expected_durations, Recorder};
 use crate::signals;
 use crate::terminal::Terminal;
 
@@ -38,6 +40,8 @@ pub struct Prepared {
     pub warnings: Vec<String>,
     /// With `--partition`: which shard, and of how many selected tests it is a part.
     pub shard: Option<(Partition, usize)>,
+    /// Expected durations of the selected tests that history knows.
+    pub expected: HashMap<String, Duration>,
 }
 
 impl Prepared {
@@ -53,27 +57,29 @@ impl Prepared {
     }
 }
 
-pub fn prepare(
-    options: RunOptions,
-    config_file: Option<&str>,
-    partition: Option<Partition>,
-) -> Result<Prepared> {
+/// Settings, discovery, filters, then the partition, then the order. `options` are the
+/// command line's (`run` has more than `select`).
+pub fn prepare(select_args: &SelectArgs, options: RunOptions) -> Result<Prepared> {
+    let partition = select_args.partition().map_err(anyhow::Error::msg)?;
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let settings = load_settings(&cwd, options, config_file.map(Path::new))?;
+    let settings = load_settings(&cwd, options, select_args.config.as_deref().map(Path::new))?;
     let discovered = discover(&settings.discovery)?;
     let mut warnings = discovered.warnings;
     let mut selected = select(discovered.tests, &settings.selection);
+    let ids: Vec<&str> = selected.tests.iter().map(|t| t.id.as_str()).collect();
+    let history = expected_durations(
+        &settings.run.state_dir,
+        select_args.history.as_deref(),
+        &ids,
+    )?;
+    warnings.extend(history.warnings);
+    let expected = history.durations;
     // After the filters, keeping their order: every shard sees the same selection and cuts it
     // the same way, whatever order it then runs its part in.
     let shard = partition.map(|p| {
         let of = selected.tests.len();
-        let durations = HashMap::new();
         if p.kind == PartitionKind::Duration && of > 0 {
-            let unknown = selected
-                .tests
-                .iter()
-                .filter(|t| !durations.contains_key(&t.id))
-                .count();
+            let unknown = ids.iter().filter(|id| !expected.contains_key(**id)).count();
             if unknown > 0 {
                 warnings.push(format!(
                     "--partition {p}: no recorded duration for {unknown} of {of} tests; they are \
@@ -81,9 +87,15 @@ pub fn prepare(
                 ));
             }
         }
-        selected.tests = p.keep(std::mem::take(&mut selected.tests), &durations);
         (p, of)
     });
+    if let Some((p, _)) = shard {
+        selected.tests = p.keep(std::mem::take(&mut selected.tests), &expected);
+    }
+    // A seed asks for its order; otherwise the longest expected tests start first.
+    if settings.selection.shuffle_seed.is_none() && !expected.is_empty() {
+        order_by_expected(&mut selected.tests, &expected);
+    }
     if selected.deselected_slow > 0 && settings.selection.slow == warden::config::SlowMode::Exclude
     {
         warnings.push(format!(
@@ -101,6 +113,7 @@ pub fn prepare(
         tests: selected.tests,
         warnings,
         shard,
+        expected,
     })
 }
 
@@ -108,13 +121,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(option) = args.later.first_given() {
         bail!("{option} is not available in this version of warden yet");
     }
-    let partition = args.select.partition().map_err(anyhow::Error::msg)?;
-    let prepared = prepare(args.to_options(), args.select.config.as_deref(), partition)?;
+    let prepared = prepare(&args.select, args.to_options())?;
     let shard_note = prepared.shard_note();
     let Prepared {
         settings,
         tests,
         warnings,
+        expected,
         ..
     } = prepared;
     let run_id = new_run_id();
@@ -152,6 +165,23 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
     if tests.is_empty() {
         terminal.warning("no tests selected");
+    }
+    if !expected.is_empty() {
+        // Unknown tests as zero: the terminal counts them as the mean of the known ones.
+        let pending = tests
+            .iter()
+            .map(|t| {
+                (
+                    t.id.clone(),
+                    expected.get(&t.id).copied().unwrap_or_default(),
+                )
+            })
+            .collect();
+        terminal.expect(pending, settings.run.workers);
+    }
+    let (mut recorder, history_warning) = Recorder::start(&state_dir, &run_id);
+    if let Some(w) = history_warning {
+        terminal.warning(&w);
     }
 
     // Containment (SPEC §6): leftovers of dead runs first, then this run's cgroup, registry
@@ -231,6 +261,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         let received = signals::install(stop_tx).context("cannot install signal handlers")?;
         let outcome = runner::run(plan, stop_rx, |event: Event| {
             terminal.on_event(&event);
+            recorder.on_event(&event);
             if let Some(j) = &mut junit {
                 j.on_event(&event);
             }
@@ -254,6 +285,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
     terminal.finish();
     if let Some(e) = json_error {
         terminal.warning(&e);
+    }
+    if let Some(e) = recorder.failure() {
+        terminal.warning(e);
     }
     if let (Some(j), Some((path, file))) = (junit, junit_file) {
         let mut w = BufWriter::new(file);
