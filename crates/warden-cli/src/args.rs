@@ -150,6 +150,9 @@ pub struct SelectArgs {
     /// Run in a random order (the seed is printed so the order can be repeated)
     #[arg(long, help_heading = "Selection")]
     pub shuffle: bool,
+    /// Only the tests that failed (fail, timeout, oom, error, leak) in the last completed run
+    #[arg(long, help_heading = "Selection")]
+    pub failed: bool,
     /// Seed for --shuffle (implies --shuffle)
     #[arg(long, value_name = "N", help_heading = "Selection")]
     pub seed: Option<u64>,
@@ -224,6 +227,10 @@ pub struct RunArgs {
     /// Colour: auto, always or never (NO_COLOR is honoured)
     #[arg(long, value_name = "WHEN", help_heading = "Reports")]
     pub color: Option<String>,
+    /// Continue the interrupted run: run only what did not finish, report the whole run.
+    /// `--resume=force` resumes even when the selection changed (on the common tests)
+    #[arg(long, value_name = "force", num_args = 0..=1, require_equals = true, default_missing_value = "", help_heading = "Execution")]
+    pub resume: Option<String>,
     /// Print the selected tests instead of running them (same as `warden list`)
     #[arg(long)]
     pub list: bool,
@@ -248,10 +255,6 @@ pub struct LaterArgs {
     #[arg(long, hide = true)]
     pub test_pids_limit: Option<String>,
     #[arg(long, hide = true)]
-    pub resume: bool,
-    #[arg(long, hide = true)]
-    pub failed: bool,
-    #[arg(long, hide = true)]
     pub container: bool,
     #[arg(long, hide = true, visible_alias = "container-sequential")]
     pub container_seq: bool,
@@ -273,8 +276,6 @@ impl LaterArgs {
             (self.safe_mode, "--safe-mode"),
             (self.test_mem_limit.is_some(), "--test-mem-limit"),
             (self.test_pids_limit.is_some(), "--test-pids-limit"),
-            (self.resume, "--resume"),
-            (self.failed, "--failed"),
             (self.container, "--container"),
             (self.container_seq, "--container-seq"),
             (self.container_image.is_some(), "--container-image"),
@@ -434,10 +435,10 @@ mod tests {
 
     #[test]
     fn later_options_are_named() {
-        let Command::Run(r) = parse(&["warden", "--resume"]).command else {
+        let Command::Run(r) = parse(&["warden", "--html", "report.html"]).command else {
             panic!()
         };
-        assert_eq!(r.later.first_given(), Some("--resume"));
+        assert_eq!(r.later.first_given(), Some("--html"));
     }
 
     #[test]

@@ -1,6 +1,5 @@
-//! History on the command line: `warden history export|import FILE`, the expected durations
-//! that `duration:` partitions, ordering and the ETA use (from `<state-dir>/history.db`, or
-//! from `--history FILE`), and recording a run's results.
+//! History on the command line: `warden history export|import FILE`, and reading expected
+//! durations from such a file (`--history FILE`) so that every CI shard cuts the suite alike.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,8 +7,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use warden::config::{load_settings, RunOptions};
-use warden::events::{Event, EventKind};
-use warden::state::history::DEFAULT_KEEP_RUNS_PER_TEST;
 use warden::state::History;
 
 use crate::args::{HistoryArgs, HistoryCommand};
@@ -80,106 +77,17 @@ fn state_dir(option: Option<&str>, config: Option<&str>) -> Result<PathBuf> {
     Ok(settings.run.state_dir)
 }
 
-/// Where expected durations come from, and what they are for the given tests.
-pub struct Expected {
-    pub durations: HashMap<String, Duration>,
-    pub warnings: Vec<String>,
-}
-
-/// Expected durations of `ids`: from `file` (`--history`) when given, else from the state dir's
-/// history when it exists. A given file that is missing is a warning (a first CI run has none);
-/// one that is malformed is an error, naming the file and line. A local history that cannot be
-/// read is a warning: history is an aid, never a requirement.
-pub fn expected_durations(state_dir: &Path, file: Option<&Path>, ids: &[&str]) -> Result<Expected> {
-    let mut warnings = Vec::new();
-    let durations = match file {
-        Some(file) if !file.exists() => {
-            warnings.push(format!(
-                "--history {}: no such file; no recorded durations",
-                file.display()
-            ));
-            HashMap::new()
-        }
-        Some(file) => {
-            // The file's format and checks are History's own; an in-memory database reads it
-            // without touching the state dir.
-            let mut h = History::open(Path::new(":memory:"))?;
-            h.import(file)
-                .with_context(|| format!("--history {}", file.display()))?;
-            h.expected_durations(ids)?
-        }
-        None => {
-            let db = state_dir.join(HISTORY_DB);
-            match db.exists().then(|| History::open(&db)).transpose() {
-                Ok(None) => HashMap::new(),
-                Ok(Some(h)) => match h.expected_durations(ids) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        warnings.push(format!("{e}; running without history"));
-                        HashMap::new()
-                    }
-                },
-                Err(e) => {
-                    warnings.push(format!("{e}; running without history"));
-                    HashMap::new()
-                }
-            }
-        }
-    };
-    Ok(Expected {
-        durations,
-        warnings,
-    })
-}
-
-/// Records a run's results in the state dir's history as they happen (SPEC §7). A failure
-/// stops recording with one warning; the run goes on.
-pub struct Recorder {
-    history: Option<History>,
-    run_id: String,
-    failure: Option<String>,
-}
-
-impl Recorder {
-    /// Opens (or creates) the history and notes the run's start; `Err` is the warning to show.
-    pub fn start(state_dir: &Path, run_id: &str) -> (Recorder, Option<String>) {
-        let opened = History::open(&state_dir.join(HISTORY_DB))
-            .and_then(|h| h.begin_run(run_id, None).map(|()| h));
-        let (history, warning) = match opened {
-            Ok(h) => (Some(h), None),
-            Err(e) => (None, Some(format!("{e}; this run is not recorded"))),
-        };
-        let recorder = Recorder {
-            history,
-            run_id: run_id.to_string(),
-            failure: None,
-        };
-        (recorder, warning)
+/// Expected durations of `ids` from a file written by `export` (`--history FILE`); `None` when
+/// the file does not exist (a first CI run has none). A malformed file is an error naming the
+/// file and line.
+pub fn durations_from_file(file: &Path, ids: &[&str]) -> Result<Option<HashMap<String, Duration>>> {
+    if !file.exists() {
+        return Ok(None);
     }
-
-    pub fn on_event(&mut self, event: &Event) {
-        let Some(h) = &mut self.history else {
-            return;
-        };
-        let done = match &event.kind {
-            EventKind::TestRetrying(r) | EventKind::TestFinished(r) => {
-                h.record_at(&self.run_id, r, event.at)
-            }
-            EventKind::RunFinished {
-                exit_code, stopped, ..
-            } => h
-                .finish_run(&self.run_id, stopped.is_none(), *exit_code)
-                .and_then(|()| h.prune(DEFAULT_KEEP_RUNS_PER_TEST).map(drop)),
-            _ => Ok(()),
-        };
-        if let Err(e) = done {
-            self.failure = Some(format!("{e}; the rest of this run is not recorded"));
-            self.history = None;
-        }
-    }
-
-    /// Why recording stopped, if it did.
-    pub fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
-    }
+    // The file's format and checks are History's own; an in-memory database reads it without
+    // touching the state dir.
+    let mut h = History::open(Path::new(":memory:"))?;
+    h.import(file)
+        .with_context(|| format!("--history {}", file.display()))?;
+    Ok(Some(h.expected_durations(ids)?))
 }

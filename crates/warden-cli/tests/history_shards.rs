@@ -152,10 +152,11 @@ fn duration_shards_after_one_recorded_run_are_balanced() {
         duration_shards(&other, &["--history", "durations.jsonl"]),
         shards
     );
-    assert!(
-        !other.path().join(".warden").exists(),
-        "--history reads the file and leaves the state dir alone"
-    );
+    // Reading the file imports nothing into the local history.
+    ok(Warden::new(other.path())
+        .args(["history", "export", "local.jsonl"])
+        .run());
+    assert_eq!(other.read("local.jsonl").as_deref(), Ok(""));
     let imported = ok(Warden::new(other.path())
         .args(["history", "import", "durations.jsonl"])
         .run());

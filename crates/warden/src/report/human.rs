@@ -101,6 +101,9 @@ pub fn finished_line(r: &TestResult, style: &HumanStyle) -> String {
     } else if let Some(why) = reason(r) {
         parts.push(why);
     }
+    if r.carried_over {
+        parts.push("carried over".to_string());
+    }
     if style.verbose {
         if let Some(rss) = r.peak_rss_bytes {
             parts.push(format!("peak {}", human_bytes(rss)));
