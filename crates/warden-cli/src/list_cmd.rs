@@ -12,15 +12,23 @@ use warden::config::RunOptions;
 use warden::state::TestStats;
 
 use crate::args::RunArgs;
-use crate::prepare::{plural, prepare, Prepared};
+use crate::prepare::{plural, prepare, Prepared, Sharding};
 
-pub fn run_list(options: RunOptions, config: Option<&str>, failed: bool, json: bool) -> Result<u8> {
+pub fn run_list(
+    options: RunOptions,
+    config: Option<&str>,
+    failed: bool,
+    sharding: Sharding,
+    json: bool,
+) -> Result<u8> {
+    let prepared = prepare(options, config, failed, sharding, false)?;
+    let shard_note = prepared.shard_note();
     let Prepared {
         tests,
         warnings,
         history,
         ..
-    } = prepare(options, config, failed, false)?;
+    } = prepared;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
@@ -49,7 +57,10 @@ pub fn run_list(options: RunOptions, config: Option<&str>, failed: bool, json: b
         other => other?,
     }
     if !json {
-        eprintln!("{} test{} selected", tests.len(), plural(tests.len()));
+        match shard_note {
+            Some(note) => eprintln!("{note}"),
+            None => eprintln!("{} test{} selected", tests.len(), plural(tests.len())),
+        }
     }
     Ok(0)
 }
@@ -72,6 +83,7 @@ pub fn run_list_from_run(args: &RunArgs) -> Result<u8> {
         args.to_options(),
         args.select.config.as_deref(),
         args.select.failed,
+        Sharding::from_args(&args.select)?,
         false,
     )
 }

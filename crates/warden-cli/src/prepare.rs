@@ -1,16 +1,37 @@
-//! What `run` and `list` share: settings, discovery, selection (`--failed` included) and the
-//! run order (history's longest-first, `@serial` last), so `list` shows exactly what `run` runs.
+//! What `run` and `list` share: settings, discovery, selection (`--failed` included), the
+//! shard (`--partition`) and the run order (history's longest-first, `@serial` last), so `list`
+//! shows exactly what `run` runs.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use warden::config::{load_settings, RunOptions, Settings, SlowMode};
 use warden::discovery::discover;
-use warden::select::{order_by_expected, select, serial_last};
+use warden::select::{order_by_expected, select, serial_last, Partition, PartitionKind};
 use warden::state::History;
 use warden::test_case::TestCase;
+
+use crate::args::SelectArgs;
+use crate::history_cmd::durations_from_file;
+
+/// `--partition` (or `WARDEN_PARTITION`) and `--history FILE`.
+#[derive(Debug, Default)]
+pub struct Sharding {
+    pub partition: Option<Partition>,
+    /// Expected durations from this file instead of the state dir's history.
+    pub history_file: Option<PathBuf>,
+}
+
+impl Sharding {
+    pub fn from_args(select: &SelectArgs) -> Result<Sharding> {
+        Ok(Sharding {
+            partition: select.partition().map_err(anyhow::Error::msg)?,
+            history_file: select.history.clone(),
+        })
+    }
+}
 
 pub struct Prepared {
     pub settings: Settings,
@@ -21,6 +42,21 @@ pub struct Prepared {
     pub history: Option<History>,
     /// Expected duration of each selected test that history knows.
     pub expected: HashMap<String, Duration>,
+    /// With `--partition`: which shard, and of how many selected tests it is a part.
+    pub shard: Option<(Partition, usize)>,
+}
+
+impl Prepared {
+    /// `shard hash:2/4: 12 of 48 selected tests`, when partitioned.
+    pub fn shard_note(&self) -> Option<String> {
+        self.shard.map(|(p, of)| {
+            format!(
+                "shard {p}: {} of {of} selected test{}",
+                self.tests.len(),
+                plural(of)
+            )
+        })
+    }
 }
 
 /// `for_run`: the history database is created when missing (`list` only reads an existing one).
@@ -28,6 +64,7 @@ pub fn prepare(
     options: RunOptions,
     config_file: Option<&str>,
     failed_only: bool,
+    sharding: Sharding,
     for_run: bool,
 ) -> Result<Prepared> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
@@ -79,14 +116,39 @@ pub fn prepare(
     }
 
     let ids: Vec<&str> = tests.iter().map(|t| t.id.as_str()).collect();
-    let expected = match history.as_ref().map(|h| h.expected_durations(&ids)) {
-        Some(Ok(map)) => map,
-        Some(Err(e)) => {
-            warnings.push(format!("history: cannot read durations: {e}"));
+    let expected = match &sharding.history_file {
+        // Every shard reads the same file, so every shard cuts the suite alike.
+        Some(file) => durations_from_file(file, &ids)?.unwrap_or_else(|| {
+            warnings.push(format!(
+                "--history {}: no such file; no recorded durations",
+                file.display()
+            ));
             HashMap::new()
-        }
-        None => HashMap::new(),
+        }),
+        None => match history.as_ref().map(|h| h.expected_durations(&ids)) {
+            Some(Ok(map)) => map,
+            Some(Err(e)) => {
+                warnings.push(format!("history: cannot read durations: {e}"));
+                HashMap::new()
+            }
+            None => HashMap::new(),
+        },
     };
+    // After every filter and before ordering; the assignment does not depend on the order.
+    let shard = sharding.partition.map(|p| {
+        let of = tests.len();
+        let unknown = ids.iter().filter(|id| !expected.contains_key(**id)).count();
+        if p.kind == PartitionKind::Duration && unknown > 0 {
+            warnings.push(format!(
+                "--partition {p}: no recorded duration for {unknown} of {of} tests; they are \
+                 spread by hash"
+            ));
+        }
+        (p, of)
+    });
+    if let Some((p, _)) = shard {
+        tests = p.keep(tests, &expected);
+    }
     if settings.selection.shuffle_seed.is_none() {
         order_by_expected(&mut tests, &expected);
     }
@@ -97,6 +159,7 @@ pub fn prepare(
         warnings,
         history,
         expected,
+        shard,
     })
 }
 

@@ -17,7 +17,7 @@ use warden::watchdog::INTERRUPTED_FILE;
 use crate::args::RunArgs;
 use crate::containment::Containment;
 use crate::persist::Persistence;
-use crate::prepare::{no_state, plural, prepare, Prepared};
+use crate::prepare::{no_state, plural, prepare, Prepared, Sharding};
 use crate::reports::Reports;
 use crate::signals;
 use crate::terminal::Terminal;
@@ -37,18 +37,22 @@ pub fn run(args: RunArgs) -> Result<u8> {
         Some("force") => Some(true),
         Some(other) => bail!("--resume takes no value or `--resume=force`, not `{other}`"),
     };
+    let prepared = prepare(
+        args.to_options(),
+        args.select.config.as_deref(),
+        args.select.failed,
+        Sharding::from_args(&args.select)?,
+        true,
+    )?;
+    let shard_note = prepared.shard_note();
     let Prepared {
         settings,
         mut tests,
         warnings,
         history,
         expected,
-    } = prepare(
-        args.to_options(),
-        args.select.config.as_deref(),
-        args.select.failed,
-        true,
-    )?;
+        ..
+    } = prepared;
     if let Some(option) = settings.deferred.first() {
         bail!("{option}: not available in this version of warden yet");
     }
@@ -87,6 +91,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let mut terminal = Terminal::new(&settings.output, tests.len() + carried.len());
     for w in warnings.iter().chain(&resume_warnings) {
         terminal.warning(w);
+    }
+    if let Some(note) = shard_note {
+        terminal.note(&note);
     }
 
     let header = Header::new(
