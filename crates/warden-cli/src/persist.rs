@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use warden::events::{Event, EventKind};
+use warden::events::{Event, EventKind, StopReason};
 use warden::runner::RunOutcome;
 use warden::state::history::DEFAULT_KEEP_RUNS_PER_TEST;
 use warden::state::{journal, History, Journal};
@@ -48,7 +48,11 @@ impl Persistence {
 
     /// A run that completed removes its checkpoint; an interrupted one keeps it for `--resume`.
     pub fn finish(mut self, outcome: &RunOutcome) -> Vec<String> {
-        let completed = outcome.stopped.is_none();
+        // Stopping on failures is the run the user asked for: complete, not resumable.
+        let completed = matches!(
+            outcome.stopped,
+            None | Some(StopReason::FailFast | StopReason::MaxFail)
+        );
         if let Some(mut h) = self.history.take() {
             let done = h
                 .finish_run(&self.run_id, completed, outcome.exit_code)
