@@ -403,6 +403,17 @@ with open({trace:?}, 'a') as out:
         return;
     }
     assert_eq!(resumed.code, Some(0), "{}", resumed.describe());
+    let events = read_events(&sandbox, "resumed.jsonl", &resumed);
+    assert!(of_type(&events, "run-started")[0]["resumed_from"].is_string());
+    let statuses = statuses(&events).unwrap();
+    assert_eq!(
+        statuses.get("test/hog_test.py").map(String::as_str),
+        Some("pass")
+    );
+    assert_eq!(
+        statuses.get("test/quick_test.sh").map(String::as_str),
+        Some("pass")
+    );
 }
 
 /// A CPU-bound suite with a CPU threshold the host passes: fewer tests run at once (never

@@ -4,6 +4,7 @@
 mod human;
 mod json;
 mod junit;
+mod merge;
 mod text;
 
 pub use human::{
@@ -11,4 +12,8 @@ pub use human::{
 };
 pub use json::{event_to_json, JsonLinesWriter, SCHEMA};
 pub use junit::{JunitError, JunitReport};
+pub use merge::{
+    detect_format, exit_code_rank, merge_files, merge_texts, worst_exit_code, MergeError, Merged,
+    ReportFormat, ReportText,
+};
 pub use text::{omitted_marker, render_output};

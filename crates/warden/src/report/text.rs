@@ -139,6 +139,7 @@ pub(crate) mod fixtures {
             log: None,
             output: CapturedOutput::default(),
             message: None,
+            carried_over: false,
         }
     }
 

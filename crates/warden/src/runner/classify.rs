@@ -102,6 +102,7 @@ pub fn classify(
         log: outcome.log,
         output: outcome.output,
         message,
+        carried_over: false,
     }
 }
 

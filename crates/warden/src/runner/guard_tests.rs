@@ -57,6 +57,8 @@ fn plan(dir: &Path, tests: Vec<TestCase>, guard: Option<GuardConfig>) -> RunPlan
         controllers: None,
         limits: Limits::default(),
         guard,
+        carried: Vec::new(),
+        resumed_from: None,
         temp_root: dir.join("tmp"),
     }
 }

@@ -47,6 +47,8 @@ fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         leak_fails: false,
         root: dir.to_path_buf(),
         run_dir: None,
+        carried: Vec::new(),
+        resumed_from: None,
         cgroup: None,
         controllers: None,
         limits: crate::supervise::Limits::default(),

@@ -16,6 +16,7 @@ fn spec(script: &str, limits: Limits) -> SpawnSpec {
         capture: Some(CaptureSpec {
             log_path: None,
             tap: TapMode::Off,
+            echo: false,
         }),
         cgroup: None,
         token: vec![],
