@@ -21,6 +21,8 @@ pub(super) struct HostWatch {
     guard: Guard,
     next_sample: Instant,
     last_event: Option<Instant>,
+    /// No test starts before the host was looked at once: it may be full already.
+    sampled: bool,
 }
 
 /// What one sample produced.
@@ -38,6 +40,7 @@ impl HostWatch {
             guard: Guard::new(config),
             next_sample: Instant::now(),
             last_event: None,
+            sampled: false,
         }
     }
 
@@ -46,9 +49,13 @@ impl HostWatch {
         self.next_sample.into()
     }
 
-    /// Tests allowed at once as of the last decision.
+    /// Tests allowed at once as of the last decision (none before the first sample).
     pub fn allowed(&self) -> usize {
-        self.guard.allowed()
+        if self.sampled {
+            self.guard.allowed()
+        } else {
+            0
+        }
     }
 
     /// Sample the host and let the guard decide. An error means the host cannot be read at
@@ -60,6 +67,7 @@ impl HostWatch {
     ) -> Result<Tick, crate::monitor::MonitorError> {
         let reading = self.sampler.sample()?;
         let decision = self.guard.decide(&reading, running, now);
+        self.sampled = true;
         let near = reading.mem_used_percent >= self.guard.config().mem_threshold - NEAR;
         self.next_sample = now + if near { FAST_PERIOD } else { PERIOD };
         let host = host_reading(&reading);
@@ -114,7 +122,9 @@ mod tests {
                 terminating: false,
             }],
         };
+        assert_eq!(w.allowed(), 0, "nothing starts before the first sample");
         let first = w.tick(&running, t0).unwrap();
+        assert_eq!(w.allowed(), 2);
         assert!(first.sample_event.is_none(), "no CPU share yet");
         assert_eq!(first.decision.action, None);
         assert!(w.deadline() > t0.into());
