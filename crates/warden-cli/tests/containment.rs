@@ -1,0 +1,660 @@
+//! Containment acceptance (SPEC §5 exit codes 130/143/129, §6; issue 3), on the real binary:
+//! leaks of every kind are reported and killed, timeouts and signals end whole trees, a
+//! SIGKILLed warden is cleaned up by its watchdog, and `warden clean` and every new run sweep
+//! what dead runs left.
+//!
+//! Every test ends by checking that no process carrying the run's `WARDEN_RUN_ID` is alive
+//! (killing, by pid, any it finds), and gives warden a registry dir of its own
+//! (`WARDEN_REGISTRY_DIR`) so that tests running in parallel never sweep each other's runs.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command};
+use std::thread;
+use std::time::Duration;
+
+use common::*;
+
+const FIXTURE: &str = "containment";
+/// `@timeout` of `leaks/stubborn_hang_test.sh`.
+const HANG_TIMEOUT: Duration = Duration::from_secs(1);
+/// `--grace` of the runs that do not test a long grace.
+const GRACE: Duration = Duration::from_secs(1);
+/// SPEC §6: the watchdog ends a dead warden's run within 2 s.
+const WATCHDOG_LIMIT: Duration = Duration::from_secs(2);
+
+// --- 1. leaks and a stubborn hang ---------------------------------------------------------
+
+const LEAKERS: [&str; 3] = [
+    "leaks/background_test.sh",
+    "leaks/setsid_test.sh",
+    "leaks/double_fork_test.sh",
+];
+
+fn leaks_case(leak_fail: bool, no_cgroup: bool) {
+    let mut case = Case::new(FIXTURE);
+    let mut extra = vec!["--grace", "1s", "-j", "5", "-v"];
+    if leak_fail {
+        extra.extend(["--leak", "fail"]);
+    }
+    let mut warden = case.run_args("leaks", &extra);
+    if no_cgroup {
+        warden = warden.env(NO_CGROUP_ENV, "1");
+    }
+    let out = warden.run();
+    let events = case.events();
+    let Some(run_id) = case.run_id(&events) else {
+        return case.finish(Some(&out));
+    };
+
+    case.check(out.code == Some(1), || {
+        format!("exit code {:?} (expected 1: a timeout)", out.code)
+    });
+    if no_cgroup {
+        case.check(out.stderr.contains("no cgroup"), || {
+            "-v with WARDEN_NO_CGROUP=1 does not say it tracks without a cgroup".into()
+        });
+    }
+    let finished = finished_by_id(&events).unwrap_or_default();
+    let id = |rel: &str| format!("{FIXTURE}/{rel}");
+    let leak_status = if leak_fail { "leak" } else { "pass" };
+    for rel in LEAKERS {
+        let Some(e) = finished.get(&id(rel)) else {
+            case.problems.push(format!("{rel}: no test-finished event"));
+            continue;
+        };
+        case.check(e["status"] == leak_status, || {
+            format!("{rel}: status {} (expected {leak_status})", e["status"])
+        });
+        let leaked = e["leaked"].as_array().cloned().unwrap_or_default();
+        case.check(
+            leaked
+                .iter()
+                .any(|l| l["cmd"].as_str().is_some_and(|c| c.contains("sleep 300"))),
+            || format!("{rel}: `leaked` does not name `sleep 300`: {}", e["leaked"]),
+        );
+        case.check(leaked.iter().all(|l| l["pid"].as_i64().is_some()), || {
+            format!("{rel}: a leaked entry without a pid: {}", e["leaked"])
+        });
+    }
+    match finished.get(&id("leaks/clean_test.sh")) {
+        Some(e) => case.check(
+            e["status"] == "pass" && e["leaked"].as_array().is_some_and(Vec::is_empty),
+            || format!("clean_test.sh: {e} (expected pass with nothing leaked)"),
+        ),
+        None => case.problems.push("clean_test.sh: no test-finished".into()),
+    }
+    match finished.get(&id("leaks/zz_nothing_left_test.sh")) {
+        Some(e) => case.check(e["status"] == "pass", || {
+            format!("leaks were not killed when their tests ended: {e}")
+        }),
+        None => case
+            .problems
+            .push("zz_nothing_left_test.sh: no test-finished".into()),
+    }
+    match finished.get(&id("leaks/stubborn_hang_test.sh")) {
+        Some(e) => {
+            case.check(e["status"] == "timeout", || {
+                format!("stubborn hang: status {} (expected timeout)", e["status"])
+            });
+            // It ignores TERM, so only the KILL a grace after the timeout ends it.
+            let ms = e["duration_ms"].as_u64().unwrap_or(0);
+            let earliest = (HANG_TIMEOUT + GRACE).as_millis() as u64 - 50;
+            let latest = earliest + 50 + 1000;
+            case.check((earliest..=latest).contains(&ms), || {
+                format!("stubborn hang took {ms} ms (expected {earliest}..={latest})")
+            });
+        }
+        None => case.problems.push("stubborn hang: no test-finished".into()),
+    }
+    let totals = of_type(&events, "run-finished");
+    match totals.last() {
+        Some(t) => case.check(
+            t["leaky"] == 3 && t["timed_out"] == 1 && t["exit_code"] == 1,
+            || format!("run-finished {t} (expected leaky 3, timed_out 1, exit_code 1)"),
+        ),
+        None => case.problems.push("no run-finished event".into()),
+    }
+
+    // JUnit: each leaking testcase names its leaked processes; with --leak fail it fails.
+    match case.sandbox.read("junit.xml") {
+        Ok(xml) => match roxmltree::Document::parse(&xml) {
+            Ok(doc) => {
+                for rel in LEAKERS {
+                    let Some(tc) = doc.descendants().find(|n| {
+                        n.has_tag_name("testcase") && n.attribute("name") == Some(&id(rel))
+                    }) else {
+                        case.problems.push(format!("junit: no testcase {rel}"));
+                        continue;
+                    };
+                    let mentions = tc.descendants().any(|n| {
+                        n.attributes().any(|a| a.value().contains("sleep 300"))
+                            || n.text().is_some_and(|t| t.contains("sleep 300"))
+                    });
+                    case.check(mentions, || {
+                        format!("junit: testcase {rel} does not mention `sleep 300`")
+                    });
+                    let failed = tc.children().any(|n| n.has_tag_name("failure"));
+                    case.check(failed == leak_fail, || {
+                        format!("junit: testcase {rel} has <failure>: {failed}")
+                    });
+                }
+            }
+            Err(e) => case.problems.push(format!("junit.xml is not XML: {e}")),
+        },
+        Err(e) => case.problems.push(e),
+    }
+    // The terminal names the leaks too.
+    let text = out.combined_output();
+    case.check(text.matches("sleep 300").count() >= 3, || {
+        "the terminal output does not name the 3 leaked `sleep 300`".into()
+    });
+    if leak_fail {
+        case.check(text.contains("LEAK"), || "no LEAK status word".into());
+    }
+    case.check_nothing_left(&run_id, Some(&out));
+    case.finish(Some(&out));
+}
+
+#[test]
+fn leaks_are_reported_and_killed() {
+    leaks_case(false, false);
+}
+
+#[test]
+fn leaks_fail_with_leak_fail() {
+    leaks_case(true, false);
+}
+
+#[test]
+fn leaks_are_caught_without_cgroups() {
+    leaks_case(false, true);
+}
+
+// --- 2. and 3. signals to warden ----------------------------------------------------------
+
+/// A signal sent to a run of the 4 hangs of `dir` at -j4, once they are all up.
+struct SignalCase {
+    sig: i32,
+    /// 128 + the signal.
+    code: i32,
+    /// `hangs` (they die of SIGTERM) or `stubborn` (they ignore it).
+    dir: &'static str,
+    grace: Duration,
+    /// A second signal 100 ms after the first.
+    twice: bool,
+    no_cgroup: bool,
+}
+
+impl SignalCase {
+    fn plain(sig: i32, code: i32) -> SignalCase {
+        SignalCase {
+            sig,
+            code,
+            dir: "hangs",
+            grace: GRACE,
+            twice: false,
+            no_cgroup: false,
+        }
+    }
+}
+
+/// Checks the exit code, the time from the (first) signal to the exit, the reports, the
+/// `interrupted` marker, and that nothing is left.
+fn signal_case(c: SignalCase) {
+    let mut case = Case::new(FIXTURE);
+    let grace = format!("{}ms", c.grace.as_millis());
+    let mut warden = case.run_args(c.dir, &["-j", "4", "--grace", &grace]);
+    if c.no_cgroup {
+        warden = warden.env(NO_CGROUP_ENV, "1");
+    }
+    let running = warden.spawn().unwrap_or_else(|e| panic!("{e}"));
+    case.watched.push(running.mark_entry());
+    // Each hang runs `sleep 300` and has a `setsid sleep 300` child.
+    let ready = wait_for_sleeps(&running, 8);
+    let sent = running.signal(c.sig);
+    if c.twice {
+        thread::sleep(Duration::from_millis(100));
+        running.signal(c.sig);
+    }
+    let out = running.wait().unwrap_or_else(|e| panic!("{e}"));
+    let took = out.exited_at - sent;
+    eprintln!(
+        "signal {} to {} (grace {grace}, twice: {}, no cgroup: {}): exit {:?} {took:?} after the signal",
+        c.sig, c.dir, c.twice, c.no_cgroup, out.code
+    );
+    let run_id = match ready {
+        Ok(id) => id,
+        Err(e) => {
+            case.problems.push(e);
+            return case.finish(Some(&out));
+        }
+    };
+    case.watched.push(format!("WARDEN_RUN_ID={run_id}"));
+
+    case.check(out.code == Some(c.code), || {
+        format!("exit code {:?} (expected {})", out.code, c.code)
+    });
+    // A second signal kills at once, well before the grace; otherwise within grace + 1 s,
+    // and tests that ignore SIGTERM get the whole grace before the SIGKILL.
+    let (earliest, latest) = match (c.twice, c.dir) {
+        (true, _) => (Duration::ZERO, Duration::from_secs(3)),
+        (false, "stubborn") => (
+            c.grace - Duration::from_millis(50),
+            c.grace + Duration::from_secs(1),
+        ),
+        (false, _) => (Duration::ZERO, c.grace + Duration::from_secs(1)),
+    };
+    case.check(took >= earliest && took <= latest, || {
+        format!("warden exited {took:?} after the signal (expected {earliest:?}..={latest:?})")
+    });
+    let events = case.events();
+    case.check(
+        common::run_id(&events).as_deref() == Some(run_id.as_str()),
+        || format!("run-started names another run than {run_id}"),
+    );
+    match events.last() {
+        Some(last) if last["type"] == "run-finished" => {}
+        other => case.problems.push(format!(
+            "the JSON report does not end with run-finished: {other:?}"
+        )),
+    }
+    // Every hang is accounted for: cancelled (or finished) in the JSON, a testcase in JUnit.
+    let ended: Vec<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "test-cancelled" || e["type"] == "test-finished")
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    case.check(ended.len() == 4, || {
+        format!("4 hangs, but {} ended in the JSON: {ended:?}", ended.len())
+    });
+    match case.sandbox.read("junit.xml") {
+        Ok(xml) => {
+            let n = roxmltree::Document::parse(&xml)
+                .map(|d| {
+                    d.descendants()
+                        .filter(|n| n.has_tag_name("testcase"))
+                        .count()
+                })
+                .unwrap_or(0);
+            case.check(n == 4, || {
+                format!("junit.xml has {n} testcases (expected 4)")
+            });
+        }
+        Err(e) => case.problems.push(e),
+    }
+    let marker = case.run_dir(&run_id).join("interrupted");
+    case.check(marker.is_file(), || {
+        format!("{} was not written", marker.display())
+    });
+    case.check_nothing_left(&run_id, Some(&out));
+    case.finish(Some(&out));
+}
+
+#[test]
+fn sigint_stops_the_run_with_130() {
+    signal_case(SignalCase::plain(libc::SIGINT, 130));
+}
+
+#[test]
+fn sigterm_stops_the_run_with_143() {
+    signal_case(SignalCase::plain(libc::SIGTERM, 143));
+}
+
+#[test]
+fn sighup_stops_the_run_with_129() {
+    signal_case(SignalCase::plain(libc::SIGHUP, 129));
+}
+
+#[test]
+fn sigint_stops_the_run_without_cgroups() {
+    signal_case(SignalCase {
+        no_cgroup: true,
+        ..SignalCase::plain(libc::SIGINT, 130)
+    });
+}
+
+#[test]
+fn sigterm_kills_term_ignoring_tests_after_the_grace() {
+    signal_case(SignalCase {
+        dir: "stubborn",
+        ..SignalCase::plain(libc::SIGTERM, 143)
+    });
+}
+
+#[test]
+fn a_second_sigint_kills_at_once() {
+    signal_case(SignalCase {
+        dir: "stubborn",
+        grace: Duration::from_secs(30),
+        twice: true,
+        ..SignalCase::plain(libc::SIGINT, 130)
+    });
+}
+
+#[test]
+fn a_second_sigint_kills_at_once_without_cgroups() {
+    signal_case(SignalCase {
+        dir: "stubborn",
+        grace: Duration::from_secs(30),
+        twice: true,
+        no_cgroup: true,
+        ..SignalCase::plain(libc::SIGINT, 130)
+    });
+}
+
+/// `--fail-fast` terminates the running tests' whole trees, `setsid` children included.
+#[test]
+fn fail_fast_ends_the_running_trees() {
+    let mut case = Case::new(FIXTURE);
+    let out = case
+        .run_args("hangs", &["-j", "5", "--grace", "1s", "--fail-fast"])
+        .arg(format!("{FIXTURE}/failfast"))
+        .run();
+    let events = case.events();
+    let Some(run_id) = case.run_id(&events) else {
+        return case.finish(Some(&out));
+    };
+    case.check(out.code == Some(1), || {
+        format!("exit code {:?} (expected 1)", out.code)
+    });
+    // The failure comes after 0.3 s; the hangs die of TERM at once.
+    case.check(out.elapsed < Duration::from_secs(5), || {
+        format!("the run took {:?}", out.elapsed)
+    });
+    let status = statuses(&events).unwrap_or_default();
+    case.check(
+        status.get(&format!("{FIXTURE}/failfast/late_fail_test.sh")) == Some(&"fail".into()),
+        || format!("statuses: {status:?}"),
+    );
+    case.check_nothing_left(&run_id, Some(&out));
+    case.finish(Some(&out));
+}
+
+/// `warden clean` never touches a run whose warden is alive.
+#[test]
+fn clean_leaves_a_live_run_alone() {
+    let mut case = Case::new(FIXTURE);
+    let running = case
+        .run_args("hangs", &["-j", "4", "--grace", "1s"])
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    case.watched.push(running.mark_entry());
+    let ready = wait_for_sleeps(&running, 8);
+    let clean = case.warden().arg("clean").run();
+    let still_up = match &ready {
+        Ok(id) => procs_with_env(&format!("WARDEN_RUN_ID={id}")).len(),
+        Err(_) => 0,
+    };
+    running.signal(libc::SIGINT);
+    let out = running.wait().unwrap_or_else(|e| panic!("{e}"));
+    let run_id = match ready {
+        Ok(id) => id,
+        Err(e) => {
+            case.problems.push(e);
+            return case.finish(Some(&out));
+        }
+    };
+    case.watched.push(format!("WARDEN_RUN_ID={run_id}"));
+    case.check(clean.stdout.contains("nothing to clean"), || {
+        format!("`clean` during a live run:\n{}", clean.describe())
+    });
+    // 4 shells, 4 sleeps, 4 setsid sleeps.
+    case.check(still_up == 12, || {
+        format!("{still_up} processes of the live run after `clean` (expected 12)")
+    });
+    case.check(out.code == Some(130), || {
+        format!("exit code {:?} after SIGINT", out.code)
+    });
+    case.check_nothing_left(&run_id, Some(&out));
+    case.finish(Some(&out));
+}
+
+// --- 4. warden SIGKILLed ------------------------------------------------------------------
+
+#[test]
+fn the_watchdog_ends_the_run_of_a_killed_warden() {
+    killed_warden_case(false);
+}
+
+#[test]
+fn the_watchdog_ends_the_run_of_a_killed_warden_without_cgroups() {
+    killed_warden_case(true);
+}
+
+fn killed_warden_case(no_cgroup: bool) {
+    let mut case = Case::new(FIXTURE);
+    let mut warden = case.run_args("hangs", &["-j", "4", "--grace", "1s"]);
+    if no_cgroup {
+        warden = warden.env(NO_CGROUP_ENV, "1");
+    }
+    let running = warden.spawn().unwrap_or_else(|e| panic!("{e}"));
+    let mark_entry = running.mark_entry();
+    case.watched.push(mark_entry.clone());
+    let ready = wait_for_sleeps(&running, 8);
+    let killed = running.signal(libc::SIGKILL);
+    // Unswept: the harness must not kill what the watchdog is supposed to.
+    let out = running.wait_unswept().unwrap_or_else(|e| panic!("{e}"));
+    let run_id = match ready {
+        Ok(id) => id,
+        Err(e) => {
+            case.problems.push(e);
+            return case.finish(Some(&out));
+        }
+    };
+    let entry = format!("WARDEN_RUN_ID={run_id}");
+    case.watched.push(entry.clone());
+    let gone = poll(WATCHDOG_LIMIT.saturating_sub(killed.elapsed()), || {
+        procs_with_env(&entry).is_empty()
+    });
+    let marker = case.run_dir(&run_id).join("interrupted");
+    let registry = case.registry();
+    let tidy = poll(Duration::from_millis(500), || {
+        marker.is_file() && registry_entries(&registry).is_empty()
+    });
+    eprintln!(
+        "SIGKILL (no cgroup: {no_cgroup}): run processes gone {:?} after the kill; marker+registry {tidy:?}",
+        gone.map(|_| killed.elapsed())
+    );
+    case.check(gone.is_ok(), || {
+        format!("processes of the run still alive {WATCHDOG_LIMIT:?} after warden's SIGKILL")
+    });
+    case.check(marker.is_file(), || {
+        format!("{} was not written", marker.display())
+    });
+    // Its work done, the watchdog (which carries the mark, not the run id) exits too.
+    let watchdog_gone = poll(WATCHDOG_LIMIT, || procs_with_env(&mark_entry).is_empty());
+    case.check(watchdog_gone.is_ok(), || {
+        format!(
+            "still alive {WATCHDOG_LIMIT:?} after the run was reaped: {}",
+            describe_procs(&procs_with_env(&mark_entry))
+        )
+    });
+    case.check_nothing_left(&run_id, None);
+    let clean = case.warden().args(["clean", "--dry-run"]).run();
+    case.check(
+        clean.code == Some(0) && clean.stdout.contains("nothing to clean"),
+        || {
+            format!(
+                "`warden clean --dry-run` after the watchdog:\n{}",
+                clean.describe()
+            )
+        },
+    );
+    case.finish(Some(&out));
+}
+
+// --- 5. and 6. leftovers of a dead run ----------------------------------------------------
+
+/// A dead run planted by hand: a registry entry whose warden pid is dead, a temp dir, and a
+/// live `sleep 300` carrying the run's token.
+struct Planted {
+    run_id: String,
+    temp_root: PathBuf,
+    sleep: Child,
+}
+
+impl Planted {
+    fn new(case: &mut Case) -> Planted {
+        let run_id = format!(
+            "fake-{}-{}",
+            std::process::id(),
+            case.sandbox.path().file_name().unwrap().to_string_lossy()
+        );
+        let mut dead = Command::new("true").spawn().expect("run true");
+        let dead_pid = dead.id();
+        dead.wait().expect("wait for true");
+        let temp_root = case.sandbox.mkdir("planted-tmp");
+        fs::write(temp_root.join("junk"), "left by a dead run").unwrap();
+        let entry = serde_json::json!({
+            "run_id": run_id,
+            "pid": dead_pid,
+            "start_time": null,
+            "cgroup_dir": null,
+            "temp_root": temp_root,
+            "run_dir": null,
+        });
+        fs::write(
+            case.registry().join(format!("{run_id}.json")),
+            entry.to_string(),
+        )
+        .unwrap();
+        let sleep = Command::new("sleep")
+            .arg("300")
+            .env("WARDEN_RUN_ID", &run_id)
+            .spawn()
+            .expect("start sleep 300");
+        case.watched.push(format!("WARDEN_RUN_ID={run_id}"));
+        Planted {
+            run_id,
+            temp_root,
+            sleep,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.sleep.id()
+    }
+
+    /// Whether the planted sleep has ended, reaping it if so.
+    fn ended(&mut self) -> bool {
+        matches!(self.sleep.try_wait(), Ok(Some(_)))
+    }
+}
+
+impl Drop for Planted {
+    fn drop(&mut self) {
+        let _ = self.sleep.kill();
+        let _ = self.sleep.wait();
+    }
+}
+
+#[test]
+fn warden_clean_removes_a_planted_leftover() {
+    let mut case = Case::new(FIXTURE);
+    let mut planted = Planted::new(&mut case);
+    let listed = format!("{} sleep 300", planted.pid());
+    let temp = planted.temp_root.display().to_string();
+
+    let dry = case.warden().args(["clean", "--dry-run"]).run();
+    case.check(dry.code == Some(0), || {
+        format!("dry run exit {:?}", dry.code)
+    });
+    case.check(
+        dry.stdout.contains(&planted.run_id) && dry.stdout.contains(&listed),
+        || {
+            format!(
+                "`clean --dry-run` does not list {} and `{listed}`",
+                planted.run_id
+            )
+        },
+    );
+    case.check(dry.stdout.contains(&temp), || {
+        format!("`clean --dry-run` does not list {temp}")
+    });
+    case.check(!planted.ended(), || {
+        "`clean --dry-run` killed the process".into()
+    });
+    case.check(planted.temp_root.exists(), || {
+        "`clean --dry-run` removed the temp dir".into()
+    });
+    case.check(registry_entries(&case.registry()).len() == 1, || {
+        "`clean --dry-run` removed the registry entry".into()
+    });
+
+    let clean = case.warden().arg("clean").run();
+    case.check(clean.code == Some(0), || {
+        format!("clean exit {:?}", clean.code)
+    });
+    case.check(
+        clean.stdout.contains("killed") && clean.stdout.contains(&listed),
+        || format!("`clean` does not report killing `{listed}`"),
+    );
+    case.check(clean.stdout.contains(&temp), || {
+        format!("`clean` does not report removing {temp}")
+    });
+    // The sleep is our child: dead means waitable (a zombie until then).
+    let ended = poll(Duration::from_secs(2), || planted.ended());
+    case.check(ended.is_ok(), || {
+        "`clean` did not kill the planted process".into()
+    });
+    case.check(!planted.temp_root.exists(), || {
+        "`clean` did not remove the temp dir".into()
+    });
+
+    let again = case.warden().arg("clean").run();
+    case.check(again.stdout.contains("nothing to clean"), || {
+        format!("a second `clean` found something:\n{}", again.describe())
+    });
+    let run_id = planted.run_id.clone();
+    case.check_nothing_left(&run_id, None);
+    let out = format!(
+        "{}\n{}\n{}",
+        dry.describe(),
+        clean.describe(),
+        again.describe()
+    );
+    drop(planted);
+    let problems = std::mem::take(&mut case.problems);
+    assert!(problems.is_empty(), "{}\n\n{out}", problems.join("\n"));
+}
+
+#[test]
+fn a_new_run_sweeps_a_planted_leftover_first() {
+    let mut case = Case::new(FIXTURE);
+    let mut planted = Planted::new(&mut case);
+    let out = case
+        .run_args("sweep", &[])
+        .env("CONTAINMENT_PLANTED", &planted.run_id)
+        .run();
+    let events = case.events();
+    let run_id = case.run_id(&events);
+
+    // The fixture fails if the planted process was alive when it ran.
+    case.check(out.code == Some(0), || {
+        format!(
+            "exit {:?}: the planted process was not swept first",
+            out.code
+        )
+    });
+    case.check(
+        out.stderr.contains("warning")
+            && out.stderr.contains(&planted.run_id)
+            && out.stderr.contains(&format!("{} sleep 300", planted.pid())),
+        || "no warning on stderr naming the dead run and its process".into(),
+    );
+    let ended = poll(Duration::from_secs(2), || planted.ended());
+    case.check(ended.is_ok(), || "the planted process is alive".into());
+    case.check(!planted.temp_root.exists(), || {
+        "the planted temp dir was not removed".into()
+    });
+    if let Some(id) = run_id {
+        case.check_nothing_left(&id, Some(&out));
+    }
+    let planted_id = planted.run_id.clone();
+    case.check_nothing_left(&planted_id, None);
+    drop(planted);
+    case.finish(Some(&out));
+}
