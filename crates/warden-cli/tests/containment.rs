@@ -345,6 +345,42 @@ fn a_second_sigint_kills_at_once_without_cgroups() {
     });
 }
 
+/// A signal warden was started with ignored stays ignored (`nohup warden …` survives the
+/// hangup); the others still stop the run.
+#[test]
+fn an_inherited_ignored_sighup_stays_ignored() {
+    let mut case = Case::new(FIXTURE);
+    let running = case
+        .run_args("hangs", &["-j", "4", "--grace", "1s"])
+        .ignoring(libc::SIGHUP)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    case.watched.push(running.mark_entry());
+    let ready = wait_for_sleeps(&running, 8);
+    running.signal(libc::SIGHUP);
+    // Had the hangup been handled, the run would end within this.
+    let ignored = poll(Duration::from_millis(500), || {
+        procs_with_env(&running.mark_entry()).len() < 8
+    })
+    .is_err();
+    running.signal(libc::SIGINT);
+    let out = running.wait().unwrap_or_else(|e| panic!("{e}"));
+    let run_id = match ready {
+        Ok(id) => id,
+        Err(e) => {
+            case.problems.push(e);
+            return case.finish(Some(&out));
+        }
+    };
+    case.watched.push(format!("WARDEN_RUN_ID={run_id}"));
+    case.check(ignored, || "the ignored SIGHUP stopped the tests".into());
+    case.check(out.code == Some(130), || {
+        format!("exit code {:?} (expected 130, from the SIGINT)", out.code)
+    });
+    case.check_nothing_left(&run_id, Some(&out));
+    case.finish(Some(&out));
+}
+
 /// `--fail-fast` terminates the running tests' whole trees, `setsid` children included.
 #[test]
 fn fail_fast_ends_the_running_trees() {

@@ -34,6 +34,8 @@ pub struct Warden {
     cwd: PathBuf,
     envs: Vec<(OsString, OsString)>,
     limit: Duration,
+    /// Signals warden starts with ignored (SIG_IGN), as `nohup` or a shell's `&` do.
+    ignored: Vec<i32>,
 }
 
 /// What one invocation did.
@@ -98,6 +100,7 @@ impl Warden {
             cwd: cwd.to_path_buf(),
             envs: Vec::new(),
             limit: DEFAULT_LIMIT,
+            ignored: Vec::new(),
         }
     }
 
@@ -119,6 +122,12 @@ impl Warden {
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Warden {
         self.envs
             .push((key.as_ref().to_os_string(), value.as_ref().to_os_string()));
+        self
+    }
+
+    /// Starts warden with `sig` ignored, as `nohup` does with SIGHUP.
+    pub fn ignoring(mut self, sig: i32) -> Warden {
+        self.ignored.push(sig);
         self
     }
 
@@ -170,6 +179,19 @@ impl Warden {
         }
         for (k, v) in &self.envs {
             cmd.env(k, v);
+        }
+        if !self.ignored.is_empty() {
+            let ignored = self.ignored.clone();
+            // SAFETY: signal(2) with SIG_IGN is async-signal-safe; `ignored` was allocated
+            // before the fork.
+            unsafe {
+                cmd.pre_exec(move || {
+                    for &sig in &ignored {
+                        libc::signal(sig, libc::SIG_IGN);
+                    }
+                    Ok(())
+                });
+            }
         }
 
         let start = Instant::now();
