@@ -534,6 +534,11 @@ struct Planted {
 
 impl Planted {
     fn new(case: &mut Case) -> Planted {
+        Planted::with_temp_root(case, None)
+    }
+
+    /// With the temp root at `<sandbox>/<name>` instead of `<sandbox>/warden-<run-id>`.
+    fn with_temp_root(case: &mut Case, name: Option<&str>) -> Planted {
         let run_id = format!(
             "fake-{}-{}",
             std::process::id(),
@@ -542,7 +547,10 @@ impl Planted {
         let mut dead = Command::new("true").spawn().expect("run true");
         let dead_pid = dead.id();
         dead.wait().expect("wait for true");
-        let temp_root = case.sandbox.mkdir("planted-tmp");
+        // Named as warden names a run's temp root: `clean` removes nothing else.
+        let temp_root = case
+            .sandbox
+            .mkdir(name.unwrap_or(&format!("warden-{run_id}")));
         fs::write(temp_root.join("junk"), "left by a dead run").unwrap();
         let entry = serde_json::json!({
             "run_id": run_id,
@@ -693,4 +701,57 @@ fn a_new_run_sweeps_a_planted_leftover_first() {
     case.check_nothing_left(&planted_id, None);
     drop(planted);
     case.finish(Some(&out));
+}
+
+/// An entry is a JSON file: `clean` kills by the run's token, but deletes only what warden
+/// itself would have made for that run.
+#[test]
+fn clean_never_deletes_a_directory_warden_did_not_make() {
+    let mut case = Case::new(FIXTURE);
+    let mut planted = Planted::with_temp_root(&mut case, Some("precious"));
+    let clean = case.warden().arg("clean").run();
+    let ended = poll(Duration::from_secs(2), || planted.ended());
+    case.check(ended.is_ok(), || {
+        "`clean` did not kill the planted process".into()
+    });
+    case.check(planted.temp_root.join("junk").exists(), || {
+        format!("`clean` deleted {}", planted.temp_root.display())
+    });
+    case.check(
+        clean
+            .stdout
+            .contains(&format!("left {} alone", planted.temp_root.display())),
+        || "`clean` does not say what it left alone".into(),
+    );
+    let run_id = planted.run_id.clone();
+    case.check_nothing_left(&run_id, None);
+    drop(planted);
+    case.finish(Some(&clean));
+}
+
+/// A registry dir that others can write to could hold entries planted by another user:
+/// `clean` says so and acts on none of them.
+#[test]
+fn clean_ignores_a_registry_others_can_write_to() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut case = Case::new(FIXTURE);
+    let mut planted = Planted::new(&mut case);
+    fs::set_permissions(case.registry(), fs::Permissions::from_mode(0o777)).unwrap();
+    let clean = case.warden().arg("clean").run();
+    case.check(
+        clean.stderr.contains("writable by others") && clean.code == Some(0),
+        || "`clean` does not warn about the registry dir".into(),
+    );
+    case.check(!planted.ended() && planted.temp_root.exists(), || {
+        "`clean` acted on an entry of an untrusted registry".into()
+    });
+    fs::set_permissions(case.registry(), fs::Permissions::from_mode(0o700)).unwrap();
+    let again = case.warden().arg("clean").run();
+    case.check(again.stdout.contains(&planted.run_id), || {
+        "`clean` does not reap the entry once the dir is private".into()
+    });
+    let run_id = planted.run_id.clone();
+    case.check_nothing_left(&run_id, None);
+    drop(planted);
+    case.finish(Some(&clean));
 }
