@@ -77,6 +77,7 @@ pub fn classify(
         log: outcome.log,
         output: outcome.output,
         message,
+        carried_over: false,
     }
 }
 
