@@ -824,7 +824,6 @@ fn is_zombie(pid: i32) -> bool {
 /// SPEC §10: run-finished carries the run's exit code; after a signal that is 128 + the
 /// signal, as the process exits with, and the summary line and JUnit say the same.
 #[test]
-#[ignore = "bug outside containment: runner/run_cmd report exit_code 0 after a signal (the process exits 143)"]
 fn reports_give_the_exit_code_of_a_signal() {
     let mut case = Case::new(FIXTURE);
     let running = case
