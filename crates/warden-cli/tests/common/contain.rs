@@ -192,6 +192,11 @@ pub fn remove_cgroup_tree(dir: &Path) {
         }
     }
     let _ = fs::write(dir.join("cgroup.kill"), "1");
+    // cgroup.kill is asynchronous, and a populated cgroup cannot be removed.
+    let _ = poll(Duration::from_secs(2), || {
+        fs::read_to_string(dir.join("cgroup.events"))
+            .map_or(true, |s| s.lines().any(|l| l == "populated 0"))
+    });
     let _ = fs::remove_dir(dir);
 }
 
