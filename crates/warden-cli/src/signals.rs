@@ -2,6 +2,10 @@
 //! grace, reports are flushed); a second one kills the running tests at once. The exit code
 //! then says which signal came first (SPEC §5).
 //!
+//! SIGTSTP (Ctrl-Z) freezes every running test and stops their clocks, then stops warden
+//! itself; when warden is continued (SIGCONT: `fg`, `bg`) the tests are thawed. Tests run in
+//! sessions of their own, so the terminal's stop and continue never reach them directly.
+//!
 //! A signal that warden was started with ignored stays ignored, as the starter asked:
 //! `nohup warden …` must survive the hangup, and a shell starts background jobs with SIGINT
 //! ignored so that a Ctrl-C meant for the foreground leaves them running.
@@ -46,6 +50,21 @@ pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Rece
                     immediate: !first,
                     exit_code: 128 + received.0.load(Ordering::SeqCst),
                 }));
+            }
+        });
+    }
+    if !inherited_ignored(libc::SIGTSTP) {
+        let mut s = signal(SignalKind::from_raw(libc::SIGTSTP))?;
+        tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                warden::supervise::pause::pause();
+                // Stop as SIGTSTP would have without the handler. The runtime (and every
+                // timer) stops with the process; execution goes on from here on SIGCONT.
+                // SAFETY: raise(3) with a valid signal number.
+                unsafe {
+                    libc::raise(libc::SIGSTOP);
+                }
+                warden::supervise::pause::resume();
             }
         });
     }

@@ -248,3 +248,17 @@ pub fn wait_for_sleeps(running: &Running, n: usize) -> Result<String, String> {
         .map(str::to_string)
         .ok_or_else(|| format!("a test process without WARDEN_RUN_ID: {}", seen[0]))
 }
+
+/// Dead (a zombie, or gone).
+pub fn is_zombie(pid: i32) -> bool {
+    matches!(proc_state(pid), 'Z' | 'X' | '?')
+}
+
+/// The state letter of `/proc/<pid>/stat` (`T` = stopped), `?` when it cannot be read.
+pub fn proc_state(pid: i32) -> char {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.trim_start().to_string()))
+        .and_then(|r| r.chars().next())
+        .unwrap_or('?')
+}

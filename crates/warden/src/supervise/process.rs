@@ -17,6 +17,7 @@ use tokio::time::{sleep, sleep_until};
 use super::capture::OutputCapture;
 use super::os;
 use super::os::cgroup::TestCgroup;
+use super::pause;
 use super::tree::Tree;
 use crate::events::{CapturedOutput, Leak};
 use crate::tap::{TapParser, TapReport};
@@ -146,6 +147,9 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         cgroup: spec.cgroup.clone(),
         token: spec.token.clone(),
     };
+    // Frozen with every other test on Ctrl-Z; time paused does not count against it.
+    let paused_at_start = pause::paused_total();
+    let pausable = pause::register(&tree);
     let mut buf = vec![0u8; 64 * 1024];
     let echo = spec.capture.as_ref().is_some_and(|c| c.echo);
     let mut on_chunk = |chunk: &[u8]| {
@@ -176,7 +180,12 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
                 None => reader = None,
             },
             st = child.wait() => status = Some(st),
-            _ = &mut deadline => stop = Some(Exit::TimedOut),
+            _ = &mut deadline => {
+                match pause::due_after_pauses(started + spec.timeout, paused_at_start) {
+                    Some(later) => deadline.as_mut().reset(later.into()),
+                    None => stop = Some(Exit::TimedOut),
+                }
+            }
             changed = cancel.changed() => {
                 if changed.is_err() || *cancel.borrow() != Cancel::No {
                     stop = Some(Exit::Cancelled);
@@ -213,6 +222,8 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         } else {
             Signal::SIGTERM
         });
+        let grace_from = Instant::now();
+        let paused_at_grace = pause::paused_total();
         let kill_at = sleep(spec.grace);
         tokio::pin!(kill_at);
         let mut cancel_open = true;
@@ -225,8 +236,13 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
                 },
                 st = child.wait(), if status.is_none() => status = Some(st),
                 _ = &mut kill_at, if !killed => {
-                    tree.signal(Signal::SIGKILL);
-                    killed = true;
+                    match pause::due_after_pauses(grace_from + spec.grace, paused_at_grace) {
+                        Some(later) => kill_at.as_mut().reset(later.into()),
+                        None => {
+                            tree.signal(Signal::SIGKILL);
+                            killed = true;
+                        }
+                    }
                 }
                 changed = cancel.changed(), if cancel_open && !killed => {
                     cancel_open = changed.is_ok();
@@ -244,6 +260,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         }
     }
 
+    drop(pausable);
     main_pids().remove(&pid);
     // Orphans re-parented to warden (the subreaper) and killed above are zombies now.
     os::reap_orphans(|p| main_pids().contains(&p));
@@ -268,7 +285,10 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
             }
         }
     }
-    let duration = started.elapsed();
+    // A test's duration is its running time: a pause is not its doing.
+    let duration = started
+        .elapsed()
+        .saturating_sub(pause::paused_total().saturating_sub(paused_at_start));
 
     let exit = match stop {
         Some(e) => e,
