@@ -25,6 +25,9 @@ use crate::tap::{TapParser, TapReport};
 /// How long to keep reading output after the test's processes are gone: only a process that
 /// escaped the group can still hold the pipe open.
 const DRAIN_LIMIT: Duration = Duration::from_millis(1000);
+/// How many times (10 ms apart) leftovers are looked at again until their command lines hold
+/// still: up to 250 ms, only for tests that leave something behind.
+const LEAK_SETTLE_TRIES: usize = 25;
 /// How often a terminating group is checked for emptiness.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -200,14 +203,19 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         leaked = tree.members();
         // Leftovers found the instant the main process ended may be mid-fork or mid-exec
         // (`setsid sleep 300` shows as `setsid`, or as the parent's command line): look again
-        // until the list holds still, so the report names what they really run.
-        for _ in 0..5 {
+        // until the list holds still and no entry still shows the test's own command line
+        // (a child that has not exec'd yet, however loaded the machine), within a bound: a
+        // subshell left behind never execs.
+        let own_cmd = spec.argv.join(" ");
+        // (An interpreter run by a shebang line shows up in front of the script path.)
+        let unexeced = |l: &[Leak]| l.iter().any(|x| x.cmd.ends_with(&own_cmd));
+        for _ in 0..LEAK_SETTLE_TRIES {
             if leaked.is_empty() {
                 break;
             }
             sleep(Duration::from_millis(10)).await;
             let again = tree.members();
-            let settled = again == leaked;
+            let settled = again == leaked && !unexeced(&again);
             leaked = again;
             if settled {
                 break;
