@@ -5,6 +5,7 @@ mod capture;
 mod child;
 mod limits;
 pub mod os;
+pub mod pause;
 mod process;
 mod tree;
 

@@ -2,7 +2,7 @@
 //! cgroups, its temp dirs; and marking the run interrupted so it can be resumed. Shared by the
 //! watchdog (the moment warden dies) and `warden clean` (any time later).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -24,17 +24,30 @@ pub struct Reaped {
     pub processes: Vec<Leak>,
     pub cgroups: Vec<PathBuf>,
     pub dirs: Vec<PathBuf>,
+    /// Paths the entry named that warden did not make (not `warden-<run-id>`): left alone.
+    pub refused: Vec<PathBuf>,
 }
 
 impl Reaped {
     pub fn is_empty(&self) -> bool {
-        self.processes.is_empty() && self.cgroups.is_empty() && self.dirs.is_empty()
+        self.processes.is_empty()
+            && self.cgroups.is_empty()
+            && self.dirs.is_empty()
+            && self.refused.is_empty()
     }
 }
 
 /// The token every process of the run carries.
 pub fn run_token(run_id: &str) -> String {
     format!("WARDEN_RUN_ID={run_id}")
+}
+
+/// Whether `path` is one warden made for this run: its cgroup and temp root are both named
+/// `warden-<run-id>`. Anything else in an entry is not removed, whoever wrote it: killing a
+/// cgroup tree or deleting a directory on the word of a JSON file needs that much proof.
+fn made_for_run(path: &Path, run_id: &str) -> bool {
+    path.is_absolute()
+        && path.file_name().and_then(|n| n.to_str()) == Some(format!("warden-{run_id}").as_str())
 }
 
 /// Kill and remove everything of the run in `entry`. With `dry_run`, only list it.
@@ -44,16 +57,29 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         ..Reaped::default()
     };
     let token = [run_token(&entry.run_id)];
-    let cgroup_dirs = || entry.cgroup_dir.iter().chain(&entry.extra_cgroup_dirs);
-    reaped.cgroups = cgroup_dirs().filter(|d| d.is_dir()).cloned().collect();
+    let mut cgroup_dirs = Vec::new();
+    let candidates = entry.cgroup_dir.iter().chain(&entry.extra_cgroup_dirs);
+    for dir in candidates.filter(|d| d.is_dir()) {
+        if made_for_run(dir, &entry.run_id) {
+            reaped.cgroups.push(dir.clone());
+            cgroup_dirs.push(dir);
+        } else {
+            reaped.refused.push(dir.clone());
+        }
+    }
     reaped.processes = os::processes_with_env(&token);
+    let temp_root_ours = made_for_run(&entry.temp_root, &entry.run_id);
     if entry.temp_root.exists() {
-        reaped.dirs.push(entry.temp_root.clone());
+        if temp_root_ours {
+            reaped.dirs.push(entry.temp_root.clone());
+        } else {
+            reaped.refused.push(entry.temp_root.clone());
+        }
     }
     if dry_run {
         return reaped;
     }
-    for dir in cgroup_dirs() {
+    for dir in cgroup_dirs {
         cgroup::remove_tree(dir);
     }
     // A process may fork while we kill: scan again until nothing carries the token.
@@ -71,9 +97,81 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         std::thread::sleep(Duration::from_millis(20));
         os::reap_orphans(|_| false);
     }
-    let _ = std::fs::remove_dir_all(&entry.temp_root);
-    if let Some(run_dir) = entry.run_dir.as_ref().filter(|d| d.is_dir()) {
+    if temp_root_ours {
+        let _ = std::fs::remove_dir_all(&entry.temp_root);
+    }
+    let run_dir = entry.run_dir.as_ref().filter(|d| {
+        d.is_dir() && d.file_name().and_then(|n| n.to_str()) == Some(entry.run_id.as_str())
+    });
+    if let Some(run_dir) = run_dir {
         let _ = std::fs::write(run_dir.join(INTERRUPTED_FILE), format!("{why}\n"));
     }
     reaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(run_id: &str, temp_root: PathBuf) -> RunEntry {
+        RunEntry {
+            run_id: run_id.into(),
+            pid: i32::MAX,
+            start_time: None,
+            cgroup_dir: None,
+            extra_cgroup_dirs: Vec::new(),
+            temp_root,
+            run_dir: None,
+        }
+    }
+
+    /// The run's v1 cgroup directories (hybrid hosts) are removed like its v2 one, and only
+    /// when they are named for the run. Plain directories stand in for cgroups here: empty
+    /// ones are removed the same way.
+    #[test]
+    fn removes_the_v1_cgroup_dirs_of_the_run_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ours = tmp.path().join("memory/warden-r1");
+        let other = tmp.path().join("pids/not-warden");
+        std::fs::create_dir_all(ours.join("w0")).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        let mut e = entry("r1", tmp.path().join("warden-r1"));
+        e.extra_cgroup_dirs = vec![ours.clone(), other.clone()];
+        let r = reap_run(&e, "test", true);
+        assert_eq!(
+            (r.cgroups.clone(), r.refused.clone()),
+            (vec![ours.clone()], vec![other.clone()])
+        );
+        assert!(ours.exists(), "a dry run removes nothing");
+        let r = reap_run(&e, "test", false);
+        assert_eq!(r.cgroups, vec![ours.clone()]);
+        assert!(!ours.exists());
+        assert!(other.exists());
+    }
+
+    #[test]
+    fn removes_the_temp_root_warden_made() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("warden-r1");
+        std::fs::create_dir_all(root.join("w0")).unwrap();
+        let r = reap_run(&entry("r1", root.clone()), "test", false);
+        assert_eq!(r.dirs, vec![root.clone()]);
+        assert!(r.refused.is_empty());
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn leaves_alone_a_directory_warden_did_not_make() {
+        let tmp = tempfile::tempdir().unwrap();
+        for path in [tmp.path().to_path_buf(), tmp.path().join("warden-other")] {
+            std::fs::create_dir_all(&path).unwrap();
+            std::fs::write(path.join("precious"), "keep").unwrap();
+            for dry_run in [true, false] {
+                let r = reap_run(&entry("r1", path.clone()), "test", dry_run);
+                assert_eq!(r.refused, vec![path.clone()]);
+                assert!(r.dirs.is_empty());
+                assert!(path.join("precious").exists());
+            }
+        }
+    }
 }
