@@ -55,6 +55,15 @@ pub fn run(args: RunArgs) -> Result<u8> {
         expected,
         ..
     } = prepared;
+    // Signals are ours from here on: one arriving during the set-up stops the run cleanly
+    // (exit 130/143/129) instead of killing warden half-way.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let _runtime = rt.enter();
+    let (stop_tx, stop_rx) = watch::channel(None);
+    signals::install(stop_tx).context("cannot install signal handlers")?;
     let state_dir = settings.run.state_dir.clone();
     let _lock = StateLock::acquire(&state_dir)?;
     let run_id = new_run_id();
@@ -163,7 +172,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &run_dir.dir,
         &terminal,
         settings.output.verbose,
-    );
+    )?;
     let mut persist = Persistence {
         run_id: run_id.clone(),
         run_dir: run_dir.dir.clone(),
@@ -206,13 +215,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         temp_root,
     };
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let outcome = rt.block_on(async {
-        let (stop_tx, stop_rx) = watch::channel(None);
-        signals::install(stop_tx).context("cannot install signal handlers")?;
         let outcome = runner::run(plan, stop_rx, |event: Event| {
             terminal.on_event(&event);
             reports.on_event(&event);
