@@ -179,6 +179,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         journal,
         history,
         warnings: Vec::new(),
+        pending: Vec::new(),
+        flushed: std::time::Instant::now(),
     };
     let interrupted_marker = run_dir.dir.join(INTERRUPTED_FILE);
     let plan = RunPlan {
