@@ -33,6 +33,10 @@ pub fn classify(
             Some(format!("timed out after {}", format_duration(timeout))),
         ),
         Exit::Cancelled => (Status::Error, Some("cancelled".to_string())),
+        Exit::OutOfMemory => (
+            Status::Oom,
+            Some("killed by the out-of-memory killer: over its memory limit".to_string()),
+        ),
         Exit::Signal(s) => {
             let name = os::signal_name(*s);
             // Reporters describe the exit code and signal themselves; `message` adds only news.

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::container::Engine;
 use crate::supervise::os;
 
 /// Overrides where the registry lives (tests, unusual hosts).
@@ -22,6 +23,10 @@ pub struct RunEntry {
     pub cgroup_dir: Option<PathBuf>,
     pub temp_root: PathBuf,
     pub run_dir: Option<PathBuf>,
+    /// The engine of the run's containers, when its tests run in containers: the watchdog and
+    /// `warden clean` remove them by label with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_engine: Option<Engine>,
 }
 
 impl RunEntry {
@@ -40,6 +45,7 @@ impl RunEntry {
             cgroup_dir: cgroup_dir.map(Path::to_path_buf),
             temp_root: temp_root.to_path_buf(),
             run_dir: run_dir.map(Path::to_path_buf),
+            container_engine: None,
         }
     }
 

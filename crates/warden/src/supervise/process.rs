@@ -63,6 +63,24 @@ fn main_pids() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
     MAIN_PIDS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A child the async runtime waits for that is not a test's main process (the container
+/// engine's CLI): claimed for as long as this lives, so the orphan reaper leaves it alone.
+pub(crate) struct ClaimedChild(i32);
+
+impl ClaimedChild {
+    pub(crate) fn new(pid: Option<u32>) -> ClaimedChild {
+        let pid = pid.map_or(0, |p| p as i32);
+        main_pids().insert(pid);
+        ClaimedChild(pid)
+    }
+}
+
+impl Drop for ClaimedChild {
+    fn drop(&mut self) {
+        main_pids().remove(&self.0);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct CaptureSpec {
     /// Where the full output is written.
@@ -91,6 +109,8 @@ pub enum Exit {
     Cancelled,
     /// Could not be started at all.
     SpawnFailed(String),
+    /// Killed for going over its memory limit (the kernel's OOM killer).
+    OutOfMemory,
 }
 
 #[derive(Debug)]
