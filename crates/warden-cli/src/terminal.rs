@@ -1,10 +1,10 @@
 //! The human report on stderr: a live progress bar on an interactive terminal (not in CI),
 //! plain lines otherwise; failed tests' output and the summary at the end.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use warden::config::{ColorChoice, OutputConfig};
@@ -17,6 +17,11 @@ pub struct Terminal {
     progress: Option<ProgressBar>,
     results: Vec<TestResult>,
     running: HashSet<String>,
+    /// For the ETA: expected duration of each unfinished test (zero = unknown), start times of
+    /// the running ones, and the worker count.
+    pending: HashMap<String, Duration>,
+    started: HashMap<String, Instant>,
+    workers: usize,
     failed: usize,
     log_dir: Option<PathBuf>,
     finished: Option<(Totals, Duration, i32)>,
@@ -54,6 +59,9 @@ impl Terminal {
             progress,
             results: Vec::new(),
             running: HashSet::new(),
+            pending: HashMap::new(),
+            started: HashMap::new(),
+            workers: 1,
             failed: 0,
             log_dir: None,
             finished: None,
@@ -80,10 +88,54 @@ impl Terminal {
         }
     }
 
+    /// Expected durations from history, for the ETA: every test not finished yet, and the
+    /// number of workers sharing the work.
+    pub fn expect(&mut self, pending: HashMap<String, Duration>, workers: usize) {
+        self.pending = pending;
+        self.workers = workers.max(1);
+    }
+
+    /// Remaining expected work divided among the workers; tests without history count as the
+    /// mean of those with it. `None` without any history.
+    fn eta(&self) -> Option<Duration> {
+        let known: Vec<Duration> = self
+            .pending
+            .values()
+            .copied()
+            .filter(|d| !d.is_zero())
+            .collect();
+        if known.is_empty() {
+            return None;
+        }
+        let mean = known.iter().sum::<Duration>() / known.len() as u32;
+        let now = Instant::now();
+        let work: Duration = self
+            .pending
+            .iter()
+            .map(|(id, d)| {
+                let d = if d.is_zero() { mean } else { *d };
+                match self.started.get(id) {
+                    Some(t) => d.saturating_sub(now - *t),
+                    None => d,
+                }
+            })
+            .sum();
+        Some(work / self.workers as u32)
+    }
+
     fn update_progress(&self) {
         if let Some(pb) = &self.progress {
+            let eta = self
+                .eta()
+                .map(|d| {
+                    format!(
+                        ", ETA {}",
+                        warden::units::format_duration(Duration::from_secs(d.as_secs()))
+                    )
+                })
+                .unwrap_or_default();
             pb.set_message(format!(
-                "running {}, failed {}",
+                "running {}, failed {}{eta}",
                 self.running.len(),
                 self.failed
             ));
@@ -109,6 +161,7 @@ impl Terminal {
                 attempt,
             } => {
                 self.running.insert(id.clone());
+                self.started.insert(id.clone(), Instant::now());
                 if self.style.verbose {
                     self.line(&format!("START [w{worker}] {id} (attempt {attempt})"));
                 }
@@ -122,6 +175,8 @@ impl Terminal {
             }
             EventKind::TestFinished(r) => {
                 self.running.remove(&r.id);
+                self.started.remove(&r.id);
+                self.pending.remove(&r.id);
                 let failed = r.status.is_failure();
                 if failed {
                     self.failed += 1;
@@ -140,6 +195,8 @@ impl Terminal {
             }
             EventKind::TestCancelled { id, reason } => {
                 self.running.remove(id);
+                self.started.remove(id);
+                self.pending.remove(id);
                 self.line(&human::cancelled_line(id, *reason, &self.style));
                 self.update_progress();
             }

@@ -1,4 +1,11 @@
 //! What warden keeps between and during runs under the state dir.
+pub mod history;
+pub mod journal;
 pub mod registry;
 mod run_dir;
+pub use history::{History, HistoryError, TestStats};
+pub use journal::{
+    find_resumable, fingerprint_hash, journal_path, read_journal, Fingerprint, Header, Journal,
+    JournalContents, JournalError, TestRecord,
+};
 pub use run_dir::{new_run_id, prune_runs, RunDir, StateError};

@@ -1,0 +1,49 @@
+//! Ordering from history: the longest expected tests start first so that the run does not end
+//! with one long test running alone; tests never seen before go first of all (they may be long).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::test_case::TestCase;
+
+/// Reorder `tests` by expected duration, longest first, unknown first of all. Ties keep their
+/// current order (by id, or the shuffle), so the order is reproducible.
+pub fn order_by_expected(tests: &mut [TestCase], expected: &HashMap<String, Duration>) {
+    tests.sort_by_key(|t| std::cmp::Reverse(expected.get(&t.id).copied().unwrap_or(Duration::MAX)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_case::OutputFormat;
+
+    fn t(id: &str) -> TestCase {
+        TestCase {
+            id: id.into(),
+            path: id.into(),
+            suite: "default".into(),
+            level: None,
+            tags: vec![],
+            slow: false,
+            skip: None,
+            timeout: None,
+            serial: false,
+            command: Ok(vec![id.into()]),
+            format: OutputFormat::Auto,
+            env: Default::default(),
+        }
+    }
+
+    #[test]
+    fn longest_first_unknown_before_all() {
+        let mut tests: Vec<TestCase> = ["a", "b", "c", "d", "e"].iter().map(|i| t(i)).collect();
+        let expected: HashMap<String, Duration> =
+            [("a", 100), ("b", 4000), ("d", 1000), ("e", 100)]
+                .iter()
+                .map(|(k, ms)| (k.to_string(), Duration::from_millis(*ms)))
+                .collect();
+        order_by_expected(&mut tests, &expected);
+        let ids: Vec<&str> = tests.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["c", "b", "d", "a", "e"]);
+    }
+}

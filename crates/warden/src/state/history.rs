@@ -1,0 +1,603 @@
+//! Test history across runs (SPEC §7): `<state-dir>/history.db`, SQLite in WAL mode.
+//! It orders the queue longest-first, gives ETAs, `--failed`, flaky statistics and
+//! `duration:` partitions. History is an aid, never a requirement: every error here is one the
+//! caller can turn into a warning and run on without history.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::clock;
+use crate::events::{Status, TestResult};
+
+/// Version of the schema below, kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id           TEXT PRIMARY KEY,
+    started      TEXT NOT NULL,
+    finished     TEXT,
+    completed    INTEGER NOT NULL DEFAULT 0,
+    exit_code    INTEGER,
+    resumed_from TEXT
+);
+CREATE TABLE IF NOT EXISTS results (
+    id             INTEGER PRIMARY KEY,
+    run_id         TEXT NOT NULL,
+    test_id        TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    attempt        INTEGER NOT NULL,
+    duration_ms    INTEGER NOT NULL,
+    peak_rss_bytes INTEGER,
+    cpu_ms         INTEGER,
+    started_at     TEXT NOT NULL,
+    finished_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_by_test ON results (test_id, id);
+CREATE INDEX IF NOT EXISTS results_by_run ON results (run_id);
+CREATE TABLE IF NOT EXISTS imported_durations (
+    test_id     TEXT PRIMARY KEY,
+    duration_ms INTEGER NOT NULL
+);
+";
+
+/// How long a write waits for another warden's write to finish before giving up.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+/// Runs kept per test by `prune`.
+pub const DEFAULT_KEEP_RUNS_PER_TEST: usize = 50;
+/// Attempts averaged by `expected_durations`.
+const DURATION_SAMPLES: i64 = 5;
+/// Bound on following `resumed_from` links (a cycle can only come from a hand-edited db).
+const MAX_RESUME_CHAIN: usize = 100;
+
+#[derive(Debug, Error)]
+pub enum HistoryError {
+    #[error("cannot open history {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("history {path} was written by a newer warden (schema {found}, this warden knows up to {supported})")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("history {path}: cannot {what}: {source}")]
+    Query {
+        path: PathBuf,
+        what: &'static str,
+        source: rusqlite::Error,
+    },
+    #[error("cannot access {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}:{line}: {reason}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+}
+
+impl HistoryError {
+    /// Another process held the database for longer than the busy timeout.
+    pub fn is_busy(&self) -> bool {
+        let source = match self {
+            HistoryError::Open { source, .. } | HistoryError::Query { source, .. } => source,
+            _ => return false,
+        };
+        matches!(
+            source.sqlite_error_code(),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+/// How a test fared over the runs history remembers (at most the pruning limit). Each run
+/// counts once, by the final attempt of the test in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestStats {
+    pub runs: u32,
+    /// Runs that ended `pass` or `flaky`.
+    pub passed: u32,
+    /// Runs that ended in a failure status (fail, timeout, leak, error, oom).
+    pub failed: u32,
+    pub skipped: u32,
+    /// Runs that ended `flaky` (failed, then passed on a retry).
+    pub flaky: u32,
+    /// `passed / (runs - skipped)`; `None` when the test never ran to pass or fail.
+    pub pass_rate: Option<f64>,
+    /// Mean duration of the final attempts, `error`s (which never really ran) left out.
+    pub mean_duration_ms: Option<u64>,
+}
+
+/// One line of `export` / `import`.
+#[derive(Debug, Serialize, Deserialize)]
+struct DurationLine {
+    id: String,
+    duration_ms: u64,
+}
+
+/// The history database.
+#[derive(Debug)]
+pub struct History {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl History {
+    /// Open (creating file and schema when missing) with the default busy timeout.
+    pub fn open(path: &Path) -> Result<History, HistoryError> {
+        History::open_with_timeout(path, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// Open, waiting at most `busy` for another writer on every later write.
+    pub fn open_with_timeout(path: &Path, busy: Duration) -> Result<History, HistoryError> {
+        let open_err = |source| HistoryError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(|source| HistoryError::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(busy).map_err(open_err)?;
+        // The first statements read the file header: a file that is not a database fails here.
+        // WAL lets readers (another warden's ETA queries) run beside a writer; NORMAL skips the
+        // fsync per commit, which is what keeps `record` cheap (a crash loses at most the last
+        // few results, never consistency).
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(open_err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(open_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(HistoryError::TooNew {
+                path: path.to_path_buf(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            // Only a new database writes at open: opening an existing one takes no write lock,
+            // so it succeeds while another warden is writing.
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .map_err(open_err)?;
+        }
+        Ok(History {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn query_err(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
+        move |source| HistoryError::Query {
+            path: self.path.clone(),
+            what,
+            source,
+        }
+    }
+
+    /// Note that a run started. `resumed_from` links a resumed run to the run it continues, so
+    /// that the two count as one logical run for `--failed`.
+    pub fn begin_run(&self, run_id: &str, resumed_from: Option<&str>) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (id, started, resumed_from) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (id) DO NOTHING",
+                params![run_id, now_text(), resumed_from],
+            )
+            .map(drop)
+            .map_err(self.query_err("record the start of a run"))
+    }
+
+    /// Record one finished attempt, as finishing now.
+    pub fn record(&self, run_id: &str, result: &TestResult) -> Result<(), HistoryError> {
+        self.record_at(run_id, result, SystemTime::now())
+    }
+
+    /// Record one attempt that finished at `finished` (e.g. the event's time).
+    pub fn record_at(
+        &self,
+        run_id: &str,
+        r: &TestResult,
+        finished: SystemTime,
+    ) -> Result<(), HistoryError> {
+        let started = finished.checked_sub(r.duration).unwrap_or(finished);
+        // One small autocommit transaction per result: with WAL and synchronous=NORMAL a commit
+        // is an append to the WAL without fsync, cheap enough that batching (and losing a batch
+        // when warden dies) buys nothing.
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO results (run_id, test_id, status, attempt, duration_ms,
+                     peak_rss_bytes, cpu_ms, started_at, finished_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(self.query_err("record a result"))?;
+        stmt.execute(params![
+            run_id,
+            r.id,
+            status_name(r.status),
+            r.attempt,
+            sql_int(r.duration.as_millis()),
+            r.peak_rss_bytes.map(sql_int),
+            r.cpu_ms.map(sql_int),
+            clock::rfc3339_utc_millis(started),
+            clock::rfc3339_utc_millis(finished),
+        ])
+        .map(drop)
+        .map_err(self.query_err("record a result"))
+    }
+
+    /// Note that a run ended; `completed` when it ran everything it selected.
+    pub fn finish_run(
+        &self,
+        run_id: &str,
+        completed: bool,
+        exit_code: i32,
+    ) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "INSERT INTO runs (id, started, finished, completed, exit_code)
+                 VALUES (?1, ?2, ?2, ?3, ?4)
+                 ON CONFLICT (id) DO UPDATE SET
+                     finished = excluded.finished,
+                     completed = excluded.completed,
+                     exit_code = excluded.exit_code",
+                params![run_id, now_text(), completed, exit_code],
+            )
+            .map(drop)
+            .map_err(self.query_err("record the end of a run"))
+    }
+
+    /// Expected duration of each test that history knows: the mean of its last 5 attempts
+    /// (`error`s left out: they never really ran); for tests without local results, an
+    /// imported duration. Unknown tests are absent from the map.
+    pub fn expected_durations<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+    ) -> Result<HashMap<String, Duration>, HistoryError> {
+        let err = self.query_err("read durations");
+        // One read transaction: a consistent snapshot, and one lock instead of one per test.
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let mut local = tx
+            .prepare_cached(
+                "SELECT AVG(duration_ms), COUNT(*) FROM (
+                     SELECT duration_ms FROM results
+                     WHERE test_id = ?1 AND status != 'error'
+                     ORDER BY id DESC LIMIT ?2)",
+            )
+            .map_err(&err)?;
+        let mut imported = tx
+            .prepare_cached("SELECT duration_ms FROM imported_durations WHERE test_id = ?1")
+            .map_err(&err)?;
+        let mut out = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let id = id.as_ref();
+            let (mean, n): (Option<f64>, i64) = local
+                .query_row(params![id, DURATION_SAMPLES], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(&err)?;
+            let ms = match mean {
+                Some(m) if n > 0 => Some(m.round() as u64),
+                _ => imported
+                    .query_row([id], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(&err)?
+                    .map(|v| v.max(0) as u64),
+            };
+            if let Some(ms) = ms {
+                out.insert(id.to_string(), Duration::from_millis(ms));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The most recent completed run and the tests whose final status in it was a failure
+    /// (fail, timeout, oom, error, leak), sorted. A run resumed from interrupted runs counts
+    /// with them: a test that failed before the interruption failed in the logical run.
+    /// `None` when no run has completed yet.
+    pub fn last_completed_failures(&self) -> Result<Option<(String, Vec<String>)>, HistoryError> {
+        let err = self.query_err("read the last run");
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let last: Option<String> = tx
+            .query_row(
+                "SELECT id FROM runs WHERE completed = 1
+                 ORDER BY finished DESC, id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&err)?;
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        let mut chain = vec![last.clone()];
+        let mut prev_of = tx
+            .prepare("SELECT resumed_from FROM runs WHERE id = ?1")
+            .map_err(&err)?;
+        while chain.len() < MAX_RESUME_CHAIN {
+            let prev: Option<String> = prev_of
+                .query_row([chain.last()], |r| r.get(0))
+                .optional()
+                .map_err(&err)?
+                .flatten();
+            match prev {
+                Some(p) if !chain.contains(&p) => chain.push(p),
+                _ => break,
+            }
+        }
+        // Runs in the chain come newest first: the newest run that has the test decides, and
+        // within a run its last attempt.
+        let mut final_status: HashMap<String, String> = HashMap::new();
+        let mut stmt = tx
+            .prepare("SELECT test_id, status FROM results WHERE run_id = ?1 ORDER BY id")
+            .map_err(&err)?;
+        for run in &chain {
+            let mut in_run: HashMap<String, String> = HashMap::new();
+            let rows = stmt
+                .query_map([run], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(&err)?;
+            for row in rows {
+                let (test, status) = row.map_err(&err)?;
+                in_run.insert(test, status);
+            }
+            for (test, status) in in_run {
+                final_status.entry(test).or_insert(status);
+            }
+        }
+        let mut failed: Vec<String> = final_status
+            .into_iter()
+            .filter(|(_, s)| parse_status(s).is_some_and(Status::is_failure))
+            .map(|(t, _)| t)
+            .collect();
+        failed.sort();
+        Ok(Some((last, failed)))
+    }
+
+    /// Per-test statistics over the runs history remembers; tests without history are absent.
+    pub fn stats<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+    ) -> Result<HashMap<String, TestStats>, HistoryError> {
+        let err = self.query_err("read statistics");
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT run_id, status, duration_ms FROM results WHERE test_id = ?1 ORDER BY id",
+            )
+            .map_err(&err)?;
+        let mut out = HashMap::new();
+        for id in ids {
+            let id = id.as_ref();
+            // The final attempt of each run, keyed by run.
+            let mut finals: HashMap<String, (String, i64)> = HashMap::new();
+            let rows = stmt
+                .query_map([id], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(&err)?;
+            for row in rows {
+                let (run, status, ms) = row.map_err(&err)?;
+                finals.insert(run, (status, ms));
+            }
+            if finals.is_empty() {
+                continue;
+            }
+            let mut s = TestStats {
+                runs: finals.len() as u32,
+                passed: 0,
+                failed: 0,
+                skipped: 0,
+                flaky: 0,
+                pass_rate: None,
+                mean_duration_ms: None,
+            };
+            let (mut total_ms, mut timed) = (0i64, 0i64);
+            for (status, ms) in finals.values() {
+                let status = parse_status(status);
+                match status {
+                    Some(Status::Pass) => s.passed += 1,
+                    Some(Status::Flaky) => {
+                        s.passed += 1;
+                        s.flaky += 1;
+                    }
+                    Some(Status::Skip) => s.skipped += 1,
+                    Some(st) if st.is_failure() => s.failed += 1,
+                    _ => {}
+                }
+                if status != Some(Status::Error) {
+                    total_ms += ms;
+                    timed += 1;
+                }
+            }
+            let decided = s.runs - s.skipped;
+            s.pass_rate = (decided > 0).then(|| f64::from(s.passed) / f64::from(decided));
+            s.mean_duration_ms = (timed > 0).then(|| (total_ms / timed).max(0) as u64);
+            out.insert(id.to_string(), s);
+        }
+        Ok(out)
+    }
+
+    /// Keep the results of each test's newest `keep_runs_per_test` runs (at least one) and
+    /// forget runs that no longer have results, so the file stops growing. Returns the number
+    /// of results removed.
+    pub fn prune(&mut self, keep_runs_per_test: usize) -> Result<usize, HistoryError> {
+        let keep = keep_runs_per_test.max(1) as i64;
+        let path = self.path.clone();
+        let err = move |source| HistoryError::Query {
+            path: path.clone(),
+            what: "prune",
+            source,
+        };
+        let tx = self.conn.transaction().map_err(&err)?;
+        // Run ids sort by start time, so the newest runs of a test rank first.
+        let removed = tx
+            .execute(
+                "DELETE FROM results WHERE id IN (
+                     SELECT id FROM (
+                         SELECT id, DENSE_RANK() OVER (
+                             PARTITION BY test_id ORDER BY run_id DESC) AS rank
+                         FROM results)
+                     WHERE rank > ?1)",
+                [keep],
+            )
+            .map_err(&err)?;
+        tx.execute(
+            "DELETE FROM runs
+             WHERE id NOT IN (SELECT DISTINCT run_id FROM results)
+               AND id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?1)",
+            [keep],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        Ok(removed)
+    }
+
+    /// Write the expected duration of every test history knows to `path` as JSON lines
+    /// (`{"id":…,"duration_ms":…}`), sorted by id: what another machine imports to balance
+    /// `duration:` partitions. Returns the number of tests written.
+    pub fn export(&self, path: &Path) -> Result<usize, HistoryError> {
+        let err = self.query_err("list tests");
+        let ids: Vec<String> = {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT test_id FROM results UNION SELECT test_id FROM imported_durations
+                     ORDER BY 1",
+                )
+                .map_err(&err)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(&err)?;
+            rows.collect::<Result<_, _>>().map_err(&err)?
+        };
+        let durations = self.expected_durations(&ids)?;
+        let io_err = |source| HistoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut out = BufWriter::new(fs::File::create(path).map_err(io_err)?);
+        let mut written = 0;
+        for id in ids {
+            let Some(d) = durations.get(&id) else {
+                continue;
+            };
+            let line = DurationLine {
+                id,
+                duration_ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            };
+            serde_json::to_writer(&mut out, &line).map_err(|e| io_err(e.into()))?;
+            out.write_all(b"\n").map_err(io_err)?;
+            written += 1;
+        }
+        out.flush().map_err(io_err)?;
+        Ok(written)
+    }
+
+    /// Load durations written by `export`. They stand in for tests without local results and
+    /// replace earlier imports of the same test. All or nothing: a bad line imports none.
+    /// Returns the number of tests imported.
+    pub fn import(&mut self, path: &Path) -> Result<usize, HistoryError> {
+        let file = fs::File::open(path).map_err(|source| HistoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut lines = Vec::new();
+        for (i, line) in BufReader::new(file).lines().enumerate() {
+            let line = line.map_err(|source| HistoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed: DurationLine =
+                serde_json::from_str(&line).map_err(|e| HistoryError::Parse {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    reason: format!("expected {{\"id\":…,\"duration_ms\":…}}: {e}"),
+                })?;
+            lines.push(parsed);
+        }
+        let db = self.path.clone();
+        let err = move |source| HistoryError::Query {
+            path: db.clone(),
+            what: "import durations",
+            source,
+        };
+        let tx = self.conn.transaction().map_err(&err)?;
+        {
+            let mut stmt = tx
+                .prepare(
+                    "INSERT INTO imported_durations (test_id, duration_ms) VALUES (?1, ?2)
+                     ON CONFLICT (test_id) DO UPDATE SET duration_ms = excluded.duration_ms",
+                )
+                .map_err(&err)?;
+            for l in &lines {
+                stmt.execute(params![l.id, sql_int(l.duration_ms)])
+                    .map_err(&err)?;
+            }
+        }
+        tx.commit().map_err(&err)?;
+        Ok(lines.len())
+    }
+}
+
+fn now_text() -> String {
+    clock::rfc3339_utc_millis(SystemTime::now())
+}
+
+/// SQLite integers are i64; larger values (never seen in practice) saturate.
+fn sql_int<T: TryInto<i64>>(v: T) -> i64 {
+    v.try_into().unwrap_or(i64::MAX)
+}
+
+/// The status as stored: the same word as in the JSON report.
+fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Pass => "pass",
+        Status::Fail => "fail",
+        Status::Timeout => "timeout",
+        Status::Skip => "skip",
+        Status::Flaky => "flaky",
+        Status::Leak => "leak",
+        Status::Error => "error",
+        Status::Oom => "oom",
+    }
+}
+
+fn parse_status(s: &str) -> Option<Status> {
+    Some(match s {
+        "pass" => Status::Pass,
+        "fail" => Status::Fail,
+        "timeout" => Status::Timeout,
+        "skip" => Status::Skip,
+        "flaky" => Status::Flaky,
+        "leak" => Status::Leak,
+        "error" => Status::Error,
+        "oom" => Status::Oom,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests;
