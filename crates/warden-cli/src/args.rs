@@ -25,7 +25,7 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the tests `run` would run, with level, tags and flags
     List(ListArgs),
-    /// Reap what dead runs left: processes, cgroups, temp dirs
+    /// Reap what dead runs left: processes, cgroups, containers, temp dirs
     Clean(CleanArgs),
 }
 
@@ -159,6 +159,22 @@ pub struct RunArgs {
     /// Print the selected tests instead of running them (same as `warden list`)
     #[arg(long)]
     pub list: bool,
+    /// Run each test in its own hardened container, in parallel (honours -j)
+    #[arg(long, help_heading = "Containers")]
+    pub container: bool,
+    /// Run each test in its own hardened container, one at a time
+    #[arg(
+        long,
+        visible_alias = "container-sequential",
+        help_heading = "Containers"
+    )]
+    pub container_seq: bool,
+    /// Image the containers run [default: `image` in [container] of warden.toml]
+    #[arg(long, value_name = "IMG", help_heading = "Containers")]
+    pub container_image: Option<String>,
+    /// Container engine: docker, podman or auto (docker if it answers, else podman) [default: auto]
+    #[arg(long, value_name = "ENGINE", help_heading = "Containers")]
+    pub container_engine: Option<String>,
     #[command(flatten)]
     pub later: LaterArgs,
 }
@@ -184,14 +200,6 @@ pub struct LaterArgs {
     #[arg(long, hide = true)]
     pub failed: bool,
     #[arg(long, hide = true)]
-    pub container: bool,
-    #[arg(long, hide = true, visible_alias = "container-sequential")]
-    pub container_seq: bool,
-    #[arg(long, hide = true)]
-    pub container_image: Option<String>,
-    #[arg(long, hide = true)]
-    pub container_engine: Option<String>,
-    #[arg(long, hide = true)]
     pub partition: Option<String>,
     #[arg(long, hide = true)]
     pub html: Option<String>,
@@ -209,10 +217,6 @@ impl LaterArgs {
             (self.test_pids_limit.is_some(), "--test-pids-limit"),
             (self.resume, "--resume"),
             (self.failed, "--failed"),
-            (self.container, "--container"),
-            (self.container_seq, "--container-seq"),
-            (self.container_image.is_some(), "--container-image"),
-            (self.container_engine.is_some(), "--container-engine"),
             (self.partition.is_some(), "--partition"),
             (self.html.is_some(), "--html"),
         ];
@@ -279,6 +283,10 @@ impl RunArgs {
             verbose: flag(self.verbose),
             quiet: flag(self.quiet),
             color: self.color.clone(),
+            container: flag(self.container),
+            container_seq: flag(self.container_seq),
+            container_image: self.container_image.clone(),
+            container_engine: self.container_engine.clone(),
             ..self.select.to_options()
         }
     }

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use std::sync::Arc;
 use tokio::sync::watch;
 use warden::config::{load_settings, ReportTarget, RunOptions, Settings};
+use warden::container::{remove_run_containers, ContainerRun, Engine};
 use warden::discovery::discover;
 use warden::events::Event;
 use warden::report::{JsonLinesWriter, JunitReport};
@@ -71,6 +72,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
         tests,
         warnings,
     } = prepare(args.to_options(), args.select.config.as_deref())?;
+    // Containers: the engine answers and has the image, or nothing runs (exit 2).
+    let engine = match &settings.container {
+        c if c.enabled => {
+            let image = c.config.image.as_deref().unwrap_or_default();
+            Some(Engine::prepare(c.config.engine, image, c.config.pull)?)
+        }
+        _ => None,
+    };
     let run_id = new_run_id();
     let state_dir = settings.run.state_dir.clone();
     let run_dir = RunDir::create(&state_dir, &run_id)?;
@@ -107,7 +116,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
 
     // Containment (SPEC §6): leftovers of dead runs first, then this run's cgroup, registry
     // entry and watchdog, so that nothing of it can outlive it.
-    let (reaped, _) = clean_cmd::sweep(false);
+    let (reaped, _) = clean_cmd::sweep(false, engine.as_slice());
     for r in reaped.iter().filter(|r| !r.is_empty()) {
         terminal.warning(&clean_cmd::describe(r, false));
     }
@@ -129,12 +138,23 @@ pub fn run(args: RunArgs) -> Result<u8> {
     };
     let temp_root = std::env::temp_dir().join(format!("warden-{run_id}"));
     let registry_dir = registry::registry_dir();
-    let entry = RunEntry::for_this_process(
+    let mut entry = RunEntry::for_this_process(
         &run_id,
         cgroup.as_ref().map(|c| c.dir()),
         &temp_root,
         Some(&run_dir.dir),
     );
+    entry.container_engine = engine.clone();
+    let container = engine.as_ref().map(|engine| {
+        Arc::new(ContainerRun {
+            engine: engine.clone(),
+            config: Arc::new(settings.container.config.clone()),
+            image: settings.container.config.image.clone().unwrap_or_default(),
+            run_id: run_id.clone(),
+            project: settings.root.clone(),
+            cid_dir: temp_root.join("containers"),
+        })
+    });
     if let Err(e) = registry::register(&registry_dir, &entry) {
         terminal.warning(&format!(
             "cannot register the run in {}: {e}",
@@ -170,6 +190,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         run_dir: Some(run_dir),
         cgroup,
         temp_root,
+        container,
     };
 
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -195,6 +216,18 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .await;
         anyhow::Ok((outcome, received))
     })?;
+    // Every test removed its container; this catches one whose removal failed.
+    if let Some(engine) = &engine {
+        match remove_run_containers(engine, &run_id, false) {
+            Ok(left) if !left.is_empty() => terminal.warning(&format!(
+                "removed {} container{} the run left behind",
+                left.len(),
+                if left.len() == 1 { "" } else { "s" }
+            )),
+            Ok(_) => {}
+            Err(e) => terminal.warning(&format!("cannot check for leftover containers: {e}")),
+        }
+    }
     if outcome.stopped == Some(StopReason::Signal) {
         let _ = std::fs::write(&interrupted_marker, "stopped by a signal\n");
     }

@@ -3,6 +3,7 @@
 mod cleanup;
 mod config;
 mod engine;
+mod oom;
 mod run;
 mod spec;
 

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until};
 
 use super::engine::{CmdOutput, Engine};
+use super::oom::kernel_logged_oom_kill;
 use super::spec::{ContainerRun, ContainerSpec};
 use crate::supervise::{
     Cancel, ClaimedChild, Exit, OutputCapture, ProcessOutcome, SpawnSpec, TapMode,
@@ -27,6 +28,10 @@ const KILL_WAIT: Duration = Duration::from_secs(20);
 /// How often `kill` is repeated while the CLI has not returned: a container created after the
 /// first `kill` (it was still being set up) is caught by the next.
 const KILL_REPEAT: Duration = Duration::from_millis(500);
+/// How often, and how far apart, a SIGKILLed container is inspected again for an OOM kill
+/// when the kernel log cannot be read.
+const OOM_NOTICE_POLLS: usize = 5;
+const OOM_NOTICE_PAUSE: Duration = Duration::from_millis(100);
 /// How long to keep reading output after the engine CLI exited.
 const DRAIN_LIMIT: Duration = Duration::from_millis(1000);
 
@@ -170,10 +175,31 @@ pub async fn run_in_container(
 
     // Phase 4: how it ended (only the engine knows about OOM kills), then remove it.
     let target = container_ref(spec, &name);
-    let state = match stop {
+    let mut state = match stop {
         Some(_) => None,
         None => inspect_state(&spec.engine, &target).await,
     };
+    // A SIGKILLed test the engine does not call OOM-killed may still be one (see oom.rs): the
+    // kernel log decides when it is readable, else the engine gets a moment to catch up.
+    if let Some(s) = state
+        .as_mut()
+        .filter(|s| !s.oom_killed && s.exit_code == 128 + 9)
+    {
+        match kernel_logged_oom_kill(&target) {
+            Some(found) => s.oom_killed = found,
+            None => {
+                for _ in 0..OOM_NOTICE_POLLS {
+                    sleep(OOM_NOTICE_PAUSE).await;
+                    if let Some(again) = inspect_state(&spec.engine, &target).await {
+                        *s = again;
+                    }
+                    if s.oom_killed {
+                        break;
+                    }
+                }
+            }
+        }
+    }
     if let Some(msg) = remove(&spec.engine, &target).await {
         notes.push(msg);
     }

@@ -15,6 +15,9 @@ pub const RUN_LABEL: &str = "warden.run";
 pub const TEST_LABEL: &str = "warden.test";
 /// Label carrying the attempt number.
 pub const ATTEMPT_LABEL: &str = "warden.attempt";
+/// Label naming the warden process that started the container (see [`this_owner`]): how
+/// `warden clean` tells containers of dead runs from live ones without trusting any registry.
+pub const OWNER_LABEL: &str = "warden.owner";
 
 /// Longest part of a container name taken from the test id; the rest is the run id and a hash.
 const NAME_TEST_PART: usize = 60;
@@ -69,6 +72,8 @@ impl ContainerSpec {
             format!("{TEST_LABEL}={}", self.test_id),
             "--label".into(),
             format!("{ATTEMPT_LABEL}={}", self.attempt),
+            "--label".into(),
+            format!("{OWNER_LABEL}={}", this_owner()),
             // The image was checked (or pulled, when configured) before the run.
             "--pull".into(),
             "never".into(),
@@ -207,6 +212,28 @@ impl ContainerRun {
             ],
         })
     }
+}
+
+/// `<boot id>/<pid>/<start time>` of this process: unique on this machine across reboots and
+/// pid reuse (SPEC §6: liveness by pid and start time, never by name).
+pub fn this_owner() -> &'static str {
+    static OWNER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    OWNER.get_or_init(|| {
+        let pid = std::process::id() as i32;
+        format!(
+            "{}/{pid}/{}",
+            boot_id().unwrap_or_default(),
+            crate::supervise::os::start_time(pid).unwrap_or(0)
+        )
+    })
+}
+
+/// The kernel's id of the current boot, when it has one.
+pub(crate) fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
 }
 
 /// `host` as seen inside the container, when it is `project` or below it.
@@ -376,9 +403,12 @@ mod tests {
             [
                 "warden.run=20260101T000000Z-abc123",
                 "warden.test=test/unit/a b_test.sh",
-                "warden.attempt=2"
+                "warden.attempt=2",
+                &format!("warden.owner={}", this_owner()),
             ]
         );
+        let me = std::process::id().to_string();
+        assert_eq!(this_owner().split('/').nth(1), Some(me.as_str()));
         assert_eq!(values(&a, "--name"), [spec.name().as_str()]);
         assert_eq!(
             values(&a, "--cidfile"),

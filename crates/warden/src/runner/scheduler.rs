@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::classify::classify;
+use crate::container::{run_test_in_container, ContainerRun};
 use crate::events::{CapturedOutput, Event, EventKind, Status, StopReason, TestResult, Totals};
 use crate::state::RunDir;
 use crate::supervise::os::cgroup::{CgroupRun, TestCgroup};
@@ -46,6 +47,8 @@ pub struct RunPlan {
     /// Parent of the private `TMPDIR`s, one per worker slot, emptied after every test and
     /// removed at the end.
     pub temp_root: PathBuf,
+    /// Run every test in a container of this engine and image instead of as a process.
+    pub container: Option<Arc<ContainerRun>>,
 }
 
 /// A request to stop the run from outside (a signal).
@@ -161,8 +164,14 @@ pub async fn run(
             let timeout = spec.timeout;
             let cancel = cancel_tx.subscribe();
             let tmp = worker_tmp(&plan, worker);
+            let container = plan.container.clone();
+            let id = test.id.clone();
             running.spawn(async move {
-                let outcome = run_process(spec, cancel).await;
+                // The one place where a container stands in for a process.
+                let outcome = match container {
+                    Some(c) => run_test_in_container(&c, &spec, &id, attempt, cancel).await,
+                    None => run_process(spec, cancel).await,
+                };
                 empty_dir(&tmp);
                 Finished {
                     index,

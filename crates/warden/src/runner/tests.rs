@@ -48,6 +48,7 @@ fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         run_dir: None,
         cgroup: None,
         temp_root: dir.join("tmp"),
+        container: None,
     }
 }
 
