@@ -17,6 +17,6 @@ rss_kb=$(python3 -c '
 import resource, subprocess, sys
 subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' "$WARDEN" run -q --state-dir "$WORK/state" suite)
-log=$(find "$WORK/state" -name 'flood_test.sh.log' | head -1)
+log=$(find "$WORK/state" -name '*flood_test.sh.log' | head -1)
 echo "warden peak RSS: $((rss_kb / 1024)) MiB ($rss_kb KiB); log size: $(stat -c %s "$log") bytes"
 [ "$rss_kb" -lt $((32 * 1024)) ] && echo "OK: under 32 MiB" || { echo "FAIL: over 32 MiB"; exit 1; }

@@ -2,8 +2,14 @@
 //! Validation of values (durations, sizes, contradictions) happens in the engine's config
 //! module so that the same rules apply to `warden.toml`.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 use warden::config::RunOptions;
+use warden::select::Partition;
+
+/// Read when `--partition` is not given, so that CI templates can set the shard once.
+pub const PARTITION_ENV: &str = "WARDEN_PARTITION";
 
 const AFTER_HELP: &str = "\
 Without a command, `warden PATH...` runs the tests (same as `warden run PATH...`).
@@ -27,6 +33,60 @@ pub enum Command {
     List(ListArgs),
     /// Reap what dead runs left: processes, cgroups, containers, temp dirs
     Clean(CleanArgs),
+    /// Merge the JSON-lines or JUnit reports of several shards into one
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
+    /// Move recorded test durations between machines (for `--partition duration:K/N`)
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(subcommand)]
+    pub command: HistoryCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// Write the expected duration of every test the history knows to FILE (JSON lines)
+    Export(HistoryFileArgs),
+    /// Add the durations in FILE (from `export`) to the history; they stand in for tests
+    /// without results of their own
+    Import(HistoryFileArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryFileArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where history.db lives [default: .warden/ at the project root]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<String>,
+    /// Use this configuration file instead of looking for warden.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+}
+
+const MERGE_HELP: &str = "\
+All REPORTs must be of one kind: JSON lines (--json) or JUnit XML (--junit); OUT is the same kind.
+JSON lines: one run-started, every shard's events in order (each with its `shard` number), one
+run-finished with the counts added up and the worst exit code: 2 > 43 > 130 > 143 > 129 > 42 >
+other > 1 > 0. JUnit: one <testsuites> holding every shard's <testsuite>.
+Exit codes: 0 merged (with --exit-code: the merged run's exit code), 2 a report is missing,
+unreadable, malformed or of the other kind; nothing is written then.";
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Reports written by `warden run --json FILE` or `--junit FILE` of each shard
+    #[arg(value_name = "REPORT", required = true)]
+    pub reports: Vec<PathBuf>,
+    /// Where to write the merged report (`-` = stdout)
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// Once merged, exit with the worst exit code the reports recorded (the merged run's
+    /// verdict) instead of 0
+    #[arg(long)]
+    pub exit_code: bool,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +150,9 @@ pub struct SelectArgs {
     /// Run in a random order (the seed is printed so the order can be repeated)
     #[arg(long, help_heading = "Selection")]
     pub shuffle: bool,
+    /// Only the tests that failed (fail, timeout, oom, error, leak) in the last completed run
+    #[arg(long, help_heading = "Selection")]
+    pub failed: bool,
     /// Seed for --shuffle (implies --shuffle)
     #[arg(long, value_name = "N", help_heading = "Selection")]
     pub seed: Option<u64>,
@@ -99,6 +162,14 @@ pub struct SelectArgs {
     /// Use this configuration file instead of looking for warden.toml
     #[arg(long, value_name = "FILE")]
     pub config: Option<String>,
+    /// Only shard K of N: `hash:K/N` (by test id), `count:K/N` (round-robin over sorted ids)
+    /// or `duration:K/N` (balanced by recorded durations) [env: WARDEN_PARTITION]
+    #[arg(long, value_name = "KIND:K/N", help_heading = "Selection")]
+    pub partition: Option<String>,
+    /// Expected durations (for duration partitions and ordering) from FILE, written by
+    /// `warden history export`, instead of the state dir's history
+    #[arg(long, value_name = "FILE", help_heading = "Selection")]
+    pub history: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -156,6 +227,10 @@ pub struct RunArgs {
     /// Colour: auto, always or never (NO_COLOR is honoured)
     #[arg(long, value_name = "WHEN", help_heading = "Reports")]
     pub color: Option<String>,
+    /// Continue the interrupted run: run only what did not finish, report the whole run.
+    /// `--resume=force` resumes even when the selection changed (on the common tests)
+    #[arg(long, value_name = "force", num_args = 0..=1, require_equals = true, default_missing_value = "", help_heading = "Execution")]
+    pub resume: Option<String>,
     /// Print the selected tests instead of running them (same as `warden list`)
     #[arg(long)]
     pub list: bool,
@@ -196,11 +271,6 @@ pub struct LaterArgs {
     #[arg(long, hide = true)]
     pub test_pids_limit: Option<String>,
     #[arg(long, hide = true)]
-    pub resume: bool,
-    #[arg(long, hide = true)]
-    pub failed: bool,
-    #[arg(long, hide = true)]
-    pub partition: Option<String>,
     #[arg(long, hide = true)]
     pub html: Option<String>,
 }
@@ -215,9 +285,6 @@ impl LaterArgs {
             (self.safe_mode, "--safe-mode"),
             (self.test_mem_limit.is_some(), "--test-mem-limit"),
             (self.test_pids_limit.is_some(), "--test-pids-limit"),
-            (self.resume, "--resume"),
-            (self.failed, "--failed"),
-            (self.partition.is_some(), "--partition"),
             (self.html.is_some(), "--html"),
         ];
         given.into_iter().find(|(on, _)| *on).map(|(_, name)| name)
@@ -233,6 +300,13 @@ fn list(v: Vec<String>) -> Option<Vec<String>> {
 }
 
 impl SelectArgs {
+    /// The shard to keep: `--partition`, else a non-empty `WARDEN_PARTITION`. An error names
+    /// where the bad value came from.
+    pub fn partition(&self) -> Result<Option<Partition>, String> {
+        let env = std::env::var(PARTITION_ENV).ok();
+        partition_from(self.partition.as_deref(), env.as_deref())
+    }
+
     pub fn to_options(&self) -> RunOptions {
         let mut levels = self.level.clone();
         for (on, name) in [
@@ -292,6 +366,23 @@ impl RunArgs {
     }
 }
 
+/// The partition from the option, else from the environment's value (empty = not set, as CI
+/// templates often leave it).
+pub fn partition_from(
+    option: Option<&str>,
+    env: Option<&str>,
+) -> Result<Option<Partition>, String> {
+    let (source, value) = match (option, env) {
+        (Some(v), _) => ("--partition", v),
+        (None, Some(v)) if !v.trim().is_empty() => (PARTITION_ENV, v),
+        _ => return Ok(None),
+    };
+    value
+        .parse()
+        .map(Some)
+        .map_err(|e| format!("{source}: {e}"))
+}
+
 /// `warden PATH...` means `warden run PATH...`: insert `run` when the first argument is not a
 /// command or a top-level flag.
 pub fn with_default_command(mut argv: Vec<String>) -> Vec<String> {
@@ -300,6 +391,8 @@ pub fn with_default_command(mut argv: Vec<String>) -> Vec<String> {
         "test",
         "list",
         "clean",
+        "merge",
+        "history",
         "help",
         "-h",
         "--help",
@@ -351,10 +444,50 @@ mod tests {
 
     #[test]
     fn later_options_are_named() {
-        let Command::Run(r) = parse(&["warden", "--resume"]).command else {
+        let Command::Run(r) = parse(&["warden", "--html", "report.html"]).command else {
             panic!()
         };
-        assert_eq!(r.later.first_given(), Some("--resume"));
+        assert_eq!(r.later.first_given(), Some("--html"));
+    }
+
+    #[test]
+    fn partition_from_the_option_else_the_environment() {
+        let p = |o, e| partition_from(o, e).map(|p| p.map(|p| p.to_string()));
+        assert_eq!(p(None, None), Ok(None));
+        assert_eq!(p(None, Some(" ")), Ok(None));
+        assert_eq!(p(None, Some("count:2/3")), Ok(Some("count:2/3".into())));
+        assert_eq!(
+            p(Some("hash:1/2"), Some("count:2/3")),
+            Ok(Some("hash:1/2".into()))
+        );
+        let err = p(Some("hash:3/2"), None).unwrap_err();
+        assert!(err.starts_with("--partition: `hash:3/2`"), "{err}");
+        let err = p(None, Some("round:1/2")).unwrap_err();
+        assert!(
+            err.starts_with("WARDEN_PARTITION: unknown partition kind `round`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn merge_takes_reports_and_an_output() {
+        let Command::Merge(m) =
+            parse(&["warden", "merge", "a.jsonl", "b.jsonl", "-o", "m.jsonl"]).command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            m.reports,
+            [PathBuf::from("a.jsonl"), PathBuf::from("b.jsonl")]
+        );
+        assert_eq!(m.output, PathBuf::from("m.jsonl"));
+        for bad in [
+            &["warden", "merge", "-o", "m.jsonl"][..],
+            &["warden", "merge", "a.jsonl"],
+        ] {
+            let argv = with_default_command(bad.iter().map(|s| s.to_string()).collect());
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -8,32 +8,84 @@ use anyhow::Result;
 use serde::Serialize;
 use warden::test_case::{OutputFormat, TestCase};
 
-use crate::args::SelectArgs;
-use crate::run_cmd::{prepare, Prepared};
+use warden::config::RunOptions;
+use warden::state::TestStats;
 
-pub fn run_list(args: &SelectArgs, json: bool) -> Result<u8> {
+use crate::args::RunArgs;
+use crate::prepare::{plural, prepare, Prepared, Sharding};
+
+pub fn run_list(
+    options: RunOptions,
+    config: Option<&str>,
+    failed: bool,
+    sharding: Sharding,
+    json: bool,
+) -> Result<u8> {
+    let prepared = prepare(options, config, failed, sharding, false)?;
+    let shard_note = prepared.shard_note();
     let Prepared {
-        tests, warnings, ..
-    } = prepare(args.to_options(), args.config.as_deref())?;
+        tests,
+        warnings,
+        history,
+        ..
+    } = prepared;
     for w in &warnings {
         eprintln!("warning: {w}");
     }
+    let ids: Vec<&str> = tests.iter().map(|t| t.id.as_str()).collect();
+    let stats = history
+        .as_ref()
+        .and_then(|h| h.stats(&ids).ok())
+        .unwrap_or_default();
     let mut out = std::io::stdout().lock();
-    if json {
-        let listed: Vec<Listed> = tests.iter().map(Listed::from).collect();
-        serde_json::to_writer_pretty(&mut out, &listed)?;
-        writeln!(out)?;
+    let written = if json {
+        let listed: Vec<Listed> = tests
+            .iter()
+            .map(|t| Listed::new(t, stats.get(&t.id)))
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &listed)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
     } else {
-        for t in &tests {
-            writeln!(out, "{}", describe(t))?;
+        tests
+            .iter()
+            .try_for_each(|t| writeln!(out, "{}", describe(t)))
+    };
+    match written {
+        // `warden list | head` is fine: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+        other => other?,
+    }
+    if !json {
+        match shard_note {
+            Some(note) => eprintln!("{note}"),
+            None => eprintln!("{} test{} selected", tests.len(), plural(tests.len())),
         }
-        eprintln!(
-            "{} test{} selected",
-            tests.len(),
-            if tests.len() == 1 { "" } else { "s" }
-        );
     }
     Ok(0)
+}
+
+/// `warden run --list ...`: every option is still validated, and options that only make
+/// sense for a run are refused rather than ignored.
+pub fn run_list_from_run(args: &RunArgs) -> Result<u8> {
+    let run_only = [
+        (args.json.is_some(), "--json (use `warden list --json`)"),
+        (args.junit.is_some(), "--junit"),
+        (args.resume.is_some(), "--resume"),
+    ];
+    if let Some((_, name)) = run_only.iter().find(|(given, _)| *given) {
+        anyhow::bail!("--list cannot be combined with {name}");
+    }
+    if let Some(option) = args.later.first_given() {
+        anyhow::bail!("{option} is not available in this version of warden yet");
+    }
+    run_list(
+        args.to_options(),
+        args.select.config.as_deref(),
+        args.select.failed,
+        Sharding::from_args(&args.select)?,
+        false,
+    )
 }
 
 /// One test as `warden list --json` shows it: the discovery facts plus the command or why
@@ -53,10 +105,20 @@ struct Listed<'a> {
     error: Option<&'a str>,
     format: OutputFormat,
     env: &'a BTreeMap<String, String>,
+    /// From history: how the test fared in the runs it remembers (null when never run).
+    history: Option<HistoryView>,
 }
 
-impl<'a> From<&'a TestCase> for Listed<'a> {
-    fn from(t: &'a TestCase) -> Self {
+#[derive(Serialize)]
+struct HistoryView {
+    runs: u32,
+    pass_rate: Option<f64>,
+    mean_duration_ms: Option<u64>,
+    flaky: u32,
+}
+
+impl<'a> Listed<'a> {
+    fn new(t: &'a TestCase, stats: Option<&TestStats>) -> Self {
         Listed {
             id: &t.id,
             path: &t.path,
@@ -71,6 +133,12 @@ impl<'a> From<&'a TestCase> for Listed<'a> {
             error: t.command.as_ref().err().map(String::as_str),
             format: t.format,
             env: &t.env,
+            history: stats.map(|s| HistoryView {
+                runs: s.runs,
+                pass_rate: s.pass_rate,
+                mean_duration_ms: s.mean_duration_ms,
+                flaky: s.flaky,
+            }),
         }
     }
 }

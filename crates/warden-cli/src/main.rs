@@ -3,7 +3,13 @@
 
 mod args;
 mod clean_cmd;
+mod containment;
+mod history_cmd;
 mod list_cmd;
+mod merge_cmd;
+mod persist;
+mod prepare;
+mod reports;
 mod run_cmd;
 mod signals;
 mod terminal;
@@ -31,10 +37,6 @@ fn main() -> ExitCode {
         return ExitCode::from(watchdog::serve(&dir) as u8);
     }
     let argv = args::with_default_command(raw);
-    if argv.get(1).is_some_and(|c| c == "merge") {
-        eprintln!("error: `warden merge` is not available in this version yet");
-        return ExitCode::from(EXIT_USAGE);
-    }
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
@@ -44,10 +46,20 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Run(args) if args.list => list_cmd::run_list(&args.select, false),
+        Command::Run(args) if args.list => list_cmd::run_list_from_run(&args),
         Command::Run(args) => run_cmd::run(*args),
-        Command::List(args) => list_cmd::run_list(&args.select, args.json),
+        Command::List(args) => prepare::Sharding::from_args(&args.select).and_then(|sharding| {
+            list_cmd::run_list(
+                args.select.to_options(),
+                args.select.config.as_deref(),
+                args.select.failed,
+                sharding,
+                args.json,
+            )
+        }),
         Command::Clean(args) => Ok(clean_cmd::run_clean(args.dry_run)),
+        Command::Merge(args) => merge_cmd::run_merge(&args),
+        Command::History(args) => history_cmd::run_history(&args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,77 +1,63 @@
-//! `warden run`: settings → discovery → selection → the runner, with every reporter fed from
-//! one event stream.
+//! `warden run`: prepare the selection, resume if asked, set up containment and persistence,
+//! run, and feed every reporter from the one event stream.
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
-use std::sync::Arc;
 use tokio::sync::watch;
-use warden::config::{load_settings, ReportTarget, RunOptions, Settings};
+use warden::config::{LeakPolicy, Settings};
 use warden::container::{remove_run_containers, ContainerRun, Engine};
-use warden::discovery::discover;
-use warden::events::Event;
-use warden::report::{JsonLinesWriter, JunitReport};
+use warden::events::{Event, StopReason};
 use warden::runner::{self, RunPlan};
-use warden::select::select;
-
-use warden::events::StopReason;
-use warden::state::registry::{self, RunEntry};
-use warden::state::{new_run_id, prune_runs, RunDir};
-use warden::supervise::{self, os::cgroup::CgroupRun};
+use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journal};
+use warden::state::{new_run_id, plan_resume, prune_runs, RunDir, StateLock};
 use warden::test_case::TestCase;
-use warden::watchdog::{Watchdog, INTERRUPTED_FILE};
+use warden::units::format_duration;
+use warden::watchdog::INTERRUPTED_FILE;
 
 use crate::args::RunArgs;
-use crate::clean_cmd;
+use crate::containment::Containment;
+use crate::persist::Persistence;
+use crate::prepare::{no_state, plural, prepare, Prepared, Sharding};
+use crate::reports::Reports;
 use crate::signals;
 use crate::terminal::Terminal;
 
-/// How many run directories (logs) are kept under the state dir.
+/// How many run directories (logs, journals) are kept under the state dir.
 const KEEP_RUNS: usize = 20;
-
-/// What `run` and `list` share: validated settings and the selected tests in run order.
-pub struct Prepared {
-    pub settings: Settings,
-    pub tests: Vec<TestCase>,
-    pub warnings: Vec<String>,
-}
-
-pub fn prepare(options: RunOptions, config_file: Option<&str>) -> Result<Prepared> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let settings = load_settings(&cwd, options, config_file.map(Path::new))?;
-    let discovered = discover(&settings.discovery)?;
-    let mut warnings = discovered.warnings;
-    let selected = select(discovered.tests, &settings.selection);
-    if selected.deselected_slow > 0 && settings.selection.slow == warden::config::SlowMode::Exclude
-    {
-        warnings.push(format!(
-            "{} slow test{} not selected (use --include-slow or --only-slow)",
-            selected.deselected_slow,
-            if selected.deselected_slow == 1 {
-                ""
-            } else {
-                "s"
-            }
-        ));
-    }
-    Ok(Prepared {
-        settings,
-        tests: selected.tests,
-        warnings,
-    })
-}
+/// `--resume` impossible (SPEC §5).
+pub const EXIT_NO_RESUME: u8 = 43;
 
 pub fn run(args: RunArgs) -> Result<u8> {
     if let Some(option) = args.later.first_given() {
         bail!("{option} is not available in this version of warden yet");
     }
+    let resume_force = match args.resume.as_deref() {
+        None => None,
+        Some("") => Some(false),
+        Some("force") => Some(true),
+        Some(other) => bail!("--resume takes no value or `--resume=force`, not `{other}`"),
+    };
+    let prepared = prepare(
+        args.to_options(),
+        args.select.config.as_deref(),
+        args.select.failed,
+        Sharding::from_args(&args.select)?,
+        true,
+    )?;
+    let shard_note = prepared.shard_note();
     let Prepared {
         settings,
-        tests,
+        mut tests,
         warnings,
-    } = prepare(args.to_options(), args.select.config.as_deref())?;
+        history,
+        expected,
+        ..
+    } = prepared;
+    if let Some(option) = settings.deferred.first() {
+        bail!("{option}: not available in this version of warden yet");
+    }
     // Containers: the engine answers and has the image, or nothing runs (exit 2).
     let engine = match &settings.container {
         c if c.enabled => {
@@ -80,71 +66,116 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
         _ => None,
     };
-    let run_id = new_run_id();
     let state_dir = settings.run.state_dir.clone();
+    let _lock = StateLock::acquire(&state_dir)?;
+    let run_id = new_run_id();
+
+    let mut fingerprint = fingerprint_of(&settings, &tests);
+    let mut carried = Vec::new();
+    let mut resumed_from = None;
+    let mut resume_warnings = Vec::new();
+    if let Some(force) = resume_force {
+        let plan = match plan_resume(&state_dir, &fingerprint, force) {
+            Ok(plan) => plan,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_NO_RESUME);
+            }
+        };
+        tests.retain(|t| plan.should_run(&t.id));
+        resume_warnings.extend(plan.warnings.iter().cloned());
+        if !plan.dropped.is_empty() {
+            resume_warnings.push(format!(
+                "--resume=force: {} test{} not in the interrupted run left out",
+                plan.dropped.len(),
+                plural(plan.dropped.len())
+            ));
+        }
+        fingerprint = plan.fingerprint.clone();
+        resumed_from = Some((plan.from_run.clone(), plan.from_dir.clone()));
+        carried = plan.carried;
+    }
+
+    let mut reports = Reports::open(&settings.output, &run_id)?;
     let run_dir = RunDir::create(&state_dir, &run_id)?;
-    prune_runs(&state_dir, KEEP_RUNS);
-
-    // Open every report before the first test runs: a bad path is a usage error, not a lost run.
-    let mut json = match &settings.output.json {
-        None => None,
-        Some(ReportTarget::Stdout) => Some(JsonLinesWriter::new(
-            Box::new(std::io::stdout()) as Box<dyn Write>
-        )),
-        Some(ReportTarget::File(path)) => Some(JsonLinesWriter::new(Box::new(BufWriter::new(
-            create(path)?,
-        )) as Box<dyn Write>)),
-    };
-    let junit_file = settings
-        .output
-        .junit
-        .as_ref()
-        .map(|p| create(p).map(|f| (p.clone(), f)))
-        .transpose()?;
-    let mut junit = junit_file.as_ref().map(|_| JunitReport::new(&run_id));
-
-    let mut terminal = Terminal::new(&settings.output, tests.len());
-    for w in &warnings {
+    let mut terminal = Terminal::new(&settings.output, tests.len() + carried.len());
+    for w in warnings.iter().chain(&resume_warnings) {
         terminal.warning(w);
     }
-    if let Some(seed) = settings.selection.shuffle_seed {
-        terminal.note(&format!("shuffled with --seed {seed}"));
-    }
-    if tests.is_empty() {
-        terminal.warning("no tests selected");
+    if let Some(note) = shard_note {
+        terminal.note(&note);
     }
 
-    // Containment (SPEC §6): leftovers of dead runs first, then this run's cgroup, registry
-    // entry and watchdog, so that nothing of it can outlive it.
-    let (reaped, _) = clean_cmd::sweep(false, engine.as_slice());
-    for r in reaped.iter().filter(|r| !r.is_empty()) {
-        terminal.warning(&clean_cmd::describe(r, false));
-    }
-    if let Err(e) = supervise::os::become_subreaper() {
-        terminal.note(&format!(
-            "note: not a child subreaper ({e}): orphans of tests go to init"
-        ));
-    }
-    let cgroup = match CgroupRun::create(&run_id) {
-        Ok(cg) => Some(Arc::new(cg)),
-        Err(why) => {
-            if settings.output.verbose {
-                terminal.note(&format!(
-                    "no cgroup ({why}): tracking by process group and environment"
-                ));
+    let header = Header::new(
+        &run_id,
+        resumed_from.as_ref().map(|(id, _)| id.as_str()),
+        fingerprint,
+    );
+    let created = if no_state() {
+        None
+    } else {
+        Some(Journal::create_with_records(
+            &run_dir.dir,
+            &header,
+            &carried,
+        ))
+    };
+    let journal = match created.transpose() {
+        Ok(j) => {
+            // The new journal holds everything the old one did: the old run is done with.
+            if let (Some(_), Some((_, old_dir))) = (&j, &resumed_from) {
+                let _ = journal::complete(old_dir);
             }
+            j
+        }
+        Err(e) => {
+            terminal.warning(&format!("no checkpoint for this run: {e}"));
             None
         }
     };
+    if let Some((from, _)) = &resumed_from {
+        terminal.note(&format!(
+            "resuming run {from}: {} result{} carried over, {} test{} to run",
+            carried.len(),
+            plural(carried.len()),
+            tests.len(),
+            plural(tests.len())
+        ));
+    }
+    let mut history = history;
+    if let Some(h) = &history {
+        if let Err(e) = h.begin_run(&run_id, resumed_from.as_ref().map(|(id, _)| id.as_str())) {
+            terminal.warning(&format!("running without history: {e}"));
+            history = None;
+        }
+    }
+    if let Some(seed) = settings.selection.shuffle_seed {
+        // Printed even with -q: without it a failing order cannot be reproduced.
+        terminal.warning(&format!("shuffled with --seed {seed}"));
+    }
+    if tests.is_empty() && carried.is_empty() {
+        terminal.warning("no tests selected");
+    }
+    let pending = tests
+        .iter()
+        .map(|t| {
+            (
+                t.id.clone(),
+                expected.get(&t.id).copied().unwrap_or_default(),
+            )
+        })
+        .collect();
+    terminal.expect(pending, settings.run.workers);
+
     let temp_root = std::env::temp_dir().join(format!("warden-{run_id}"));
-    let registry_dir = registry::registry_dir();
-    let mut entry = RunEntry::for_this_process(
+    let containment = Containment::set_up(
         &run_id,
-        cgroup.as_ref().map(|c| c.dir()),
         &temp_root,
-        Some(&run_dir.dir),
+        &run_dir.dir,
+        &terminal,
+        settings.output.verbose,
+        engine.as_ref(),
     );
-    entry.container_engine = engine.clone();
     let container = engine.as_ref().map(|engine| {
         Arc::new(ContainerRun {
             engine: engine.clone(),
@@ -155,25 +186,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
             cid_dir: temp_root.join("containers"),
         })
     });
-    if let Err(e) = registry::register(&registry_dir, &entry) {
-        terminal.warning(&format!(
-            "cannot register the run in {}: {e}",
-            registry_dir.display()
-        ));
-    }
-    let watchdog = match std::env::current_exe()
-        .and_then(|exe| Watchdog::spawn(&exe, &entry, &registry_dir))
-    {
-        Ok(w) => Some(w),
-        Err(e) => {
-            terminal.warning(&format!(
-                "cannot start the watchdog: {e}; if warden is killed, run `warden clean`"
-            ));
-            None
-        }
+    let mut persist = Persistence {
+        run_id: run_id.clone(),
+        run_dir: run_dir.dir.clone(),
+        journal,
+        history,
+        warnings: Vec::new(),
     };
     let interrupted_marker = run_dir.dir.join(INTERRUPTED_FILE);
-
     let plan = RunPlan {
         run_id: run_id.clone(),
         tests,
@@ -185,10 +205,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
         retries: settings.run.retries,
         capture: !settings.run.no_capture,
         run_skipped: settings.run.run_skipped,
-        leak_fails: settings.run.leak == warden::config::LeakPolicy::Fail,
+        leak_fails: settings.run.leak == LeakPolicy::Fail,
         root: settings.root.clone(),
         run_dir: Some(run_dir),
-        cgroup,
+        carried,
+        resumed_from: resumed_from.as_ref().map(|(id, _)| id.clone()),
+        cgroup: containment.cgroup.clone(),
         temp_root,
         container,
     };
@@ -197,24 +219,16 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut json_error: Option<String> = None;
-    let (outcome, received) = rt.block_on(async {
+    let outcome = rt.block_on(async {
         let (stop_tx, stop_rx) = watch::channel(None);
-        let received = signals::install(stop_tx).context("cannot install signal handlers")?;
+        signals::install(stop_tx).context("cannot install signal handlers")?;
         let outcome = runner::run(plan, stop_rx, |event: Event| {
             terminal.on_event(&event);
-            if let Some(j) = &mut junit {
-                j.on_event(&event);
-            }
-            if let Some(w) = &mut json {
-                if let Err(e) = w.write_event(&event) {
-                    json_error = Some(format!("cannot write the JSON report: {e}"));
-                    json = None;
-                }
-            }
+            reports.on_event(&event);
+            persist.on_event(&event);
         })
         .await;
-        anyhow::Ok((outcome, received))
+        anyhow::Ok(outcome)
     })?;
     // Every test removed its container; this catches one whose removal failed.
     if let Some(engine) = &engine {
@@ -222,7 +236,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             Ok(left) if !left.is_empty() => terminal.warning(&format!(
                 "removed {} container{} the run left behind",
                 left.len(),
-                if left.len() == 1 { "" } else { "s" }
+                plural(left.len())
             )),
             Ok(_) => {}
             Err(e) => terminal.warning(&format!("cannot check for leftover containers: {e}")),
@@ -231,27 +245,47 @@ pub fn run(args: RunArgs) -> Result<u8> {
     if outcome.stopped == Some(StopReason::Signal) {
         let _ = std::fs::write(&interrupted_marker, "stopped by a signal\n");
     }
-    if let Some(w) = watchdog {
-        w.finish();
-    }
-    registry::unregister(&registry_dir, &run_id);
+    containment.tear_down();
+    let mut late_warnings = persist.finish(&outcome);
+    late_warnings.extend(reports.finish()?);
+    prune_runs(&state_dir, KEEP_RUNS);
     terminal.finish();
-    if let Some(e) = json_error {
-        terminal.warning(&e);
+    for w in &late_warnings {
+        terminal.warning(w);
     }
-    if let (Some(j), Some((path, file))) = (junit, junit_file) {
-        let mut w = BufWriter::new(file);
-        w.write_all(j.to_xml().as_bytes())
-            .and_then(|()| w.flush())
-            .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
-    }
-    Ok(received.exit_code().unwrap_or(outcome.exit_code as u8))
+    Ok(u8::try_from(outcome.exit_code).unwrap_or(1))
 }
 
-fn create(path: &PathBuf) -> Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+/// What a checkpoint must match for `--resume`: the selected tests, the config file, and the
+/// options that change what a result means.
+fn fingerprint_of(settings: &Settings, tests: &[TestCase]) -> Fingerprint {
+    let mut ids: Vec<String> = tests.iter().map(|t| t.id.clone()).collect();
+    ids.sort();
+    let config_hash = settings
+        .config_file
+        .as_ref()
+        .and_then(|p| std::fs::read(p).ok())
+        .map(|bytes| fingerprint_hash(&bytes))
+        .unwrap_or_default();
+    let run = &settings.run;
+    let options: BTreeMap<String, String> = [
+        ("timeout", format_duration(run.timeout)),
+        ("grace", format_duration(run.grace)),
+        ("retries", run.retries.to_string()),
+        ("leak", format!("{:?}", run.leak).to_lowercase()),
+        ("only_skipped", run.run_skipped.to_string()),
+    ]
+    .into_iter()
+    // Only present for container runs, so other runs' checkpoints keep matching.
+    .chain(settings.container.enabled.then(|| {
+        let image = settings.container.config.image.clone().unwrap_or_default();
+        ("container", image)
+    }))
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Fingerprint {
+        tests: ids,
+        config_hash,
+        options,
     }
-    File::create(path).with_context(|| format!("cannot create report file {}", path.display()))
 }

@@ -14,16 +14,6 @@ use warden::runner::StopRequest;
 #[derive(Clone, Default)]
 pub struct Received(Arc<AtomicI32>);
 
-impl Received {
-    /// Shell convention: 128 + signal number.
-    pub fn exit_code(&self) -> Option<u8> {
-        match self.0.load(Ordering::SeqCst) {
-            0 => None,
-            s => Some(128 + s as u8),
-        }
-    }
-}
-
 /// Install the handlers; must be called inside the runtime.
 pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Received> {
     let received = Received::default();
@@ -47,6 +37,7 @@ pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Rece
                 let _ = stop.send(Some(StopRequest {
                     reason: StopReason::Signal,
                     immediate: !first,
+                    exit_code: 128 + received.0.load(Ordering::SeqCst),
                 }));
             }
         });

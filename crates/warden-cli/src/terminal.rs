@@ -152,7 +152,11 @@ impl Terminal {
             } => {
                 self.log_dir = log_dir.clone();
                 if self.style.verbose {
-                    self.line(&format!("running {selected} tests on {workers} workers"));
+                    self.line(&format!(
+                        "running {selected} test{} on {workers} worker{}",
+                        if *selected == 1 { "" } else { "s" },
+                        if *workers == 1 { "" } else { "s" }
+                    ));
                 }
             }
             EventKind::TestStarted {

@@ -97,6 +97,8 @@ pub struct TestResult {
     /// Why the status is what it is, in words (`timed out after 2s`, `plan 1..3 but 2 tests`, an
     /// error message, a skip reason).
     pub message: Option<String>,
+    /// Finished in an earlier, interrupted run and carried into this one by `--resume`.
+    pub carried_over: bool,
 }
 
 /// Totals of a run (SPEC §10 `run-finished`).

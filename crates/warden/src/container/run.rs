@@ -79,7 +79,12 @@ pub async fn run_in_container(
         Err(msg) => return failed_outcome(msg, started.elapsed()),
     };
     let mut buf = vec![0u8; 64 * 1024];
+    let echo = spec.capture.as_ref().is_some_and(|c| c.echo);
     let mut on_chunk = |chunk: &[u8]| {
+        if echo {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(chunk);
+        }
         if let Some(c) = capture.as_mut() {
             c.push(chunk);
         }

@@ -355,6 +355,7 @@ mod tests {
             capture: Some(CaptureSpec {
                 log_path: None,
                 tap: TapMode::Detect,
+                echo: false,
             }),
             cgroup: None,
             token: Vec::new(),

@@ -101,6 +101,9 @@ pub fn finished_line(r: &TestResult, style: &HumanStyle) -> String {
     } else if let Some(why) = reason(r) {
         parts.push(why);
     }
+    if r.carried_over {
+        parts.push("carried over".to_string());
+    }
     if style.verbose {
         if let Some(rss) = r.peak_rss_bytes {
             parts.push(format!("peak {}", human_bytes(rss)));
@@ -218,7 +221,9 @@ pub fn summary(
 
     let mut timed: Vec<&TestResult> = results
         .iter()
-        .filter(|r| r.status != Status::Skip)
+        // Tests that never ran (skip markers, errors) and results carried over from an
+        // interrupted run say nothing about this run's time.
+        .filter(|r| r.status != Status::Skip && !r.duration.is_zero() && !r.carried_over)
         .collect();
     if timed.len() >= 2 {
         timed.sort_by(|a, b| b.duration.cmp(&a.duration).then_with(|| a.id.cmp(&b.id)));

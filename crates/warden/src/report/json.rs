@@ -71,6 +71,8 @@ struct TestFields<'a> {
     leaked: &'a [Leak],
     log: Option<String>,
     message: Option<&'a str>,
+    /// True for results of an interrupted run carried into a `--resume` run.
+    carried_over: bool,
 }
 
 fn millis(d: Duration) -> u64 {
@@ -96,6 +98,7 @@ fn test_fields(r: &TestResult) -> TestFields<'_> {
         leaked: &r.leaked,
         log: r.log.as_deref().map(path_text),
         message: r.message.as_deref(),
+        carried_over: r.carried_over,
     }
 }
 
@@ -503,6 +506,7 @@ mod tests {
                 "peak_rss_bytes": 3_145_728, "cpu_ms": 40,
                 "leaked": [{"pid": 4242, "cmd": "sleep 300"}],
                 "log": ".warden/runs/r1/logs/x.log", "message": null,
+                "carried_over": false,
             })
         );
         let t = event_to_json(&ev(EventKind::TestFinished(Box::new(timeout_result()))))

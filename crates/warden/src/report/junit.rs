@@ -190,6 +190,10 @@ fn test_case(r: &TestResult, earlier: &[TestResult], suite_name: &str) -> TestCa
     let mut case = TestCase::new(xml_text(&r.id), status);
     case.set_classname(classname(&r.id, suite_name));
     case.set_time(r.duration);
+    if r.carried_over {
+        // Finished in the interrupted run this `--resume` continued.
+        case.add_property(("carried_over", "true"));
+    }
     if let Some(st) = r.subtests {
         case.add_property(("subtests.passed", st.passed.to_string().as_str()));
         case.add_property(("subtests.failed", st.failed.to_string().as_str()));

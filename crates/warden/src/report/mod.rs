@@ -4,9 +4,14 @@
 mod human;
 mod json;
 mod junit;
+mod merge;
 mod text;
 
 pub use human::{cancelled_line, failure_details, finished_line, retry_line, summary, HumanStyle};
 pub use json::{event_to_json, JsonLinesWriter, SCHEMA};
 pub use junit::{JunitError, JunitReport};
+pub use merge::{
+    detect_format, exit_code_rank, merge_files, merge_texts, worst_exit_code, MergeError, Merged,
+    ReportFormat, ReportText,
+};
 pub use text::{omitted_marker, render_output};

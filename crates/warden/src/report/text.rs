@@ -138,6 +138,7 @@ pub(crate) mod fixtures {
             log: None,
             output: CapturedOutput::default(),
             message: None,
+            carried_over: false,
         }
     }
 

@@ -81,6 +81,7 @@ pub fn classify(
         log: outcome.log,
         output: outcome.output,
         message,
+        carried_over: false,
     }
 }
 

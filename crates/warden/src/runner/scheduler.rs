@@ -32,12 +32,16 @@ pub struct RunPlan {
     pub max_fail: Option<u32>,
     pub fail_fast: bool,
     pub retries: u32,
-    /// `false` = `--no-capture`: output goes straight to the terminal.
+    /// `false` = `--no-capture`: output is also shown live on stderr.
     pub capture: bool,
     /// Run tests marked `@skip` instead of reporting them skipped (`--only-skipped`).
     pub run_skipped: bool,
     /// `leak = "fail"`: a passing test that leaves processes behind fails.
     pub leak_fails: bool,
+    /// Results of an interrupted earlier run carried into this one (`--resume`): reported and
+    /// counted first, never run again.
+    pub carried: Vec<TestResult>,
+    pub resumed_from: Option<String>,
     /// Relative command paths (`bin/tool`) are resolved against this directory.
     pub root: PathBuf,
     pub run_dir: Option<RunDir>,
@@ -57,6 +61,8 @@ pub struct StopRequest {
     pub reason: StopReason,
     /// Kill running tests at once instead of TERM → grace → KILL.
     pub immediate: bool,
+    /// The run's exit code when it stops this way (130 for SIGINT, 42 for the guard, ...).
+    pub exit_code: i32,
 }
 
 /// How the run ended.
@@ -90,9 +96,9 @@ pub async fn run(
     let workers = plan.workers.max(1);
     on_event(Event::now(EventKind::RunStarted {
         run_id: plan.run_id.clone(),
-        selected: plan.tests.len(),
+        selected: plan.tests.len() + plan.carried.len(),
         workers,
-        resumed_from: None,
+        resumed_from: plan.resumed_from.clone(),
         log_dir: plan.run_dir.as_ref().map(|d| d.logs.clone()),
     }));
     for w in 0..workers {
@@ -100,11 +106,8 @@ pub async fn run(
     }
     let cgroups = worker_cgroups(plan.cgroup.as_deref(), workers, &mut on_event);
 
-    // Serial tests run last, one at a time, so they never hold up the parallel part.
-    let (serial, parallel): (Vec<usize>, Vec<usize>) =
-        (0..plan.tests.len()).partition(|&i| plan.tests[i].serial);
-    let mut queue: VecDeque<(usize, u32)> =
-        parallel.into_iter().chain(serial).map(|i| (i, 1)).collect();
+    // The plan's order is the run order (`select::run_order` put `@serial` tests last).
+    let mut queue: VecDeque<(usize, u32)> = (0..plan.tests.len()).map(|i| (i, 1)).collect();
     let mut free: BTreeSet<usize> = (0..workers).collect();
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut serial_running = false;
@@ -115,6 +118,17 @@ pub async fn run(
     let mut stopped: Option<StopReason> = None;
     let mut any_failure = false;
     let mut stop_open = true;
+    let mut stop_exit: Option<i32> = None;
+    for r in &plan.carried {
+        let mut r = r.clone();
+        r.carried_over = true;
+        totals.add(&r);
+        if r.status.is_failure() {
+            any_failure = true;
+            failures += 1;
+        }
+        on_event(Event::now(EventKind::TestFinished(Box::new(r))));
+    }
 
     loop {
         // Start what can start.
@@ -236,6 +250,7 @@ pub async fn run(
                 if let Some(req) = *stop.borrow() {
                     // A signal overrides fail-fast as the reason: it decides the exit code.
                     stopped = Some(req.reason);
+                    stop_exit = Some(req.exit_code);
                     let _ = cancel_tx.send(if req.immediate { Cancel::Now } else { Cancel::Graceful });
                 }
             }
@@ -249,7 +264,7 @@ pub async fn run(
         cg.remove();
     }
     let duration = started.elapsed();
-    let exit_code = i32::from(any_failure);
+    let exit_code = stop_exit.unwrap_or(i32::from(any_failure));
     on_event(Event::now(EventKind::RunFinished {
         run_id: plan.run_id.clone(),
         totals: totals.clone(),
@@ -346,13 +361,14 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
             worker_tmp(plan, worker).to_string_lossy().into_owned(),
         ),
     ]);
-    let capture = plan.capture.then(|| CaptureSpec {
+    let capture = Some(CaptureSpec {
         log_path: plan.run_dir.as_ref().map(|d| d.log_path(&test.id, attempt)),
         tap: match test.format {
             OutputFormat::ExitCode => TapMode::Off,
             OutputFormat::Auto => TapMode::Detect,
             OutputFormat::Tap => TapMode::Assume,
         },
+        echo: !plan.capture,
     });
     let token = vec![
         format!("WARDEN_RUN_ID={}", plan.run_id),
@@ -391,5 +407,6 @@ fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> T
         log: None,
         output: CapturedOutput::default(),
         message,
+        carried_over: false,
     }
 }

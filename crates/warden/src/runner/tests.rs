@@ -46,6 +46,8 @@ fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         leak_fails: false,
         root: dir.to_path_buf(),
         run_dir: None,
+        carried: Vec::new(),
+        resumed_from: None,
         cgroup: None,
         temp_root: dir.join("tmp"),
         container: None,

@@ -1,8 +1,10 @@
-//! Selection: filters and order → the tests to run.
+//! Selection: filters, partitions and order → the tests to run.
 mod filter;
 mod order;
+mod partition;
 mod shuffle;
 
 pub use filter::{select, Selected};
-pub use order::order_by_expected;
+pub use order::{order_by_expected, serial_last};
+pub use partition::{assign, stable_hash, Partition, PartitionError, PartitionKind};
 pub use shuffle::{shuffle, SplitMix64};

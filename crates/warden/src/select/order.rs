@@ -12,6 +12,12 @@ pub fn order_by_expected(tests: &mut [TestCase], expected: &HashMap<String, Dura
     tests.sort_by_key(|t| std::cmp::Reverse(expected.get(&t.id).copied().unwrap_or(Duration::MAX)));
 }
 
+/// `@serial` tests go last (keeping their relative order): they run one at a time, after the
+/// parallel part, so they never hold worker slots idle. `warden list` shows this order too.
+pub fn serial_last(tests: &mut [TestCase]) {
+    tests.sort_by_key(|t| t.serial);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -32,6 +38,16 @@ mod tests {
             format: OutputFormat::Auto,
             env: Default::default(),
         }
+    }
+
+    #[test]
+    fn serial_tests_go_last_in_order() {
+        let mut tests: Vec<TestCase> = ["a", "b", "c", "d"].iter().map(|i| t(i)).collect();
+        tests[0].serial = true;
+        tests[2].serial = true;
+        serial_last(&mut tests);
+        let ids: Vec<&str> = tests.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["b", "d", "a", "c"]);
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! What warden keeps between and during runs under the state dir.
 pub mod history;
 pub mod journal;
+mod lock;
 pub mod registry;
+pub mod resume;
 mod run_dir;
 pub use history::{History, HistoryError, TestStats};
 pub use journal::{
     find_resumable, fingerprint_hash, journal_path, read_journal, Fingerprint, Header, Journal,
     JournalContents, JournalError, TestRecord,
 };
+pub use lock::{LockError, StateLock};
+pub use resume::{plan_resume, ResumeError, ResumePlan};
 pub use run_dir::{new_run_id, prune_runs, RunDir, StateError};

@@ -86,6 +86,9 @@ pub struct CaptureSpec {
     /// Where the full output is written.
     pub log_path: Option<PathBuf>,
     pub tap: TapMode,
+    /// Also copy the output to warden's stderr as it arrives (`--no-capture`): live output
+    /// that still reaches the log, the TAP parser, and never mixes into `--json -`.
+    pub echo: bool,
 }
 
 /// Whether and how the output is read as TAP.
@@ -164,7 +167,12 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         token: spec.token.clone(),
     };
     let mut buf = vec![0u8; 64 * 1024];
+    let echo = spec.capture.as_ref().is_some_and(|c| c.echo);
     let mut on_chunk = |chunk: &[u8]| {
+        if echo {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(chunk);
+        }
         if let Some(c) = capture.as_mut() {
             c.push(chunk);
         }
@@ -201,16 +209,20 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     if stop.is_none() {
         // The main process ended: whatever is left in its group was left behind.
         leaked = tree.members();
-        // A child forked just before the main process ended may not have exec'd yet and still
-        // shows the parent's command line: give it a moment so the report names what it runs.
-        let parent_cmd = spec.argv.join(" ");
+        // Leftovers found the instant the main process ended may be mid-fork or mid-exec
+        // (`setsid sleep 300` shows as `setsid`, or as the parent's command line): look again
+        // until the list holds still, so the report names what they really run.
         for _ in 0..5 {
-            // (An interpreter run by a shebang line shows up in front of the script path.)
-            if !leaked.iter().any(|l| l.cmd.ends_with(&parent_cmd)) {
+            if leaked.is_empty() {
                 break;
             }
             sleep(Duration::from_millis(10)).await;
-            leaked = tree.members();
+            let again = tree.members();
+            let settled = again == leaked;
+            leaked = again;
+            if settled {
+                break;
+            }
         }
     }
     if stop.is_some() || !leaked.is_empty() {

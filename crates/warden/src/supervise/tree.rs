@@ -45,8 +45,12 @@ impl Tree {
         out
     }
 
+    /// Each process gets `sig` once: through the cgroup when there is one (it holds the whole
+    /// group too), else through the group and the environment token.
     pub fn signal(&self, sig: Signal) {
-        os::signal_group(self.pgid, sig);
+        if self.cgroup.is_none() {
+            os::signal_group(self.pgid, sig);
+        }
         match &self.cgroup {
             Some(cg) if sig == Signal::SIGKILL => cg.kill(),
             Some(cg) => cg.signal(sig),

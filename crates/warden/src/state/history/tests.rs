@@ -20,6 +20,7 @@ fn result(id: &str, status: Status, ms: u64) -> TestResult {
         log: None,
         output: CapturedOutput::default(),
         message: None,
+        carried_over: false,
     }
 }
 

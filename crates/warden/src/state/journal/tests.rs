@@ -48,6 +48,7 @@ fn full_result(n: u32) -> TestResult {
             total_bytes: 10_000 + u64::from(n),
         },
         message: Some(format!("message {n}")),
+        carried_over: false,
     }
 }
 
@@ -67,6 +68,7 @@ fn minimal_result(id: &str) -> TestResult {
         log: None,
         output: CapturedOutput::default(),
         message: None,
+        carried_over: false,
     }
 }
 

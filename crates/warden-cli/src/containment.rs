@@ -1,0 +1,98 @@
+//! Setting up what makes a run unable to leave anything behind (SPEC §6): the sweep of dead
+//! runs (and, for a container run, the containers of dead wardens), warden as child subreaper,
+//! the run's cgroup, its registry entry and its watchdog.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use warden::container::Engine;
+use warden::state::registry::{self, RunEntry};
+use warden::supervise::os::{self, cgroup::CgroupRun};
+use warden::watchdog::Watchdog;
+
+use crate::clean_cmd;
+use crate::terminal::Terminal;
+
+pub struct Containment {
+    pub cgroup: Option<Arc<CgroupRun>>,
+    registry_dir: PathBuf,
+    run_id: String,
+    watchdog: Option<Watchdog>,
+}
+
+impl Containment {
+    pub fn set_up(
+        run_id: &str,
+        temp_root: &Path,
+        run_dir: &Path,
+        terminal: &Terminal,
+        verbose: bool,
+        container_engine: Option<&Engine>,
+    ) -> Containment {
+        let (reaped, _) = clean_cmd::sweep(
+            false,
+            container_engine
+                .map(std::slice::from_ref)
+                .unwrap_or_default(),
+        );
+        for r in reaped.iter().filter(|r| !r.is_empty()) {
+            terminal.warning(&clean_cmd::describe(r, false));
+        }
+        if let Err(e) = os::become_subreaper() {
+            terminal.note(&format!(
+                "note: not a child subreaper ({e}): orphans of tests go to init"
+            ));
+        }
+        let cgroup = match CgroupRun::create(run_id) {
+            Ok(cg) => Some(Arc::new(cg)),
+            Err(why) => {
+                if verbose {
+                    terminal.note(&format!(
+                        "no cgroup ({why}): tracking by process group and environment"
+                    ));
+                }
+                None
+            }
+        };
+        let registry_dir = registry::registry_dir();
+        let mut entry = RunEntry::for_this_process(
+            run_id,
+            cgroup.as_ref().map(|c| c.dir()),
+            temp_root,
+            Some(run_dir),
+        );
+        // The watchdog and `warden clean` remove the run's containers with it.
+        entry.container_engine = container_engine.cloned();
+        if let Err(e) = registry::register(&registry_dir, &entry) {
+            terminal.warning(&format!(
+                "cannot register the run in {}: {e}",
+                registry_dir.display()
+            ));
+        }
+        let watchdog = match std::env::current_exe()
+            .and_then(|exe| Watchdog::spawn(&exe, &entry, &registry_dir))
+        {
+            Ok(w) => Some(w),
+            Err(e) => {
+                terminal.warning(&format!(
+                    "cannot start the watchdog: {e}; if warden is killed, run `warden clean`"
+                ));
+                None
+            }
+        };
+        Containment {
+            cgroup,
+            registry_dir,
+            run_id: run_id.to_string(),
+            watchdog,
+        }
+    }
+
+    /// The run ended (the runner already removed its cgroups and temp dirs).
+    pub fn tear_down(self) {
+        if let Some(w) = self.watchdog {
+            w.finish();
+        }
+        registry::unregister(&self.registry_dir, &self.run_id);
+    }
+}

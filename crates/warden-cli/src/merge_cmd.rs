@@ -1,0 +1,74 @@
+//! `warden merge REPORT... -o OUT`: the shards' reports as one (SPEC §9).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use warden::report::{merge_files, ReportFormat};
+
+use crate::args::MergeArgs;
+
+/// Merges and writes; any problem with an input is an error naming it (exit 2), and nothing
+/// is written then. The exit code is 0 once merged (the shards' outcome is in the report), or
+/// with `--exit-code` the worst one the reports recorded.
+pub fn run_merge(args: &MergeArgs) -> Result<u8> {
+    let merged = merge_files(&args.reports)?;
+    for w in &merged.warnings {
+        eprintln!("warning: {w}");
+    }
+    let to_stdout = args.output == Path::new("-");
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(merged.text.as_bytes())
+            .and_then(|()| out.flush())
+            .context("cannot write the merged report to stdout")?;
+    } else {
+        write_file(&args.output, merged.text.as_bytes())?;
+    }
+    let what = match merged.format {
+        ReportFormat::JsonLines => "finished tests",
+        ReportFormat::Junit => "testcases",
+    };
+    let exit = merged
+        .exit_code
+        .map(|c| format!(", exit code {c}"))
+        .unwrap_or_default();
+    eprintln!(
+        "merged {} {} report{} ({} {what}, {} failed{exit}) into {}",
+        merged.reports,
+        merged.format.name(),
+        if merged.reports == 1 { "" } else { "s" },
+        merged.tests,
+        merged.failed,
+        if to_stdout {
+            "stdout".to_string()
+        } else {
+            args.output.display().to_string()
+        }
+    );
+    if args.exit_code {
+        // A JUnit report of another tool records none: judge by its failures then.
+        let code = merged
+            .exit_code
+            .unwrap_or(if merged.failed > 0 { 1 } else { 0 });
+        return Ok(u8::try_from(code).unwrap_or(1));
+    }
+    Ok(0)
+}
+
+/// Writes through a temporary file and a rename, so OUT is never left half written, and OUT
+/// may be one of the inputs.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp-{}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.with_context(|| format!("cannot write merged report {}", path.display()))
+}
