@@ -102,6 +102,13 @@ pub fn describe(r: &Reaped, dry_run: bool) -> String {
     for d in &r.dirs {
         parts.push(format!("{remove} {}", d.display()));
     }
+    for p in &r.refused {
+        parts.push(format!(
+            "left {} alone (not named warden-{})",
+            p.display(),
+            r.run_id
+        ));
+    }
     if parts.is_empty() {
         parts.push("nothing left".to_string());
     }

@@ -1,6 +1,14 @@
 //! SIGINT / SIGTERM / SIGHUP: the first asks the runner to stop (tests are terminated with the
 //! grace, reports are flushed); a second one kills the running tests at once. The exit code
 //! then says which signal came first (SPEC §5).
+//!
+//! SIGTSTP (Ctrl-Z) freezes every running test and stops their clocks, then stops warden
+//! itself; when warden is continued (SIGCONT: `fg`, `bg`) the tests are thawed. Tests run in
+//! sessions of their own, so the terminal's stop and continue never reach them directly.
+//!
+//! A signal that warden was started with ignored stays ignored, as the starter asked:
+//! `nohup warden …` must survive the hangup, and a shell starts background jobs with SIGINT
+//! ignored so that a Ctrl-C meant for the foreground leaves them running.
 
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
@@ -24,6 +32,9 @@ pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Rece
     ];
     let stop = Arc::new(stop);
     for (kind, num) in kinds {
+        if inherited_ignored(num) {
+            continue;
+        }
         let mut s = signal(kind)?;
         let received = received.clone();
         let stop = stop.clone();
@@ -42,5 +53,49 @@ pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Rece
             }
         });
     }
+    if !inherited_ignored(libc::SIGTSTP) {
+        let mut s = signal(SignalKind::from_raw(libc::SIGTSTP))?;
+        tokio::spawn(async move {
+            while s.recv().await.is_some() {
+                warden::supervise::pause::pause();
+                // Stop as SIGTSTP would have without the handler. The runtime (and every
+                // timer) stops with the process; execution goes on from here on SIGCONT.
+                // SAFETY: raise(3) with a valid signal number.
+                unsafe {
+                    libc::raise(libc::SIGSTOP);
+                }
+                warden::supervise::pause::resume();
+            }
+        });
+    }
     Ok(received)
+}
+
+/// Whether `sig` is ignored (SIG_IGN) in this process: inherited that way, since nothing in
+/// warden ignores these signals itself.
+fn inherited_ignored(sig: libc::c_int) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current disposition into `old`,
+    // a zeroed (valid) sigaction owned by this frame.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SIGUSR1, which warden does not handle: dispositions are per process, shared with the
+    /// other tests of this binary, and none of them uses it.
+    #[test]
+    fn sees_an_ignored_signal() {
+        assert!(!inherited_ignored(libc::SIGUSR1));
+        // SAFETY: setting SIG_IGN and back to SIG_DFL installs no handler code.
+        unsafe { libc::signal(libc::SIGUSR1, libc::SIG_IGN) };
+        let ignored = inherited_ignored(libc::SIGUSR1);
+        unsafe { libc::signal(libc::SIGUSR1, libc::SIG_DFL) };
+        assert!(ignored);
+        assert!(!inherited_ignored(libc::SIGUSR1));
+    }
 }

@@ -3,12 +3,14 @@
 // Each test file uses a different subset of these helpers.
 #![allow(dead_code, unused_imports)]
 
+mod contain;
 mod events;
 mod model;
 mod procs;
 mod sandbox;
 mod warden;
 
+pub use contain::*;
 pub use events::*;
 pub use model::*;
 pub use procs::*;

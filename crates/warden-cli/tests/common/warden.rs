@@ -5,7 +5,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread;
@@ -34,6 +34,8 @@ pub struct Warden {
     cwd: PathBuf,
     envs: Vec<(OsString, OsString)>,
     limit: Duration,
+    /// Signals warden starts with ignored (SIG_IGN), as `nohup` or a shell's `&` do.
+    ignored: Vec<i32>,
 }
 
 /// What one invocation did.
@@ -46,6 +48,8 @@ pub struct Outcome {
     pub stderr: String,
     /// Wall time until warden exited.
     pub elapsed: Duration,
+    /// When warden was seen to have exited (within 5 ms).
+    pub exited_at: Instant,
     /// Processes carrying this invocation's mark the moment warden exited.
     pub alive_at_exit: Vec<Proc>,
     /// Those of them still alive `SETTLE` later; they were killed.
@@ -96,6 +100,7 @@ impl Warden {
             cwd: cwd.to_path_buf(),
             envs: Vec::new(),
             limit: DEFAULT_LIMIT,
+            ignored: Vec::new(),
         }
     }
 
@@ -120,6 +125,12 @@ impl Warden {
         self
     }
 
+    /// Starts warden with `sig` ignored, as `nohup` does with SIGHUP.
+    pub fn ignoring(mut self, sig: i32) -> Warden {
+        self.ignored.push(sig);
+        self
+    }
+
     pub fn limit(mut self, limit: Duration) -> Warden {
         self.limit = limit;
         self
@@ -132,6 +143,12 @@ impl Warden {
 
     /// Runs it; an error when it could not start or did not finish within the limit.
     pub fn try_run(self) -> Result<Outcome, String> {
+        self.spawn()?.wait()
+    }
+
+    /// Starts it and returns at once, so that the caller can act on the running warden (send
+    /// it a signal, say) before waiting for it.
+    pub fn spawn(self) -> Result<Running, String> {
         let mark = unique_mark();
         let command = format!(
             "(cd {} && warden {})",
@@ -163,6 +180,19 @@ impl Warden {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
+        if !self.ignored.is_empty() {
+            let ignored = self.ignored.clone();
+            // SAFETY: signal(2) with SIG_IGN is async-signal-safe; `ignored` was allocated
+            // before the fork.
+            unsafe {
+                cmd.pre_exec(move || {
+                    for &sig in &ignored {
+                        libc::signal(sig, libc::SIG_IGN);
+                    }
+                    Ok(())
+                });
+            }
+        }
 
         let start = Instant::now();
         let mut child = cmd
@@ -170,43 +200,105 @@ impl Warden {
             .map_err(|e| format!("cannot start {}: {e}", warden_bin()))?;
         let stdout = drain(child.stdout.take().expect("piped stdout"));
         let stderr = drain(child.stderr.take().expect("piped stderr"));
+        Ok(Running {
+            child,
+            start,
+            mark,
+            stdout,
+            stderr,
+            command,
+            limit: self.limit,
+        })
+    }
+}
 
+/// A warden started by `Warden::spawn` and not yet waited for.
+pub struct Running {
+    child: Child,
+    start: Instant,
+    mark: String,
+    stdout: mpsc::Receiver<Vec<u8>>,
+    stderr: mpsc::Receiver<Vec<u8>>,
+    command: String,
+    limit: Duration,
+}
+
+impl Running {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// `MARK_VAR=<mark>`: carried by every process this warden started (unless it scrubbed
+    /// its environment).
+    pub fn mark_entry(&self) -> String {
+        format!("{MARK_VAR}={}", self.mark)
+    }
+
+    /// Sends `sig` to warden alone (not its process group) and returns when it was sent.
+    pub fn signal(&self, sig: i32) -> Instant {
+        // SAFETY: kill(2) on our own child, which has not been waited for, so its pid is ours.
+        unsafe {
+            libc::kill(self.pid(), sig);
+        }
+        Instant::now()
+    }
+
+    /// Waits for warden to exit (killing its process group past the limit), then sweeps what
+    /// it left carrying its mark.
+    pub fn wait(self) -> Result<Outcome, String> {
+        self.wait_and(true)
+    }
+
+    /// Waits for warden to exit, but leaves what it left alone (`left_behind` stays empty):
+    /// for a caller that checks how long its leftovers take to go away by themselves.
+    pub fn wait_unswept(self) -> Result<Outcome, String> {
+        self.wait_and(false)
+    }
+
+    fn wait_and(mut self, sweep: bool) -> Result<Outcome, String> {
         let mut hung = false;
         let status = loop {
-            match child.try_wait() {
+            match self.child.try_wait() {
                 Ok(Some(status)) => break status,
-                Ok(None) if start.elapsed() > self.limit => {
+                Ok(None) if self.start.elapsed() > self.limit => {
                     hung = true;
                     // SAFETY: kill(2) on the process group we created for this child.
                     unsafe {
-                        libc::kill(-(child.id() as i32), libc::SIGKILL);
+                        libc::kill(-self.pid(), libc::SIGKILL);
                     }
-                    break child.wait().map_err(|e| format!("wait for warden: {e}"))?;
+                    break self
+                        .child
+                        .wait()
+                        .map_err(|e| format!("wait for warden: {e}"))?;
                 }
                 Ok(None) => thread::sleep(Duration::from_millis(5)),
                 Err(e) => return Err(format!("wait for warden: {e}")),
             }
         };
-        let elapsed = start.elapsed();
-        let mark_entry = format!("{MARK_VAR}={mark}");
+        let exited_at = Instant::now();
+        let elapsed = exited_at - self.start;
+        let mark_entry = self.mark_entry();
         let alive_at_exit = procs_with_env(&mark_entry);
         let left_behind = if hung {
             let procs = procs_with_env(&mark_entry);
             kill_procs(&procs);
             procs
-        } else {
+        } else if sweep {
             settle_and_kill(&mark_entry, SETTLE)
+        } else {
+            Vec::new()
         };
 
         let outcome = Outcome {
             code: status.code(),
             signal: status.signal(),
-            stdout: collect(stdout),
-            stderr: collect(stderr),
+            stdout: collect(self.stdout),
+            stderr: collect(self.stderr),
             elapsed,
+            exited_at,
             alive_at_exit,
             left_behind,
-            command,
+            command: self.command,
         };
         if hung {
             return Err(format!(

@@ -1,9 +1,14 @@
 //! The registry of live runs: one small JSON file per run, outside the state dir so that
 //! `warden clean` finds the runs of every project. A run whose warden is dead (its pid is gone
 //! or belongs to another process, told apart by start time) left its entry behind.
+//!
+//! An entry tells `warden clean` (and every new run) what to kill and delete, so the registry
+//! is only read from a directory that no one else can write to, and an entry only counts when
+//! its run id is the one its file is named after.
 
 use std::fs;
 use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -82,7 +87,18 @@ pub fn registry_dir() -> PathBuf {
 
 /// Write `entry` to the registry; returns the file written.
 pub fn register(dir: &Path, entry: &RunEntry) -> io::Result<PathBuf> {
-    fs::create_dir_all(dir)?;
+    if !valid_run_id(&entry.run_id) {
+        return Err(io::Error::other(format!(
+            "`{}` cannot name a registry entry",
+            entry.run_id
+        )));
+    }
+    // Private: the fallback location is under the shared temp dir.
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    check_private(dir).map_err(io::Error::other)?;
     let path = RunEntry::path_in(dir, &entry.run_id);
     let tmp = path.with_extension("json.tmp");
     fs::write(&tmp, serde_json::to_vec(entry).map_err(io::Error::other)?)?;
@@ -91,14 +107,56 @@ pub fn register(dir: &Path, entry: &RunEntry) -> io::Result<PathBuf> {
 }
 
 pub fn unregister(dir: &Path, run_id: &str) {
-    let _ = fs::remove_file(RunEntry::path_in(dir, run_id));
+    if valid_run_id(run_id) {
+        let _ = fs::remove_file(RunEntry::path_in(dir, run_id));
+    }
 }
 
-/// Every entry in the registry; unreadable ones come back as errors naming the file.
+/// Run ids name files and directories: no separators, no leading dot.
+fn valid_run_id(id: &str) -> bool {
+    !id.is_empty()
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Refuses a registry dir that another user could have planted entries in: a symlink, owned
+/// by someone other than this user (or root), or writable by group or others.
+fn check_private(dir: &Path) -> Result<(), String> {
+    let meta =
+        fs::symlink_metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let me = nix::unistd::geteuid().as_raw();
+    let why = if !meta.is_dir() {
+        Some("not a directory".to_string())
+    } else if meta.uid() != me && meta.uid() != 0 {
+        Some(format!("owned by uid {}", meta.uid()))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(format!(
+            "writable by others (mode {:o})",
+            meta.mode() & 0o7777
+        ))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(format!(
+            "registry dir {} is {why}: its entries are not trusted",
+            dir.display()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Every entry in the registry; unreadable or untrusted ones come back as errors naming the
+/// file (or the whole dir, when it is not private).
 pub fn entries(dir: &Path) -> Vec<Result<RunEntry, String>> {
     let Ok(rd) = fs::read_dir(dir) else {
         return Vec::new();
     };
+    if let Err(e) = check_private(dir) {
+        return vec![Err(e)];
+    }
     let mut paths: Vec<PathBuf> = rd
         .flatten()
         .map(|e| e.path())
@@ -109,8 +167,17 @@ pub fn entries(dir: &Path) -> Vec<Result<RunEntry, String>> {
         .into_iter()
         .map(|p| {
             let bytes = fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{}: not a run entry: {e}", p.display()))
+            let entry: RunEntry = serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{}: not a run entry: {e}", p.display()))?;
+            let stem = p.file_stem().and_then(|s| s.to_str());
+            if !valid_run_id(&entry.run_id) || stem != Some(entry.run_id.as_str()) {
+                return Err(format!(
+                    "{}: run id `{}` does not match the file name",
+                    p.display(),
+                    entry.run_id
+                ));
+            }
+            Ok(entry)
         })
         .collect()
 }
@@ -148,5 +215,53 @@ mod tests {
         assert_eq!(all[1].as_ref().unwrap(), &me);
         unregister(dir.path(), "r1");
         assert_eq!(entries(dir.path()).len(), 2);
+    }
+
+    #[test]
+    fn an_entry_must_be_named_after_its_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = RunEntry::for_this_process("r1", None, Path::new("/tmp/x"), None);
+        fs::write(
+            dir.path().join("other.json"),
+            serde_json::to_vec(&me).unwrap(),
+        )
+        .unwrap();
+        let all = entries(dir.path());
+        assert_eq!(all.len(), 1);
+        let err = all[0].as_ref().unwrap_err();
+        assert!(err.contains("other.json") && err.contains("`r1`"), "{err}");
+        let bad = RunEntry {
+            run_id: "../escape".into(),
+            ..me
+        };
+        assert!(register(dir.path(), &bad).is_err());
+    }
+
+    #[test]
+    fn a_registry_others_can_write_to_is_not_trusted() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let me = RunEntry::for_this_process("r1", None, Path::new("/tmp/x"), None);
+        register(dir.path(), &me).unwrap();
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
+        let all = entries(dir.path());
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert!(all[0].as_ref().unwrap_err().contains("writable by others"));
+        assert!(register(dir.path(), &me).is_err());
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
+        assert_eq!(entries(dir.path()), vec![Ok(me)]);
+    }
+
+    #[test]
+    fn register_creates_a_private_dir() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let reg = dir.path().join("a/registry");
+        let me = RunEntry::for_this_process("r1", None, Path::new("/tmp/x"), None);
+        register(&reg, &me).unwrap();
+        assert_eq!(
+            fs::metadata(&reg).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 mod capture;
 pub mod os;
+pub mod pause;
 mod process;
 mod tree;
 

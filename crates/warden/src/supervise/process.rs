@@ -17,6 +17,7 @@ use tokio::time::{sleep, sleep_until};
 use super::capture::OutputCapture;
 use super::os;
 use super::os::cgroup::TestCgroup;
+use super::pause;
 use super::tree::Tree;
 use crate::events::{CapturedOutput, Leak};
 use crate::tap::{TapParser, TapReport};
@@ -24,6 +25,9 @@ use crate::tap::{TapParser, TapReport};
 /// How long to keep reading output after the test's processes are gone: only a process that
 /// escaped the group can still hold the pipe open.
 const DRAIN_LIMIT: Duration = Duration::from_millis(1000);
+/// How many times (10 ms apart) leftovers are looked at again until their command lines hold
+/// still: up to 250 ms, only for tests that leave something behind.
+const LEAK_SETTLE_TRIES: usize = 25;
 /// How often a terminating group is checked for emptiness.
 const POLL: Duration = Duration::from_millis(20);
 
@@ -166,6 +170,9 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         cgroup: spec.cgroup.clone(),
         token: spec.token.clone(),
     };
+    // Frozen with every other test on Ctrl-Z; time paused does not count against it.
+    let paused_at_start = pause::paused_total();
+    let pausable = pause::register(&tree);
     let mut buf = vec![0u8; 64 * 1024];
     let echo = spec.capture.as_ref().is_some_and(|c| c.echo);
     let mut on_chunk = |chunk: &[u8]| {
@@ -196,7 +203,12 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
                 None => reader = None,
             },
             st = child.wait() => status = Some(st),
-            _ = &mut deadline => stop = Some(Exit::TimedOut),
+            _ = &mut deadline => {
+                match pause::due_after_pauses(started + spec.timeout, paused_at_start) {
+                    Some(later) => deadline.as_mut().reset(later.into()),
+                    None => stop = Some(Exit::TimedOut),
+                }
+            }
             changed = cancel.changed() => {
                 if changed.is_err() || *cancel.borrow() != Cancel::No {
                     stop = Some(Exit::Cancelled);
@@ -211,14 +223,19 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         leaked = tree.members();
         // Leftovers found the instant the main process ended may be mid-fork or mid-exec
         // (`setsid sleep 300` shows as `setsid`, or as the parent's command line): look again
-        // until the list holds still, so the report names what they really run.
-        for _ in 0..5 {
+        // until the list holds still and no entry still shows the test's own command line
+        // (a child that has not exec'd yet, however loaded the machine), within a bound: a
+        // subshell left behind never execs.
+        let own_cmd = spec.argv.join(" ");
+        // (An interpreter run by a shebang line shows up in front of the script path.)
+        let unexeced = |l: &[Leak]| l.iter().any(|x| x.cmd.ends_with(&own_cmd));
+        for _ in 0..LEAK_SETTLE_TRIES {
             if leaked.is_empty() {
                 break;
             }
             sleep(Duration::from_millis(10)).await;
             let again = tree.members();
-            let settled = again == leaked;
+            let settled = again == leaked && !unexeced(&again);
             leaked = again;
             if settled {
                 break;
@@ -233,6 +250,8 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         } else {
             Signal::SIGTERM
         });
+        let grace_from = Instant::now();
+        let paused_at_grace = pause::paused_total();
         let kill_at = sleep(spec.grace);
         tokio::pin!(kill_at);
         let mut cancel_open = true;
@@ -245,8 +264,13 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
                 },
                 st = child.wait(), if status.is_none() => status = Some(st),
                 _ = &mut kill_at, if !killed => {
-                    tree.signal(Signal::SIGKILL);
-                    killed = true;
+                    match pause::due_after_pauses(grace_from + spec.grace, paused_at_grace) {
+                        Some(later) => kill_at.as_mut().reset(later.into()),
+                        None => {
+                            tree.signal(Signal::SIGKILL);
+                            killed = true;
+                        }
+                    }
                 }
                 changed = cancel.changed(), if cancel_open && !killed => {
                     cancel_open = changed.is_ok();
@@ -264,6 +288,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         }
     }
 
+    drop(pausable);
     main_pids().remove(&pid);
     // Orphans re-parented to warden (the subreaper) and killed above are zombies now.
     os::reap_orphans(|p| main_pids().contains(&p));
@@ -288,7 +313,10 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
             }
         }
     }
-    let duration = started.elapsed();
+    // A test's duration is its running time: a pause is not its doing.
+    let duration = started
+        .elapsed()
+        .saturating_sub(pause::paused_total().saturating_sub(paused_at_start));
 
     let exit = match stop {
         Some(e) => e,

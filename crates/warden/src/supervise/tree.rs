@@ -10,6 +10,7 @@ use super::os;
 use super::os::cgroup::TestCgroup;
 use crate::events::Leak;
 
+#[derive(Clone)]
 pub struct Tree {
     pub pgid: i32,
     pub cgroup: Option<Arc<TestCgroup>>,

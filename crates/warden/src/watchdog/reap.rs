@@ -1,8 +1,8 @@
 //! Ending what a dead run left behind: its processes (by the run's environment token), its
-//! cgroups, its temp dirs; and marking the run interrupted so it can be resumed. Shared by the
+//! containers (by label), its cgroups, its temp dirs; and marking the run interrupted so it can be resumed. Shared by the
 //! watchdog (the moment warden dies) and `warden clean` (any time later).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -25,6 +25,9 @@ pub struct Reaped {
     pub processes: Vec<Leak>,
     pub cgroups: Vec<PathBuf>,
     pub dirs: Vec<PathBuf>,
+    /// Paths the entry named that warden did not make (not `warden-<run-id>`), or an engine
+    /// program that is not `docker`/`podman`: left alone.
+    pub refused: Vec<PathBuf>,
     /// Containers of the run, found by their `warden.run` label.
     pub containers: Vec<ContainerInfo>,
     /// What could not be done (the container engine did not answer, say).
@@ -36,6 +39,7 @@ impl Reaped {
         self.processes.is_empty()
             && self.cgroups.is_empty()
             && self.dirs.is_empty()
+            && self.refused.is_empty()
             && self.containers.is_empty()
     }
 }
@@ -43,6 +47,14 @@ impl Reaped {
 /// The token every process of the run carries.
 pub fn run_token(run_id: &str) -> String {
     format!("WARDEN_RUN_ID={run_id}")
+}
+
+/// Whether `path` is one warden made for this run: its cgroup and temp root are both named
+/// `warden-<run-id>`. Anything else in an entry is not removed, whoever wrote it: killing a
+/// cgroup tree or deleting a directory on the word of a JSON file needs that much proof.
+fn made_for_run(path: &Path, run_id: &str) -> bool {
+    path.is_absolute()
+        && path.file_name().and_then(|n| n.to_str()) == Some(format!("warden-{run_id}").as_str())
 }
 
 /// Kill and remove everything of the run in `entry`: processes first (an engine CLI among them
@@ -53,18 +65,29 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         ..Reaped::default()
     };
     let token = [run_token(&entry.run_id)];
+    let mut cgroup_dir = None;
     if let Some(dir) = entry.cgroup_dir.as_ref().filter(|d| d.is_dir()) {
-        reaped.cgroups.push(dir.clone());
+        if made_for_run(dir, &entry.run_id) {
+            reaped.cgroups.push(dir.clone());
+            cgroup_dir = Some(dir);
+        } else {
+            reaped.refused.push(dir.clone());
+        }
     }
     reaped.processes = os::processes_with_env(&token);
+    let temp_root_ours = made_for_run(&entry.temp_root, &entry.run_id);
     if entry.temp_root.exists() {
-        reaped.dirs.push(entry.temp_root.clone());
+        if temp_root_ours {
+            reaped.dirs.push(entry.temp_root.clone());
+        } else {
+            reaped.refused.push(entry.temp_root.clone());
+        }
     }
     if dry_run {
         reap_containers(entry, &mut reaped, true);
         return reaped;
     }
-    if let Some(dir) = &entry.cgroup_dir {
+    if let Some(dir) = cgroup_dir {
         cgroup::remove_tree(dir);
     }
     // A process may fork while we kill: scan again until nothing carries the token.
@@ -83,17 +106,31 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         os::reap_orphans(|_| false);
     }
     reap_containers(entry, &mut reaped, false);
-    let _ = std::fs::remove_dir_all(&entry.temp_root);
-    if let Some(run_dir) = entry.run_dir.as_ref().filter(|d| d.is_dir()) {
+    if temp_root_ours {
+        let _ = std::fs::remove_dir_all(&entry.temp_root);
+    }
+    let run_dir = entry.run_dir.as_ref().filter(|d| {
+        d.is_dir() && d.file_name().and_then(|n| n.to_str()) == Some(entry.run_id.as_str())
+    });
+    if let Some(run_dir) = run_dir {
         let _ = std::fs::write(run_dir.join(INTERRUPTED_FILE), format!("{why}\n"));
     }
     reaped
 }
 
+/// Remove the run's containers with the engine the entry names. The program is run on the
+/// entry's word only when it is an absolute path to a file named `docker` or `podman`, as the
+/// kind says.
 fn reap_containers(entry: &RunEntry, reaped: &mut Reaped, dry_run: bool) {
     let Some(engine) = &entry.container_engine else {
         return;
     };
+    let trusted = engine.program.is_absolute()
+        && engine.program.file_name().and_then(|n| n.to_str()) == Some(engine.kind.name());
+    if !trusted {
+        reaped.refused.push(engine.program.clone());
+        return;
+    }
     match remove_run_containers(engine, &entry.run_id, dry_run) {
         Ok(found) => reaped.containers = found,
         Err(e) => reaped.problems.push(format!(
@@ -106,11 +143,49 @@ fn reap_containers(entry: &RunEntry, reaped: &mut Reaped, dry_run: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::testing::{docker, test_image};
-    use crate::container::{list_containers, RUN_LABEL};
+
+    fn entry(run_id: &str, temp_root: PathBuf) -> RunEntry {
+        RunEntry {
+            run_id: run_id.into(),
+            pid: i32::MAX,
+            start_time: None,
+            cgroup_dir: None,
+            temp_root,
+            run_dir: None,
+            container_engine: None,
+        }
+    }
+
+    #[test]
+    fn removes_the_temp_root_warden_made() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("warden-r1");
+        std::fs::create_dir_all(root.join("w0")).unwrap();
+        let r = reap_run(&entry("r1", root.clone()), "test", false);
+        assert_eq!(r.dirs, vec![root.clone()]);
+        assert!(r.refused.is_empty());
+        assert!(!root.exists());
+    }
+
+    #[test]
+    fn leaves_alone_a_directory_warden_did_not_make() {
+        let tmp = tempfile::tempdir().unwrap();
+        for path in [tmp.path().to_path_buf(), tmp.path().join("warden-other")] {
+            std::fs::create_dir_all(&path).unwrap();
+            std::fs::write(path.join("precious"), "keep").unwrap();
+            for dry_run in [true, false] {
+                let r = reap_run(&entry("r1", path.clone()), "test", dry_run);
+                assert_eq!(r.refused, vec![path.clone()]);
+                assert!(r.dirs.is_empty());
+                assert!(path.join("precious").exists());
+            }
+        }
+    }
 
     #[test]
     fn reaping_a_dead_run_removes_its_containers() {
+        use crate::container::testing::{docker, test_image};
+        use crate::container::{list_containers, Engine, RUN_LABEL};
         let engine = docker();
         let image = test_image();
         let tmp = tempfile::tempdir().unwrap();
@@ -118,34 +193,38 @@ mod tests {
         let label = format!("{RUN_LABEL}={run_id}");
         for i in 0..2 {
             let name = format!("{run_id}-{i}");
-            let out = engine
-                .output(
-                    [
-                        "run",
-                        "--detach",
-                        "--name",
-                        &name,
-                        "--label",
-                        &label,
-                        "--network",
-                        "none",
-                        &image,
-                        "sleep",
-                        "300",
-                    ],
-                    Duration::from_secs(60),
-                )
-                .unwrap();
+            let args = [
+                "run",
+                "--detach",
+                "--name",
+                &name,
+                "--label",
+                &label,
+                "--network",
+                "none",
+                &image,
+                "sleep",
+                "300",
+            ];
+            let out = engine.output(args, Duration::from_secs(60)).unwrap();
             assert!(out.success, "{}", out.first_error_line());
         }
-        let mut entry = RunEntry::for_this_process(&run_id, None, &tmp.path().join("t"), None);
-        entry.container_engine = Some(engine.clone());
+        let mut e = entry(&run_id, tmp.path().join(format!("warden-{run_id}")));
+        // An engine program that is not docker or podman is never run on an entry's word.
+        e.container_engine = Some(Engine {
+            program: "/bin/true".into(),
+            ..engine.clone()
+        });
+        let refused = reap_run(&e, "test", true);
+        assert_eq!(refused.refused, vec![PathBuf::from("/bin/true")]);
+        assert!(refused.containers.is_empty());
 
-        let listed = reap_run(&entry, "test", true);
+        e.container_engine = Some(engine.clone());
+        let listed = reap_run(&e, "test", true);
         assert_eq!(listed.containers.len(), 2, "{listed:?}");
         assert_eq!(list_containers(&engine, Some(&run_id)).unwrap().len(), 2);
 
-        let reaped = reap_run(&entry, "test", false);
+        let reaped = reap_run(&e, "test", false);
         assert_eq!(reaped.containers.len(), 2, "{reaped:?}");
         assert!(reaped.problems.is_empty(), "{:?}", reaped.problems);
         assert!(!reaped.is_empty());
