@@ -14,7 +14,8 @@ pub const PARTITION_ENV: &str = "WARDEN_PARTITION";
 const AFTER_HELP: &str = "\
 Without a command, `warden PATH...` runs the tests (same as `warden run PATH...`).
 Durations: 500ms, 30s, 5m, 1h. Exit codes: 0 all passed or skipped, 1 a test failed,
-2 usage or configuration error, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP.
+2 usage or configuration error, 42 stopped by --self-protect,
+130/143/129 stopped by SIGINT/SIGTERM/SIGHUP.
 Docs: docs/guide.md and docs/reference.md in the warden repository.";
 
 #[derive(Debug, Parser)]
@@ -212,6 +213,25 @@ pub struct RunArgs {
     /// What to do with processes a test leaves behind: kill (report LEAK, keep status) or fail
     #[arg(long, value_name = "kill|fail", help_heading = "Execution")]
     pub leak: Option<String>,
+    /// Guard the host: start fewer tests when CPU is busy, none when memory is short, and stop
+    /// (exit 42, resumable) when memory stays short
+    #[arg(long, help_heading = "Host and test limits")]
+    pub self_protect: bool,
+    /// Host CPU busy percentage above which fewer tests run [default: 90]
+    #[arg(long, visible_alias = "cpu-limit", value_name = "P", value_parser = percent, help_heading = "Host and test limits")]
+    pub cpu_threshold: Option<f64>,
+    /// Host memory in use (percent) above which no test starts [default: 90]
+    #[arg(long, visible_alias = "mem-limit", value_name = "P", value_parser = percent, help_heading = "Host and test limits")]
+    pub mem_threshold: Option<f64>,
+    /// Memory cap of each test (512M, 2G); a test over it is killed and reported OOM
+    #[arg(long, value_name = "SIZE", help_heading = "Host and test limits")]
+    pub test_mem_limit: Option<String>,
+    /// Most processes and threads a test may have at once
+    #[arg(long, value_name = "N", help_heading = "Host and test limits")]
+    pub test_pids_limit: Option<u32>,
+    /// Per-test rlimits: no core files, files up to 1 GiB, at most 4096 open files
+    #[arg(long, help_heading = "Host and test limits")]
+    pub safe_mode: bool,
     /// Write a JUnit XML report to FILE
     #[arg(long, value_name = "FILE", help_heading = "Reports")]
     pub junit: Option<String>,
@@ -259,34 +279,13 @@ pub struct RunArgs {
 #[derive(Debug, Args, Default)]
 pub struct LaterArgs {
     #[arg(long, hide = true)]
-    pub self_protect: bool,
-    #[arg(long, hide = true, visible_alias = "cpu-limit")]
-    pub cpu_threshold: Option<String>,
-    #[arg(long, hide = true, visible_alias = "mem-limit")]
-    pub mem_threshold: Option<String>,
-    #[arg(long, hide = true)]
-    pub safe_mode: bool,
-    #[arg(long, hide = true)]
-    pub test_mem_limit: Option<String>,
-    #[arg(long, hide = true)]
-    pub test_pids_limit: Option<String>,
-    #[arg(long, hide = true)]
-    #[arg(long, hide = true)]
     pub html: Option<String>,
 }
 
 impl LaterArgs {
     /// The first option given whose subsystem does not exist yet.
     pub fn first_given(&self) -> Option<&'static str> {
-        let given = [
-            (self.self_protect, "--self-protect"),
-            (self.cpu_threshold.is_some(), "--cpu-threshold"),
-            (self.mem_threshold.is_some(), "--mem-threshold"),
-            (self.safe_mode, "--safe-mode"),
-            (self.test_mem_limit.is_some(), "--test-mem-limit"),
-            (self.test_pids_limit.is_some(), "--test-pids-limit"),
-            (self.html.is_some(), "--html"),
-        ];
+        let given = [(self.html.is_some(), "--html")];
         given.into_iter().find(|(on, _)| *on).map(|(_, name)| name)
     }
 }
@@ -352,6 +351,12 @@ impl RunArgs {
             retries: self.retries,
             no_capture: flag(self.no_capture),
             leak: self.leak.clone(),
+            self_protect: flag(self.self_protect),
+            cpu_threshold: self.cpu_threshold,
+            mem_threshold: self.mem_threshold,
+            test_mem_limit: self.test_mem_limit.clone(),
+            test_pids_limit: self.test_pids_limit,
+            safe_mode: flag(self.safe_mode),
             junit: self.junit.clone(),
             json: self.json.clone(),
             verbose: flag(self.verbose),
@@ -364,6 +369,14 @@ impl RunArgs {
             ..self.select.to_options()
         }
     }
+}
+
+/// A percentage as typed: `85`, `87.5` or `85%` (the range is checked with the config).
+fn percent(text: &str) -> Result<f64, String> {
+    text.trim()
+        .trim_end_matches('%')
+        .parse::<f64>()
+        .map_err(|_| format!("`{text}` is not a percentage (e.g. 85 or 87.5)"))
 }
 
 /// The partition from the option, else from the environment's value (empty = not set, as CI
@@ -488,6 +501,42 @@ mod tests {
             let argv = with_default_command(bad.iter().map(|s| s.to_string()).collect());
             assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn guard_and_caps_reach_the_options() {
+        let Command::Run(r) = parse(&[
+            "warden",
+            "--self-protect",
+            "--cpu-limit",
+            "75%",
+            "--mem-threshold",
+            "87.5",
+            "--test-mem-limit",
+            "256M",
+            "--test-pids-limit",
+            "64",
+            "--safe-mode",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        let o = r.to_options();
+        assert_eq!(o.self_protect, Some(true));
+        assert_eq!((o.cpu_threshold, o.mem_threshold), (Some(75.0), Some(87.5)));
+        assert_eq!(o.test_mem_limit.as_deref(), Some("256M"));
+        assert_eq!((o.test_pids_limit, o.safe_mode), (Some(64), Some(true)));
+        let argv = with_default_command(vec![
+            "warden".into(),
+            "--cpu-threshold".into(),
+            "lots".into(),
+        ]);
+        let err = Cli::try_parse_from(argv).unwrap_err().to_string();
+        assert!(
+            err.contains("--cpu-threshold") && err.contains("not a percentage"),
+            "{err}"
+        );
     }
 
     #[test]

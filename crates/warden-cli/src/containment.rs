@@ -1,12 +1,14 @@
 //! Setting up what makes a run unable to leave anything behind (SPEC §6): the sweep of dead
 //! runs (and, for a container run, the containers of dead wardens), warden as child subreaper,
-//! the run's cgroup, its registry entry and its watchdog.
+//! the run's cgroups (v2 for tracking; memory, pids and CPU wherever the host has them), its
+//! registry entry and its watchdog.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use warden::container::Engine;
 use warden::state::registry::{self, RunEntry};
+use warden::supervise::os::controllers::ControllerRun;
 use warden::supervise::os::{self, cgroup::CgroupRun};
 use warden::watchdog::Watchdog;
 
@@ -15,6 +17,9 @@ use crate::terminal::Terminal;
 
 pub struct Containment {
     pub cgroup: Option<Arc<CgroupRun>>,
+    /// Memory, pids and CPU accounting for per-test caps and measurements (v1 hierarchies on
+    /// hybrid hosts).
+    pub controllers: Arc<ControllerRun>,
     registry_dir: PathBuf,
     run_id: String,
     watchdog: Option<Watchdog>,
@@ -54,6 +59,12 @@ impl Containment {
                 None
             }
         };
+        let controllers = ControllerRun::create(run_id, cgroup.as_deref());
+        if verbose {
+            for n in controllers.notes() {
+                terminal.note(&format!("note: {n}"));
+            }
+        }
         let registry_dir = registry::registry_dir();
         let mut entry = RunEntry::for_this_process(
             run_id,
@@ -61,6 +72,7 @@ impl Containment {
             temp_root,
             Some(run_dir),
         );
+        entry.extra_cgroup_dirs = controllers.v1_dirs();
         // The watchdog and `warden clean` remove the run's containers with it.
         entry.container_engine = container_engine.cloned();
         if let Err(e) = registry::register(&registry_dir, &entry) {
@@ -82,6 +94,7 @@ impl Containment {
         };
         Containment {
             cgroup,
+            controllers: Arc::new(controllers),
             registry_dir,
             run_id: run_id.to_string(),
             watchdog,

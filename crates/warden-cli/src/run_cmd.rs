@@ -9,9 +9,11 @@ use tokio::sync::watch;
 use warden::config::{LeakPolicy, Settings};
 use warden::container::{remove_run_containers, ContainerRun, Engine};
 use warden::events::{Event, StopReason};
+use warden::monitor::GuardConfig;
 use warden::runner::{self, RunPlan};
 use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journal};
 use warden::state::{new_run_id, plan_resume, prune_runs, RunDir, StateLock};
+use warden::supervise::Limits;
 use warden::test_case::TestCase;
 use warden::units::format_duration;
 use warden::watchdog::INTERRUPTED_FILE;
@@ -55,9 +57,6 @@ pub fn run(args: RunArgs) -> Result<u8> {
         expected,
         ..
     } = prepared;
-    if let Some(option) = settings.deferred.first() {
-        bail!("{option}: not available in this version of warden yet");
-    }
     // Containers: the engine answers and has the image, or nothing runs (exit 2).
     let engine = match &settings.container {
         c if c.enabled => {
@@ -211,6 +210,20 @@ pub fn run(args: RunArgs) -> Result<u8> {
         carried,
         resumed_from: resumed_from.as_ref().map(|(id, _)| id.clone()),
         cgroup: containment.cgroup.clone(),
+        controllers: Some(containment.controllers.clone()),
+        limits: Limits {
+            mem_bytes: settings.run.test_limits.mem_bytes,
+            pids: settings.run.test_limits.pids,
+            safe_mode: settings.run.test_limits.safe_mode,
+        },
+        guard: settings.run.host_guard.map(|g| {
+            GuardConfig::new(
+                settings.run.workers,
+                g.cpu_threshold,
+                g.mem_threshold,
+                settings.run.grace,
+            )
+        }),
         temp_root,
         container,
     };
@@ -242,8 +255,18 @@ pub fn run(args: RunArgs) -> Result<u8> {
             Err(e) => terminal.warning(&format!("cannot check for leftover containers: {e}")),
         }
     }
-    if outcome.stopped == Some(StopReason::Signal) {
-        let _ = std::fs::write(&interrupted_marker, "stopped by a signal\n");
+    match (outcome.stopped, &outcome.guard_reason) {
+        (Some(StopReason::Signal), _) => {
+            let _ = std::fs::write(&interrupted_marker, "stopped by a signal\n");
+        }
+        (Some(StopReason::Guard), reason) => {
+            let reason = reason.as_deref().unwrap_or("host resources");
+            let _ = std::fs::write(
+                &interrupted_marker,
+                format!("stopped by --self-protect: {reason}\n"),
+            );
+        }
+        _ => {}
     }
     containment.tear_down();
     let mut late_warnings = persist.finish(&outcome);
@@ -276,6 +299,23 @@ fn fingerprint_of(settings: &Settings, tests: &[TestCase]) -> Fingerprint {
         ("only_skipped", run.run_skipped.to_string()),
     ]
     .into_iter()
+    // Per-test caps change what a result means too; named only when set, so that runs
+    // without them fingerprint as before.
+    .chain(
+        run.test_limits
+            .mem_bytes
+            .map(|b| ("test_mem_limit", b.to_string())),
+    )
+    .chain(
+        run.test_limits
+            .pids
+            .map(|n| ("test_pids_limit", n.to_string())),
+    )
+    .chain(
+        run.test_limits
+            .safe_mode
+            .then(|| ("safe_mode", "true".to_string())),
+    )
     // Only present for container runs, so other runs' checkpoints keep matching.
     .chain(settings.container.enabled.then(|| {
         let image = settings.container.config.image.clone().unwrap_or_default();

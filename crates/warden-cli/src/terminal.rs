@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use warden::config::{ColorChoice, OutputConfig};
-use warden::events::{Event, EventKind, TestResult, Totals};
+use warden::events::{Event, EventKind, GuardAction, HostReading, TestResult, Totals};
 use warden::report::{self as human, HumanStyle};
 
 pub struct Terminal {
@@ -25,6 +25,10 @@ pub struct Terminal {
     failed: usize,
     log_dir: Option<PathBuf>,
     finished: Option<(Totals, Duration, i32)>,
+    /// The last host sample (`--self-protect`), shown in the progress line.
+    host: Option<HostReading>,
+    /// Why the host guard stopped the run, with its readings.
+    shutdown: Option<String>,
 }
 
 impl Terminal {
@@ -65,6 +69,8 @@ impl Terminal {
             failed: 0,
             log_dir: None,
             finished: None,
+            host: None,
+            shutdown: None,
         }
     }
 
@@ -134,8 +140,18 @@ impl Terminal {
                     )
                 })
                 .unwrap_or_default();
+            let host = self
+                .host
+                .map(|h| {
+                    let cpu = h
+                        .cpu_percent
+                        .map(|c| format!("cpu {c:.0}%, "))
+                        .unwrap_or_default();
+                    format!(", host {cpu}mem {:.0}%", h.mem_used_percent)
+                })
+                .unwrap_or_default();
             pb.set_message(format!(
-                "running {}, failed {}{eta}",
+                "running {}, failed {}{eta}{host}",
                 self.running.len(),
                 self.failed
             ));
@@ -205,6 +221,41 @@ impl Terminal {
                 self.update_progress();
             }
             EventKind::Warning(w) => self.warning(w),
+            EventKind::ResourceSample { reading, .. } => {
+                self.host = Some(*reading);
+                self.update_progress();
+            }
+            EventKind::Guard {
+                action,
+                reason,
+                reading,
+                id,
+                ..
+            } => {
+                if let (GuardAction::Requeue, Some(id)) = (action, id) {
+                    // It runs again later; until then it is neither running nor finished.
+                    self.running.remove(id);
+                    self.started.remove(id);
+                    self.line(&human::guard_line(
+                        *action,
+                        &format!("{id}: {reason}"),
+                        &self.style,
+                    ));
+                } else if *action != GuardAction::Throttle || !self.quiet {
+                    self.line(&human::guard_line(*action, reason, &self.style));
+                }
+                if *action == GuardAction::Shutdown {
+                    let cpu = reading
+                        .cpu_percent
+                        .map(|c| format!("cpu {c:.1}%, "))
+                        .unwrap_or_default();
+                    self.shutdown = Some(format!(
+                        "{reason} (host {cpu}memory {:.1}% in use)",
+                        reading.mem_used_percent
+                    ));
+                }
+                self.update_progress();
+            }
             EventKind::RunFinished {
                 totals,
                 duration,
@@ -236,6 +287,9 @@ impl Terminal {
                 "\n{}",
                 human::failure_details(r, &self.style).trim_end()
             );
+        }
+        if let Some(why) = &self.shutdown {
+            let _ = writeln!(err, "\nstopped by --self-protect: {why}");
         }
         let _ = writeln!(
             err,

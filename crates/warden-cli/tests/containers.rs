@@ -97,7 +97,6 @@ fn warden(s: &Sandbox) -> Warden {
 fn statuses_and_hardening_in_containers() {
     let _sweeps = runs_may_sweep();
     let s = sandbox();
-    s.write("warden.toml", "[container]\nmemory = \"32M\"\n");
     s.write("test/pass_test.sh", "echo \"in $PWD as $(id -u)\"\n");
     s.write("test/fail_test.sh", "echo failing >&2\nexit 3\n");
     s.write("test/skip_test.sh", "exit 77\n");
@@ -127,6 +126,7 @@ echo ok > "$TMPDIR/x"
     let out = warden(&s)
         .args(["--container", "--container-image", image(), "-j4"])
         .args(["--timeout", "3s", "--grace", "1s", "--json", "events.jsonl"])
+        .args(["--test-mem-limit", "32M"])
         .run();
     assert_no_panic(&out);
     assert_eq!(out.code, Some(1), "{}", out.describe());
@@ -148,6 +148,12 @@ echo ok > "$TMPDIR/x"
     assert_eq!(got, want, "{}", out.describe());
     let finished = finished_by_id(&events).unwrap();
     assert_eq!(finished["test/signal_test.sh"]["signal"], "SIGKILL");
+    assert!(
+        out.stderr
+            .contains("test/oom_test.sh (killed by the memory limit of 32M)"),
+        "{}",
+        out.describe()
+    );
     assert_eq!(finished["test/tap_test.sh"]["subtests"]["skipped"], 1);
     assert!(
         out.stderr.contains("--- FAIL test/fail_test.sh") && out.stderr.contains("failing"),

@@ -146,6 +146,42 @@ pub enum StopReason {
     FailFast,
     MaxFail,
     Signal,
+    /// `--self-protect` shut the run down (exit 42).
+    Guard,
+}
+
+/// What the host guard did (SPEC §6, the `guard` event of §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GuardAction {
+    /// The number of tests allowed at once changed (down, to zero, or back up).
+    Throttle,
+    /// A running test was terminated to be run again later.
+    Requeue,
+    /// The run was stopped.
+    Shutdown,
+}
+
+impl GuardAction {
+    /// The name used in reports (`throttle`, `requeue`, `shutdown`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GuardAction::Throttle => "throttle",
+            GuardAction::Requeue => "requeue",
+            GuardAction::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// Host readings behind a sample or a guard decision.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct HostReading {
+    /// Busy share of all CPUs over the last window; `None` before the first window ended.
+    pub cpu_percent: Option<f64>,
+    pub mem_used_percent: f64,
+    /// PSI `some avg10`, where the kernel has it.
+    pub cpu_pressure: Option<f64>,
+    pub mem_pressure: Option<f64>,
 }
 
 /// One thing that happened during a run.
@@ -179,6 +215,21 @@ pub enum EventKind {
     },
     /// A condition worth telling the user that is not a test result.
     Warning(String),
+    /// A periodic look at the host while tests run (with `--self-protect`).
+    ResourceSample {
+        reading: HostReading,
+        running: usize,
+    },
+    /// A decision of the host guard, with the readings behind it.
+    Guard {
+        action: GuardAction,
+        reason: String,
+        reading: HostReading,
+        /// Tests allowed at once after the decision (0 = start none).
+        allowed: usize,
+        /// The requeued test.
+        id: Option<String>,
+    },
     RunFinished {
         run_id: String,
         totals: Totals,

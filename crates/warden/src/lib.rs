@@ -7,6 +7,7 @@ pub mod config;
 pub mod container;
 pub mod discovery;
 pub mod events;
+pub mod monitor;
 pub mod report;
 pub mod runner;
 pub mod select;

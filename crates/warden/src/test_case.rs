@@ -41,6 +41,8 @@ pub struct TestCase {
     pub format: OutputFormat,
     /// Extra environment from the suite.
     pub env: BTreeMap<String, String>,
+    /// Memory cap from the `@mem-limit` marker or the suite, in bytes; `None` = the run's.
+    pub mem_limit: Option<u64>,
 }
 
 fn ser_opt_duration_ms<S: serde::Serializer>(

@@ -147,6 +147,24 @@ pub fn format_duration(d: Duration) -> String {
     out
 }
 
+/// Human form of a byte count: `512B`, `1.5K`, `256M`, `1.2G` (binary units, one decimal
+/// where it matters). `parse_size` reads it back to within the rounding.
+pub fn format_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
+    if bytes < 1024 {
+        return format!("{bytes}B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text}{}", UNITS[unit])
+}
+
 /// Splits a leading decimal number (`12`, `1.5`, `.5`) from the rest.
 fn split_number(s: &str) -> (&str, &str) {
     let end = s
@@ -290,6 +308,17 @@ mod tests {
         assert_eq!(format_duration(ms(12)), "12ms");
         assert_eq!(format_duration(Duration::from_micros(40)), "40us");
         assert_eq!(format_duration(Duration::ZERO), "0ns");
+    }
+
+    #[test]
+    fn sizes_read_like_a_person_would() {
+        assert_eq!(format_size(0), "0B");
+        assert_eq!(format_size(1023), "1023B");
+        assert_eq!(format_size(1536), "1.5K");
+        assert_eq!(format_size(256 << 20), "256M");
+        assert_eq!(format_size((1 << 30) + (200 << 20)), "1.2G");
+        assert_eq!(format_size(3 << 40), "3T");
+        assert_eq!(parse_size(&format_size(256 << 20)), Ok(256 << 20));
     }
 
     proptest! {

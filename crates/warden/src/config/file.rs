@@ -33,6 +33,7 @@ pub(crate) struct SuiteTable {
     pub format: Option<String>,
     pub env: Option<BTreeMap<String, String>>,
     pub timeout: Option<String>,
+    pub mem_limit: Option<String>,
 }
 
 /// One step of a key path: a table key or an array index.

@@ -142,7 +142,6 @@ impl Resolver {
             run,
             output,
             container: self.containers()?,
-            deferred: self.deferred(),
         })
     }
 
@@ -180,29 +179,6 @@ impl Resolver {
             .ok_or_else(|| ConfigError::NoTestPaths {
                 cwd: self.cwd.clone(),
             })
-    }
-
-    /// Later-subsystem options that are set, named where they were set.
-    fn deferred(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut note = |key: &'static str, layer: Layer, active: bool| {
-            if active {
-                out.push(self.describe(key, "", layer));
-            }
-        };
-        let g = given!(self.self_protect);
-        note(g.key, g.layer, g.value == Some(true));
-        let g = given!(self.cpu_threshold);
-        note(g.key, g.layer, g.value.is_some());
-        let g = given!(self.mem_threshold);
-        note(g.key, g.layer, g.value.is_some());
-        let g = given!(self.safe_mode);
-        note(g.key, g.layer, g.value == Some(true));
-        let g = given!(self.test_mem_limit);
-        note(g.key, g.layer, g.value.is_some());
-        let g = given!(self.test_pids_limit);
-        note(g.key, g.layer, g.value.is_some());
-        out
     }
 
     pub(super) fn duration(
@@ -380,7 +356,7 @@ pub(super) mod tests {
         assert_eq!(s.selection, Selection::default());
         assert_eq!(s.output.color, ColorChoice::Auto);
         assert_eq!((s.output.junit, s.output.json), (None, None));
-        assert!(s.deferred.is_empty() && !s.container.enabled);
+        assert!(s.run.host_guard.is_none() && !s.container.enabled);
     }
 
     #[test]
@@ -487,22 +463,5 @@ pub(super) mod tests {
         let err = load(&sub, cli()).unwrap_err();
         let shown = dir.path().join("warden.toml").display().to_string();
         assert!(err.starts_with(&format!("{shown}:1: ")), "{err}");
-    }
-
-    #[test]
-    fn later_subsystem_options_are_reported_as_deferred() {
-        let dir = project(Some("[run]\nself_protect = true\nsafe_mode = false\n"));
-        let s = load(
-            dir.path(),
-            RunOptions {
-                test_mem_limit: Some("1G".into()),
-                ..cli()
-            },
-        )
-        .unwrap();
-        assert_eq!(
-            s.deferred,
-            ["`self_protect` (warden.toml:2)", "`--test-mem-limit`"]
-        );
     }
 }

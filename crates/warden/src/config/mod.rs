@@ -5,6 +5,7 @@ pub(crate) mod file;
 mod load;
 mod options;
 pub(crate) mod paths;
+mod protect;
 mod resolve;
 mod settings;
 mod suites;
@@ -13,7 +14,7 @@ pub use error::ConfigError;
 pub use load::{load_settings, CONFIG_FILE_NAME};
 pub use options::RunOptions;
 pub use settings::{
-    compile_glob, ColorChoice, ContainerSettings, DiscoveryConfig, LeakPolicy, Levels,
-    OutputConfig, ReportTarget, RunConfig, Selection, Settings, SlowMode, Suite, BUILTIN_SUITE,
-    DEFAULT_INCLUDE,
+    compile_glob, ColorChoice, ContainerSettings, DiscoveryConfig, HostGuard, LeakPolicy, Levels,
+    OutputConfig, ReportTarget, RunConfig, Selection, Settings, SlowMode, Suite, TestLimits,
+    BUILTIN_SUITE, DEFAULT_INCLUDE,
 };

@@ -47,8 +47,7 @@ pub struct RunOptions {
     pub container_image: Option<String>,
     /// `docker | podman | auto`, over `[container] engine`.
     pub container_engine: Option<String>,
-    // Options of later subsystems, accepted in the file so that configs written against the
-    // full contract parse; the CLI refuses them with a clear message until they exist.
+    /// The host guard (SPEC §6); thresholds are percentages of the host.
     pub self_protect: Option<bool>,
     pub cpu_threshold: Option<f64>,
     pub mem_threshold: Option<f64>,

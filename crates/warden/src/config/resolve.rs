@@ -123,6 +123,8 @@ impl Resolver {
             run_skipped: given!(self.only_skipped).value == Some(true),
             state_dir,
             leak,
+            host_guard: self.host_guard()?,
+            test_limits: self.test_limits()?,
         })
     }
 

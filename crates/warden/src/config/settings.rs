@@ -24,9 +24,6 @@ pub struct Settings {
     /// Containers (SPEC §8): whether tests run in them, and how (`[container]` with the command
     /// line's image and engine over it). Validated even when containers are off.
     pub container: ContainerSettings,
-    /// Options of later subsystems that were set (`--self-protect`, `warden.toml:4: [run]
-    /// safe_mode`, ...): parsed but not acted on, so the caller must refuse or warn.
-    pub deferred: Vec<String>,
 }
 
 /// See [`Settings::container`].
@@ -84,6 +81,8 @@ pub struct Suite {
     pub format: OutputFormat,
     pub env: BTreeMap<String, String>,
     pub timeout: Option<Duration>,
+    /// Memory cap of the suite's tests, in bytes (`mem_limit = "512M"`).
+    pub mem_limit: Option<u64>,
     include_set: GlobSet,
     exclude_set: GlobSet,
 }
@@ -105,6 +104,7 @@ impl Suite {
             format: OutputFormat::Auto,
             env: BTreeMap::new(),
             timeout: None,
+            mem_limit: None,
             include_set,
             exclude_set,
         })
@@ -232,7 +232,7 @@ pub enum SlowMode {
 }
 
 /// How the runner behaves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunConfig {
     pub workers: usize,
     pub timeout: Duration,
@@ -245,6 +245,25 @@ pub struct RunConfig {
     pub run_skipped: bool,
     pub state_dir: PathBuf,
     pub leak: LeakPolicy,
+    /// `--self-protect` with its thresholds; `None` = off.
+    pub host_guard: Option<HostGuard>,
+    /// Caps of every test (a test's `@mem-limit` or its suite's `mem_limit` wins).
+    pub test_limits: TestLimits,
+}
+
+/// The host guard's thresholds, percentages of the host (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HostGuard {
+    pub cpu_threshold: f64,
+    pub mem_threshold: f64,
+}
+
+/// `--test-mem-limit`, `--test-pids-limit`, `--safe-mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TestLimits {
+    pub mem_bytes: Option<u64>,
+    pub pids: Option<u64>,
+    pub safe_mode: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,7 +7,7 @@ use super::file::{key_path, ConfigFile, SuiteTable};
 use super::paths::absolute;
 use super::settings::{compile_glob, Levels, Suite, DEFAULT_INCLUDE};
 use crate::test_case::OutputFormat;
-use crate::units::parse_duration;
+use crate::units::{parse_duration, parse_size};
 
 /// The configured suites in file order, or the built-in suite when there are none.
 pub(crate) fn resolve_suites(
@@ -104,6 +104,16 @@ fn resolve_suite(
             return Err(file.error_at(&at("timeout"), format!("`{text}`: must be greater than 0")));
         }
         suite.timeout = Some(timeout);
+    }
+    if let Some(text) = &table.mem_limit {
+        let bytes = parse_size(text).map_err(|e| file.error_at(&at("mem_limit"), e))?;
+        if bytes == 0 {
+            return Err(file.error_at(
+                &at("mem_limit"),
+                format!("`{text}`: must be greater than 0"),
+            ));
+        }
+        suite.mem_limit = Some(bytes);
     }
     Ok(suite)
 }
@@ -202,6 +212,7 @@ command = ["bin/simple", "--file={path}", "{name}"]
 format = "tap"
 env = { RUST_BACKTRACE = "1" }
 timeout = "300s"
+mem_limit = "512M"
 
 [[suite]]
 command = ["python3", "{path}"]
@@ -219,6 +230,8 @@ command = ["python3", "{path}"]
         assert_eq!(s[0].format, OutputFormat::Tap);
         assert_eq!(s[0].env["RUST_BACKTRACE"], "1");
         assert_eq!(s[0].timeout, Some(Duration::from_secs(300)));
+        assert_eq!(s[0].mem_limit, Some(512 << 20));
+        assert_eq!(s[1].mem_limit, None);
         assert_eq!(s[1].name, "suite-2");
         assert_eq!(s[1].include, DEFAULT_INCLUDE);
         assert_eq!(s[1].command.as_deref().unwrap(), ["python3", "{path}"]);
@@ -255,6 +268,14 @@ command = ["python3", "{path}"]
             (
                 "[[suite]]\ntimeout = \"0s\"\n",
                 "warden.toml:2: [[suite]] #1 timeout: `0s`: must be greater than 0",
+            ),
+            (
+                "[[suite]]\nmem_limit = \"lots\"\n",
+                "warden.toml:2: [[suite]] #1 mem_limit: ",
+            ),
+            (
+                "[[suite]]\nmem_limit = \"0\"\n",
+                "warden.toml:2: [[suite]] #1 mem_limit: `0`: must be greater than 0",
             ),
             (
                 "[[suite]]\ninclude = []\n",

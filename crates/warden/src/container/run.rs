@@ -16,7 +16,7 @@ use super::engine::{CmdOutput, Engine};
 use super::oom::kernel_logged_oom_kill;
 use super::spec::{ContainerRun, ContainerSpec};
 use crate::supervise::{
-    Cancel, ClaimedChild, Exit, OutputCapture, ProcessOutcome, SpawnSpec, TapMode,
+    Cancel, ClaimedChild, Exit, MemCapBy, OutputCapture, ProcessOutcome, SpawnSpec, TapMode, Usage,
 };
 use crate::tap::TapParser;
 
@@ -230,6 +230,12 @@ pub async fn run_in_container(
         tap: tap.map(TapParser::finish),
         leaked: Vec::new(),
         notes,
+        // The engine enforces the memory limit with a cgroup; peak and CPU are not measured.
+        usage: Usage {
+            mem_limit: spec.memory.map(|b| (b, MemCapBy::Cgroup)),
+            oom_killed: state.as_ref().is_some_and(|s| s.oom_killed),
+            ..Usage::default()
+        },
     }
 }
 
@@ -242,6 +248,7 @@ fn failed_outcome(msg: String, duration: Duration) -> ProcessOutcome {
         tap: None,
         leaked: Vec::new(),
         notes: Vec::new(),
+        usage: Usage::default(),
     }
 }
 
@@ -267,10 +274,8 @@ fn spawn_client(
     // If warden drops the test (it never should), the CLI goes with it; the container is
     // still found by its label.
     cmd.kill_on_drop(true);
-    let child = cmd
-        .spawn()
+    let (child, claim) = ClaimedChild::spawn(&mut cmd)
         .map_err(|e| format!("cannot run {}: {e}", spec.engine.program.display()))?;
-    let claim = ClaimedChild::new(child.id());
     Ok((child, reader, claim))
 }
 
@@ -351,7 +356,8 @@ async fn inspect_state(engine: &Engine, target: &str) -> Option<State> {
 }
 
 /// How the test ended, from the CLI's exit code, the container's state (when it was created)
-/// and the output (the init's own complaint when the command cannot be started).
+/// and the output (the init's own complaint when the command cannot be started). An OOM kill
+/// is not an exit: it goes into the outcome's usage, as for a process.
 pub(crate) fn exit_of(client_code: Option<i32>, state: Option<&State>, output: &str) -> Exit {
     let Some(state) = state else {
         // Never created: the CLI said why (bad option, daemon error) on its stderr.
@@ -366,9 +372,6 @@ pub(crate) fn exit_of(client_code: Option<i32>, state: Option<&State>, output: &
             });
         return Exit::SpawnFailed(format!("cannot start the container: {why}"));
     };
-    if state.oom_killed {
-        return Exit::OutOfMemory;
-    }
     if !state.error.is_empty() {
         return Exit::SpawnFailed(format!("cannot start the container: {}", state.error));
     }
@@ -405,8 +408,7 @@ pub(crate) async fn engine_cmd(engine: &Engine, args: &[&str]) -> Option<CmdOutp
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    let child = cmd.spawn().ok()?;
-    let _claim = ClaimedChild::new(child.id());
+    let (child, _claim) = ClaimedChild::spawn(&mut cmd).ok()?;
     let out = tokio::time::timeout(ENGINE_CMD_LIMIT, child.wait_with_output())
         .await
         .ok()?
@@ -461,7 +463,8 @@ mod tests {
             oom_killed: true,
             ..state(0)
         };
-        assert_eq!(exit_of(Some(0), Some(&oom), ""), Exit::OutOfMemory);
+        // The exit stays what it was; the OOM kill is reported through the usage.
+        assert_eq!(exit_of(Some(0), Some(&oom), ""), Exit::Code(0));
         let failed = State {
             status: "created".into(),
             error: "exec: \"nope\": executable file not found in $PATH".into(),

@@ -42,6 +42,12 @@ pub struct ContainerSpec {
     pub timeout: Duration,
     pub grace: Duration,
     pub capture: Option<CaptureSpec>,
+    /// `--memory`: `--test-mem-limit`, else `[container] memory`.
+    pub memory: Option<u64>,
+    /// `--pids-limit`: `--test-pids-limit`, else `[container] pids_limit`.
+    pub pids_limit: Option<u64>,
+    /// `--safe-mode`: the same rlimits as for a process, as `--ulimit`s.
+    pub safe_mode: bool,
     /// The engine writes the container id here as soon as it is created.
     pub cidfile: PathBuf,
     /// Added to the environment of the engine CLI process itself (the run's token, so that the
@@ -101,10 +107,16 @@ impl ContainerSpec {
         if let Some(user) = &c.user {
             a.extend(["--user".into(), user.clone()]);
         }
-        if let Some(n) = c.pids_limit {
+        if let Some(n) = self.pids_limit {
             a.extend(["--pids-limit".into(), n.to_string()]);
         }
-        if let Some(bytes) = c.memory {
+        if self.safe_mode {
+            // No core files, files up to 1 GiB, 4096 open files (SPEC §6).
+            for limit in ["core=0", "fsize=1073741824", "nofile=4096"] {
+                a.extend(["--ulimit".into(), limit.into()]);
+            }
+        }
+        if let Some(bytes) = self.memory {
             // Swap equal to the limit: no swap, so the limit is the limit.
             a.extend([
                 "--memory".into(),
@@ -205,6 +217,12 @@ impl ContainerRun {
             timeout: process.timeout,
             grace: process.grace,
             capture: process.capture.clone(),
+            memory: process.limits.mem_bytes.or(self.config.memory),
+            pids_limit: process
+                .limits
+                .pids
+                .or(self.config.pids_limit.map(u64::from)),
+            safe_mode: process.limits.safe_mode,
             cidfile: self.cid_dir.join(format!("{name}.cid")),
             client_env: vec![
                 ("WARDEN_RUN_ID".into(), self.run_id.clone()),
@@ -319,7 +337,7 @@ mod tests {
     use super::*;
     use crate::container::config::Mount;
     use crate::container::engine::EngineKind;
-    use crate::supervise::TapMode;
+    use crate::supervise::{Limits, TapMode};
 
     fn run(config: ContainerConfig) -> ContainerRun {
         ContainerRun {
@@ -359,6 +377,8 @@ mod tests {
             }),
             cgroup: None,
             token: Vec::new(),
+            controllers: None,
+            limits: Limits::default(),
         }
     }
 
@@ -488,6 +508,33 @@ mod tests {
         assert_eq!(values(&a, "--workdir"), ["/src/test/unit"]);
         assert_eq!(values(&a, "--shm-size"), ["1m"]);
         assert!(a.iter().position(|x| x == "--shm-size") < a.iter().position(|x| x == "img:1"));
+    }
+
+    #[test]
+    fn test_limits_win_over_the_table() {
+        let config = ContainerConfig {
+            memory: Some(64 << 20),
+            ..ContainerConfig::default()
+        };
+        let mut p = process();
+        let a = run(config.clone()).spec_for(&p, "t", 1).unwrap().run_args();
+        assert_eq!(values(&a, "--memory"), ["67108864"]);
+        assert_eq!(values(&a, "--pids-limit"), ["512"]);
+        assert!(values(&a, "--ulimit").is_empty());
+        p.limits = Limits {
+            mem_bytes: Some(32 << 20),
+            pids: Some(64),
+            safe_mode: true,
+        };
+        let spec = run(config).spec_for(&p, "t", 1).unwrap();
+        let a = spec.run_args();
+        assert_eq!(values(&a, "--memory"), ["33554432"]);
+        assert_eq!(values(&a, "--memory-swap"), ["33554432"]);
+        assert_eq!(values(&a, "--pids-limit"), ["64"]);
+        assert_eq!(
+            values(&a, "--ulimit"),
+            ["core=0", "fsize=1073741824", "nofile=4096"]
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use super::config::ContainerConfig;
 use super::run::{engine_cmd, run_test_in_container};
 use super::spec::ContainerRun;
 use super::testing::{docker, test_image};
-use crate::supervise::{Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};
+use crate::supervise::{
+    Cancel, CaptureSpec, Exit, Limits, MemCapBy, ProcessOutcome, SpawnSpec, TapMode,
+};
 
 /// A project with one test script `test/<name>` and a container run over it; the run id is
 /// unique so the label queries below see only this test's containers.
@@ -63,6 +65,8 @@ impl Project {
             }),
             cgroup: None,
             token: Vec::new(),
+            controllers: None,
+            limits: Limits::default(),
         }
     }
 
@@ -260,7 +264,9 @@ async fn over_the_memory_limit_is_oom() {
         Duration::from_secs(60),
     );
     let o = p.run(&spec, p.no_cancel()).await;
-    assert_eq!(o.exit, Exit::OutOfMemory, "{}", text(&o));
+    assert!(o.usage.oom_killed, "{:?} {}", o.exit, text(&o));
+    assert_eq!(o.usage.mem_limit, Some((32 << 20, MemCapBy::Cgroup)));
+    assert_eq!(o.exit, Exit::Signal(9));
     p.assert_nothing_left();
 }
 

@@ -1,10 +1,10 @@
-//! `@tags`, `@slow`, `@skip`, `@timeout`, `@serial`, `@level` in the comments at the top of a
+//! `@tags`, `@slow`, `@skip`, `@timeout`, `@serial`, `@level`, `@mem-limit` in the comments at the top of a
 //! test file, whatever the language: a marker is recognised after any common comment leader.
 
 use std::time::Duration;
 
 use crate::config::Levels;
-use crate::units::parse_duration;
+use crate::units::{parse_duration, parse_size};
 
 /// Markers are looked for in this many lines at the top of a file...
 pub const MARKER_LINES: usize = 40;
@@ -23,6 +23,8 @@ pub struct Markers {
     pub timeout: Option<Duration>,
     pub serial: bool,
     pub level: Option<String>,
+    /// `@mem-limit: 512M`, in bytes.
+    pub mem_limit: Option<u64>,
 }
 
 /// A marker whose value makes no sense; `line` is 1-based.
@@ -76,6 +78,16 @@ pub fn parse_markers(head: &str, levels: &Levels) -> Result<Markers, MarkerError
                     )));
                 }
                 m.timeout = Some(d);
+            }
+            "mem-limit" | "mem_limit" => {
+                let bytes =
+                    parse_size(value).map_err(|e| fail(format!("bad `@mem-limit`: {e}")))?;
+                if bytes == 0 {
+                    return Err(fail(format!(
+                        "bad `@mem-limit`: `{value}` must be greater than 0"
+                    )));
+                }
+                m.mem_limit = Some(bytes);
             }
             "level" => {
                 if !levels.contains(value) {
@@ -144,6 +156,11 @@ mod tests {
         assert_eq!(m.timeout, Some(Duration::from_secs(30)));
         assert_eq!(m.level.as_deref(), Some("integration"));
         assert_eq!(m.skip.as_deref(), Some("broken on CI"));
+        assert_eq!(m.mem_limit, None);
+        let m = parse("# @mem-limit: 512M\n").unwrap();
+        assert_eq!(m.mem_limit, Some(512 << 20));
+        let m = parse("// @mem_limit: 2G\n").unwrap();
+        assert_eq!(m.mem_limit, Some(2 << 30));
     }
 
     #[test]
@@ -193,6 +210,12 @@ mod tests {
                 "unknown `@level` `smoke` (known: unit, integration, system)",
             ),
             ("# @tags:\n", 1, "`@tags` needs at least one tag"),
+            ("# @mem-limit: lots\n", 1, "bad `@mem-limit`: "),
+            (
+                "# @mem-limit: 0\n",
+                1,
+                "bad `@mem-limit`: `0` must be greater than 0",
+            ),
             ("# @slow: yes\n", 1, "`@slow` takes no value, found `yes`"),
             ("# @serial please\n", 1, "`@serial` takes no value"),
         ];

@@ -262,6 +262,7 @@ fn build(claim: &Claim, config: &DiscoveryConfig) -> TestCase {
         command,
         format: suite.format,
         env: suite.env.clone(),
+        mem_limit: markers.mem_limit.or(suite.mem_limit),
     }
 }
 
@@ -404,12 +405,13 @@ mod tests {
         put(
             d,
             "t/unit/m_test.sh",
-            "#!/bin/sh\n# @tags: db, smoke\n# @slow\n# @serial\n# @skip: flaky\n# @timeout: 2m\n# @level: system\n",
+            "#!/bin/sh\n# @tags: db, smoke\n# @slow\n# @serial\n# @skip: flaky\n# @timeout: 2m\n# @level: system\n# @mem-limit: 1G\n",
             0o755,
         );
         put(d, "t/plain_test.sh", "#!/bin/sh\n", 0o755);
         let mut cfg = config(d, &["t"]);
         cfg.suites[0].timeout = Some(Duration::from_secs(9));
+        cfg.suites[0].mem_limit = Some(64 << 20);
         let found = discover(&cfg).unwrap();
         let m = test(&found, "t/unit/m_test.sh");
         assert_eq!(m.tags, ["db", "smoke"]);
@@ -424,6 +426,8 @@ mod tests {
             "suite timeout applies"
         );
         assert!(!p.slow && !p.serial && p.skip.is_none() && p.tags.is_empty());
+        assert_eq!(p.mem_limit, Some(64 << 20), "suite memory limit applies");
+        assert_eq!(m.mem_limit, Some(1 << 30), "the marker wins");
     }
 
     #[test]

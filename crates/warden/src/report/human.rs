@@ -8,7 +8,7 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Style};
 
 use super::text::{omitted_marker, reason, render_output, stop_description};
-use crate::events::{Status, StopReason, TestResult, Totals};
+use crate::events::{GuardAction, Status, StopReason, TestResult, Totals};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HumanStyle {
@@ -23,6 +23,8 @@ pub struct HumanStyle {
 const WORD_WIDTH: usize = 5;
 /// How many tests the summary names as the slowest.
 const SLOWEST: usize = 5;
+/// How many tests the summary names as the largest memory users.
+const TOP_MEMORY: usize = 3;
 
 fn colored(c: AnsiColor) -> Style {
     Style::new().fg_color(Some(c.into()))
@@ -145,6 +147,19 @@ pub fn cancelled_line(id: &str, reason: StopReason, style: &HumanStyle) -> Strin
     )
 }
 
+/// A decision of the host guard: `GUARD throttle: cpu 97.0% above the 90% threshold ...`.
+pub fn guard_line(action: GuardAction, reason: &str, style: &HumanStyle) -> String {
+    let st = match action {
+        GuardAction::Throttle => colored(AnsiColor::Yellow),
+        GuardAction::Requeue | GuardAction::Shutdown => colored(AnsiColor::Red).bold(),
+    };
+    format!(
+        "{}{}: {reason}",
+        word_cell("GUARD", st, style),
+        action.name()
+    )
+}
+
 /// The block printed after the list for a test that did not pass: a header, the captured
 /// output (head, omitted-bytes marker, tail) indented, leaked processes, the full log's path.
 pub fn failure_details(r: &TestResult, style: &HumanStyle) -> String {
@@ -230,6 +245,18 @@ pub fn summary(
         lines.push(paint("slowest:", Style::new().bold(), style));
         for r in timed.iter().take(SLOWEST) {
             lines.push(format!("  {:>8.3}s  {}", r.duration.as_secs_f64(), r.id));
+        }
+    }
+
+    let mut by_memory: Vec<(&TestResult, u64)> = results
+        .iter()
+        .filter_map(|r| r.peak_rss_bytes.map(|p| (r, p)))
+        .collect();
+    if by_memory.len() >= 2 {
+        by_memory.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
+        lines.push(paint("most memory:", Style::new().bold(), style));
+        for (r, peak) in by_memory.iter().take(TOP_MEMORY) {
+            lines.push(format!("  {:>9}  {}", human_bytes(*peak), r.id));
         }
     }
 
@@ -510,6 +537,39 @@ mod tests {
              finished in 3.456s, exit code 1\n\
              logs: .warden/runs/r1/logs"
         );
+    }
+
+    #[test]
+    fn summary_names_the_largest_memory_users() {
+        let (totals, mut results) = sample_results();
+        for (r, mib) in results.iter_mut().zip([5u64, 300, 1024, 0, 12]) {
+            r.peak_rss_bytes = Some(mib << 20);
+        }
+        let text = summary(&totals, &results, Duration::ZERO, None, 1, &PLAIN);
+        let at = text.find("most memory:\n").expect(&text);
+        assert_eq!(
+            &text[at..],
+            "most memory:\n\
+             \x20   1.0 GiB  test/hang_test.sh\n\
+             \x20 300.0 MiB  test/x_test.sh\n\
+             \x20  12.0 MiB  test/f_test.sh\n\
+             finished in 0.000s, exit code 1"
+        );
+    }
+
+    #[test]
+    fn guard_lines_name_the_action_and_reason() {
+        assert_eq!(
+            guard_line(
+                GuardAction::Requeue,
+                "memory 93.1% above the 90% threshold",
+                &PLAIN
+            ),
+            "GUARD requeue: memory 93.1% above the 90% threshold"
+        );
+        let coloured = guard_line(GuardAction::Throttle, "cpu", &COLOR);
+        assert_eq!(strip_ansi(&coloured), "GUARD throttle: cpu");
+        assert!(coloured.starts_with("\x1b["));
     }
 
     #[test]

@@ -8,7 +8,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::clock::rfc3339_utc_millis;
-use crate::events::{Event, EventKind, Leak, Status, StopReason, Subtests, TestResult, Totals};
+use crate::events::{
+    Event, EventKind, GuardAction, HostReading, Leak, Status, StopReason, Subtests, TestResult,
+    Totals,
+};
 
 /// Version of the line format; bumped only when a field changes meaning or disappears.
 pub const SCHEMA: u32 = 1;
@@ -45,6 +48,19 @@ enum Body<'a> {
     },
     Warning {
         message: &'a str,
+    },
+    ResourceSample {
+        #[serde(flatten)]
+        reading: &'a HostReading,
+        running: usize,
+    },
+    Guard {
+        action: GuardAction,
+        reason: &'a str,
+        #[serde(flatten)]
+        reading: &'a HostReading,
+        allowed: usize,
+        id: Option<&'a str>,
     },
     RunFinished {
         run_id: &'a str,
@@ -144,6 +160,29 @@ fn line(event: &Event) -> Option<Line<'_>> {
             },
         ),
         EventKind::Warning(message) => ("warning", Body::Warning { message }),
+        EventKind::ResourceSample { reading, running } => (
+            "resource-sample",
+            Body::ResourceSample {
+                reading,
+                running: *running,
+            },
+        ),
+        EventKind::Guard {
+            action,
+            reason,
+            reading,
+            allowed,
+            id,
+        } => (
+            "guard",
+            Body::Guard {
+                action: *action,
+                reason,
+                reading,
+                allowed: *allowed,
+                id: id.as_deref(),
+            },
+        ),
         EventKind::RunFinished {
             run_id,
             totals,
@@ -226,6 +265,7 @@ mod tests {
     enum J {
         Str,
         UInt,
+        Num,
         Int,
         Obj,
         Arr,
@@ -236,6 +276,7 @@ mod tests {
         match k {
             J::Str => v.is_string(),
             J::UInt => v.is_u64(),
+            J::Num => v.is_number(),
             J::Int => v.is_i64() || v.is_u64(),
             J::Obj => v.is_object(),
             J::Arr => v.is_array(),
@@ -276,6 +317,17 @@ mod tests {
             "test-finished" | "test-retrying" => TEST_FIELDS,
             "test-cancelled" => &[("id", &[J::Str]), ("reason", &[J::Str])],
             "warning" => &[("message", &[J::Str])],
+            "resource-sample" => &[
+                ("cpu_percent", &[J::Num, J::Null]),
+                ("mem_used_percent", &[J::Num]),
+                ("running", &[J::UInt]),
+            ],
+            "guard" => &[
+                ("action", &[J::Str]),
+                ("reason", &[J::Str]),
+                ("cpu_percent", &[J::Num, J::Null]),
+                ("mem_used_percent", &[J::Num]),
+            ],
             "run-finished" => &[
                 ("run_id", &[J::Str]),
                 ("passed", &[J::UInt]),
@@ -379,6 +431,13 @@ mod tests {
         r
     }
 
+    const READING: HostReading = HostReading {
+        cpu_percent: Some(37.5),
+        mem_used_percent: 93.1,
+        cpu_pressure: None,
+        mem_pressure: Some(2.5),
+    };
+
     /// One event of every kind, with optional fields both present and absent.
     fn sample_run() -> Vec<Event> {
         let mut totals = Totals::default();
@@ -420,6 +479,17 @@ mod tests {
                 reason: StopReason::FailFast,
             }),
             ev(EventKind::Warning("0 tests selected".into())),
+            ev(EventKind::ResourceSample {
+                reading: READING,
+                running: 2,
+            }),
+            ev(EventKind::Guard {
+                action: GuardAction::Requeue,
+                reason: "memory 93.1% above the 90% threshold".into(),
+                reading: READING,
+                allowed: 0,
+                id: Some("test/big_test.sh".into()),
+            }),
         ];
         events.extend(
             finals
@@ -447,13 +517,15 @@ mod tests {
             EventKind::TestCancelled { .. } => 4,
             EventKind::Warning(_) => 5,
             EventKind::RunFinished { .. } => 6,
+            EventKind::ResourceSample { .. } => 7,
+            EventKind::Guard { .. } => 8,
         }
     }
 
     #[test]
     fn every_event_matches_the_spec_field_list() {
         let events = sample_run();
-        let mut seen = [false; 7];
+        let mut seen = [false; 9];
         for event in &events {
             seen[kind_index(&event.kind)] = true;
             let v = event_to_json(event).expect("every current event kind is carried");
@@ -532,6 +604,41 @@ mod tests {
         assert_eq!(v["stopped"], "fail-fast");
         assert_eq!(v["cancelled"], 0);
         assert_eq!(v["not_run"], 0);
+    }
+
+    #[test]
+    fn host_samples_and_guard_decisions_carry_their_readings() {
+        let events = sample_run();
+        let of = |ty: &str| {
+            events
+                .iter()
+                .filter_map(event_to_json)
+                .find(|v| v["type"] == ty)
+                .expect("in the sample")
+        };
+        let sample = of("resource-sample");
+        assert_eq!(sample["cpu_percent"], 37.5);
+        assert_eq!(sample["mem_used_percent"], 93.1);
+        assert_eq!(sample["running"], 2);
+        assert_eq!(sample["cpu_pressure"], Value::Null);
+        assert_eq!(sample["mem_pressure"], 2.5);
+        let guard = of("guard");
+        assert_eq!(guard["action"], "requeue");
+        assert_eq!(guard["reason"], "memory 93.1% above the 90% threshold");
+        assert_eq!(guard["mem_used_percent"], 93.1);
+        assert_eq!(guard["allowed"], 0);
+        assert_eq!(guard["id"], "test/big_test.sh");
+        let stopped = ev(EventKind::RunFinished {
+            run_id: "r".into(),
+            totals: Totals::default(),
+            duration: Duration::ZERO,
+            exit_code: 42,
+            stopped: Some(StopReason::Guard),
+        });
+        assert_eq!(
+            event_to_json(&stopped).expect("carried")["stopped"],
+            "guard"
+        );
     }
 
     /// The writer's lines are on disk as soon as `write_event` returns, even through a

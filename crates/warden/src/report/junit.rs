@@ -84,6 +84,12 @@ impl JunitReport {
                 self.suite.add_test_case(case);
             }
             EventKind::Warning(message) => self.warnings.push(xml_text(message)),
+            EventKind::ResourceSample { .. } => {}
+            EventKind::Guard { action, reason, .. } => {
+                let action = action.name();
+                self.warnings
+                    .push(xml_text(&format!("guard {action}: {reason}")));
+            }
             EventKind::RunFinished {
                 duration,
                 exit_code,

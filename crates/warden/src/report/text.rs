@@ -106,6 +106,7 @@ pub fn stop_description(reason: StopReason) -> &'static str {
         StopReason::FailFast => "stopped by --fail-fast",
         StopReason::MaxFail => "stopped by --max-fail",
         StopReason::Signal => "run interrupted",
+        StopReason::Guard => "stopped by --self-protect",
     }
 }
 

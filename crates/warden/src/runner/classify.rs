@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use crate::events::{Status, Subtests, TestResult};
+use crate::supervise::MemCapBy;
 use crate::supervise::{os, Exit, ProcessOutcome};
 use crate::test_case::{OutputFormat, TestCase};
-use crate::units::format_duration;
+use crate::units::{format_duration, format_size};
 
 /// Exit code that means "skipped" (automake convention).
 pub const SKIP_EXIT_CODE: i32 = 77;
@@ -33,10 +34,6 @@ pub fn classify(
             Some(format!("timed out after {}", format_duration(timeout))),
         ),
         Exit::Cancelled => (Status::Error, Some("cancelled".to_string())),
-        Exit::OutOfMemory => (
-            Status::Oom,
-            Some("killed by the out-of-memory killer: over its memory limit".to_string()),
-        ),
         Exit::Signal(s) => {
             let name = os::signal_name(*s);
             // Reporters describe the exit code and signal themselves; `message` adds only news.
@@ -59,6 +56,30 @@ pub fn classify(
     if !outcome.leaked.is_empty() && leak_fails && status == Status::Pass {
         status = Status::Leak;
     }
+    let usage = outcome.usage;
+    if usage.oom_killed {
+        // The cap is the cause whatever the symptom (a signal, an exit code, a timeout of a
+        // parent waiting for a killed child).
+        status = Status::Oom;
+        let limit = usage
+            .mem_limit
+            .map(|(b, _)| format!(" of {}", format_size(b)))
+            .unwrap_or_default();
+        let peak = usage
+            .peak_rss_bytes
+            .map(|p| format!(" (peak {})", format_size(p)))
+            .unwrap_or_default();
+        message = Some(format!("killed by the memory limit{limit}{peak}"));
+    } else if let Some((bytes, MemCapBy::Rlimit)) = usage.mem_limit {
+        if status.is_failure() {
+            // Under RLIMIT_AS an allocation fails instead of a kill: say so next to the failure.
+            let note = format!("ran under an address-space limit of {}", format_size(bytes));
+            message = Some(match message {
+                Some(m) => format!("{m}; {note}"),
+                None => note,
+            });
+        }
+    }
     if !outcome.notes.is_empty() {
         let notes = outcome.notes.join("; ");
         message = Some(match message {
@@ -75,8 +96,8 @@ pub fn classify(
         exit_code,
         signal,
         subtests,
-        peak_rss_bytes: None,
-        cpu_ms: None,
+        peak_rss_bytes: usage.peak_rss_bytes,
+        cpu_ms: usage.cpu_ms,
         leaked: outcome.leaked,
         log: outcome.log,
         output: outcome.output,
@@ -103,5 +124,114 @@ fn tap_verdict(test: &TestCase, tap: Option<&crate::tap::TapReport>) -> TapVerdi
             (None, Some(reason)) => TapVerdict::SkipAll(reason),
             (None, None) => TapVerdict::Pass,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::events::CapturedOutput;
+    use crate::supervise::Usage;
+
+    fn case() -> TestCase {
+        TestCase {
+            id: "t/mem_test.sh".into(),
+            path: PathBuf::from("/p/t/mem_test.sh"),
+            suite: "default".into(),
+            level: None,
+            tags: vec![],
+            slow: false,
+            skip: None,
+            timeout: None,
+            serial: false,
+            command: Ok(vec!["/p/t/mem_test.sh".into()]),
+            format: OutputFormat::Auto,
+            env: BTreeMap::new(),
+            mem_limit: None,
+        }
+    }
+
+    fn outcome(exit: Exit, usage: Usage) -> ProcessOutcome {
+        ProcessOutcome {
+            exit,
+            duration: Duration::from_millis(40),
+            output: CapturedOutput::default(),
+            log: None,
+            tap: None,
+            leaked: vec![],
+            notes: vec![],
+            usage,
+        }
+    }
+
+    fn run(exit: Exit, usage: Usage) -> TestResult {
+        classify(
+            &case(),
+            1,
+            0,
+            Duration::from_secs(5),
+            false,
+            outcome(exit, usage),
+        )
+    }
+
+    #[test]
+    fn measurements_are_carried_over() {
+        let usage = Usage {
+            peak_rss_bytes: Some(100 << 20),
+            cpu_ms: Some(12),
+            ..Usage::default()
+        };
+        let r = run(Exit::Code(0), usage);
+        assert_eq!(r.status, Status::Pass);
+        assert_eq!((r.peak_rss_bytes, r.cpu_ms), (Some(100 << 20), Some(12)));
+        assert_eq!(r.message, None);
+    }
+
+    #[test]
+    fn killed_by_the_memory_cap_is_oom_with_limit_and_peak() {
+        let usage = Usage {
+            peak_rss_bytes: Some(256 << 20),
+            cpu_ms: Some(300),
+            mem_limit: Some((256 << 20, MemCapBy::Cgroup)),
+            oom_killed: true,
+        };
+        for exit in [
+            Exit::Signal(9),
+            Exit::Code(137),
+            Exit::Code(0),
+            Exit::TimedOut,
+        ] {
+            let r = run(exit.clone(), usage);
+            assert_eq!(r.status, Status::Oom, "{exit:?}");
+            assert_eq!(
+                r.message.as_deref(),
+                Some("killed by the memory limit of 256M (peak 256M)")
+            );
+        }
+        // The same exit without the OOM kill is a plain failure.
+        let plain = Usage {
+            oom_killed: false,
+            ..usage
+        };
+        assert_eq!(run(Exit::Signal(9), plain).status, Status::Fail);
+    }
+
+    #[test]
+    fn failures_under_an_address_space_cap_say_so() {
+        let usage = Usage {
+            mem_limit: Some((64 << 20, MemCapBy::Rlimit)),
+            ..Usage::default()
+        };
+        let r = run(Exit::Code(1), usage);
+        assert_eq!(r.status, Status::Fail);
+        assert_eq!(
+            r.message.as_deref(),
+            Some("ran under an address-space limit of 64M")
+        );
+        assert_eq!(run(Exit::Code(0), usage).message, None);
     }
 }

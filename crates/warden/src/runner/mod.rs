@@ -1,9 +1,12 @@
 //! The run: queue + worker slots + stop requests → events.
 mod classify;
+mod host_watch;
 mod scheduler;
 
 pub use classify::{classify, SKIP_EXIT_CODE};
-pub use scheduler::{run, RunOutcome, RunPlan, StopRequest};
+pub use scheduler::{run, RunOutcome, RunPlan, StopRequest, GUARD_EXIT_CODE};
 
+#[cfg(test)]
+mod guard_tests;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! The scheduler loop: hands queued tests to free worker slots, retries failures, stops on
 //! fail-fast or when told to, and reports everything as events.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,12 +10,17 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::classify::classify;
+use super::host_watch::HostWatch;
 use crate::container::{run_test_in_container, ContainerRun};
-use crate::events::{CapturedOutput, Event, EventKind, Status, StopReason, TestResult, Totals};
+use crate::events::{
+    CapturedOutput, Event, EventKind, GuardAction, Status, StopReason, TestResult, Totals,
+};
+use crate::monitor::{Action, GuardConfig, RunningState, RunningTest};
 use crate::state::RunDir;
 use crate::supervise::os::cgroup::{CgroupRun, TestCgroup};
+use crate::supervise::os::controllers::{ControllerRun, ControllerSlot};
 use crate::supervise::{
-    run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode,
+    run_process, Cancel, CaptureSpec, Exit, Limits, ProcessOutcome, SpawnSpec, TapMode,
 };
 use crate::test_case::{OutputFormat, TestCase};
 
@@ -48,6 +53,14 @@ pub struct RunPlan {
     /// The run's cgroup, when the host has a writable cgroup2 tree: each worker slot gets a
     /// child cgroup that tracks and kills everything its tests start.
     pub cgroup: Option<Arc<CgroupRun>>,
+    /// Memory, pids and CPU controllers of the run (v2 or v1), for per-test caps and
+    /// measurements; each worker slot gets its cgroups there.
+    pub controllers: Option<Arc<ControllerRun>>,
+    /// Caps of every test (`--test-mem-limit`, `--test-pids-limit`, `--safe-mode`); a test's
+    /// own memory limit (marker, suite) wins over the run's.
+    pub limits: Limits,
+    /// `--self-protect`: the guard's thresholds (its `max_workers` is set to `workers`).
+    pub guard: Option<GuardConfig>,
     /// Parent of the private `TMPDIR`s, one per worker slot, emptied after every test and
     /// removed at the end.
     pub temp_root: PathBuf,
@@ -69,10 +82,13 @@ pub struct StopRequest {
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
     pub totals: Totals,
-    /// 0 when every selected test passed or was skipped, else 1 (signals are the caller's).
+    /// 0 when every selected test passed or was skipped, 42 when the host guard stopped the
+    /// run, else 1 (signals are the caller's).
     pub exit_code: i32,
     pub stopped: Option<StopReason>,
     pub duration: Duration,
+    /// Why the host guard stopped the run, with the readings (exit 42).
+    pub guard_reason: Option<String>,
 }
 
 struct Finished {
@@ -83,9 +99,19 @@ struct Finished {
     timeout: Duration,
 }
 
+/// A test on a worker slot.
+struct Running {
+    index: usize,
+    started: Instant,
+    cancel: watch::Sender<Cancel>,
+    /// The guard asked for it to be terminated and run again later.
+    requeue: bool,
+}
+
 /// Run the plan to the end. `stop` turning `Some` (a signal, say) terminates running tests and
-/// starts no more; a later request with `immediate` kills them at once. Events are delivered in
-/// order to `on_event`.
+/// starts no more; a later request with `immediate` kills them at once. With a guard in the
+/// plan, the host is sampled while tests run and the guard's decisions are applied (fewer tests
+/// at once, requeue, shutdown). Events are delivered in order to `on_event`.
 pub async fn run(
     plan: RunPlan,
     mut stop: watch::Receiver<Option<StopRequest>>,
@@ -105,19 +131,31 @@ pub async fn run(
         let _ = std::fs::create_dir_all(worker_tmp(&plan, w));
     }
     let cgroups = worker_cgroups(plan.cgroup.as_deref(), workers, &mut on_event);
+    let controllers = worker_controllers(&plan, cgroups.as_deref(), workers, &mut on_event);
+    let mut host = plan.guard.clone().map(|mut config| {
+        config.max_workers = workers;
+        HostWatch::new(config)
+    });
 
     // The plan's order is the run order (`select::run_order` put `@serial` tests last).
     let mut queue: VecDeque<(usize, u32)> = (0..plan.tests.len()).map(|i| (i, 1)).collect();
     let mut free: BTreeSet<usize> = (0..workers).collect();
     let mut running: JoinSet<Finished> = JoinSet::new();
+    let mut on_slot: BTreeMap<usize, Running> = BTreeMap::new();
     let mut serial_running = false;
-    let (cancel_tx, _) = watch::channel(Cancel::No);
     let mut totals = Totals::default();
     let mut failures = 0u32;
     let mut failed_before: Vec<bool> = vec![false; plan.tests.len()];
+    let mut requeued: Vec<bool> = vec![false; plan.tests.len()];
     let mut stopped: Option<StopReason> = None;
+    let mut guard_reason: Option<String> = None;
     let mut any_failure = false;
     let mut stop_open = true;
+    let cancel_all = |on_slot: &BTreeMap<usize, Running>, how: Cancel| {
+        for r in on_slot.values() {
+            let _ = r.cancel.send(how);
+        }
+    };
     let mut stop_exit: Option<i32> = None;
     for r in &plan.carried {
         let mut r = r.clone();
@@ -132,6 +170,7 @@ pub async fn run(
 
     loop {
         // Start what can start.
+        let allowed = host.as_ref().map_or(workers, HostWatch::allowed);
         while stopped.is_none() {
             let Some(&(index, attempt)) = queue.front() else {
                 break;
@@ -163,6 +202,9 @@ pub async fn run(
             if serial_running || (test.serial && !running.is_empty()) {
                 break;
             }
+            if on_slot.len() >= allowed {
+                break;
+            }
             let Some(worker) = free.pop_first() else {
                 break;
             };
@@ -175,8 +217,18 @@ pub async fn run(
             }));
             let mut spec = spawn_spec(&plan, test, worker, attempt);
             spec.cgroup = cgroups.as_ref().map(|c| c[worker].clone());
+            spec.controllers = controllers.as_ref().map(|c| c[worker].clone());
             let timeout = spec.timeout;
-            let cancel = cancel_tx.subscribe();
+            let (cancel_tx, cancel) = watch::channel(Cancel::No);
+            on_slot.insert(
+                worker,
+                Running {
+                    index,
+                    started: Instant::now(),
+                    cancel: cancel_tx,
+                    requeue: false,
+                },
+            );
             let tmp = worker_tmp(&plan, worker);
             let container = plan.container.clone();
             let id = test.id.clone();
@@ -199,18 +251,26 @@ pub async fn run(
         if running.is_empty() && (stopped.is_some() || queue.is_empty()) {
             break;
         }
+        let sample_at = host.as_ref().map(HostWatch::deadline);
 
         tokio::select! {
-            joined = running.join_next() => {
+            joined = running.join_next(), if !running.is_empty() => {
                 let Some(joined) = joined else { continue };
                 let f = match joined {
                     Ok(f) => f,
                     Err(e) => panic!("test supervisor task failed: {e}"),
                 };
                 free.insert(f.worker);
+                let slot = on_slot.remove(&f.worker);
                 serial_running = false;
                 let test = &plan.tests[f.index];
                 if f.outcome.exit == Exit::Cancelled {
+                    if slot.is_some_and(|s| s.requeue) && stopped.is_none() {
+                        // Terminated by the guard: it runs again later and is reported once.
+                        requeued[f.index] = true;
+                        queue.push_back((f.index, f.attempt));
+                        continue;
+                    }
                     on_event(Event::now(EventKind::TestCancelled {
                         id: test.id.clone(),
                         reason: stopped.unwrap_or(StopReason::Signal),
@@ -235,7 +295,7 @@ pub async fn run(
                     if stopped.is_none() {
                         if let Some(reason) = should_stop(&plan, failures) {
                             stopped = Some(reason);
-                            let _ = cancel_tx.send(Cancel::Graceful);
+                            cancel_all(&on_slot, Cancel::Graceful);
                         }
                     }
                 }
@@ -251,20 +311,72 @@ pub async fn run(
                     // A signal overrides fail-fast as the reason: it decides the exit code.
                     stopped = Some(req.reason);
                     stop_exit = Some(req.exit_code);
-                    let _ = cancel_tx.send(if req.immediate { Cancel::Now } else { Cancel::Graceful });
+                    cancel_all(&on_slot, if req.immediate { Cancel::Now } else { Cancel::Graceful });
                 }
+            }
+            _ = sleep_until_opt(sample_at), if sample_at.is_some() => {
+                let Some(watch) = host.as_mut() else { continue };
+                let now = Instant::now();
+                let state = running_state(&on_slot, &requeued, stopped.is_some());
+                let tick = match watch.tick(&state, now) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        on_event(Event::now(EventKind::Warning(format!(
+                            "cannot sample the host ({e}): --self-protect is off for the rest of the run"
+                        ))));
+                        host = None;
+                        continue;
+                    }
+                };
+                if let Some(kind) = tick.sample_event {
+                    on_event(Event::now(kind));
+                }
+                let Some(action) = tick.decision.action else { continue };
+                let (action, reason, id) = match action {
+                    Action::Throttle { reason, .. } => (GuardAction::Throttle, reason, None),
+                    Action::Requeue { key, reason } => {
+                        let worker = key as usize;
+                        let Some(slot) = on_slot.get_mut(&worker) else { continue };
+                        slot.requeue = true;
+                        let _ = slot.cancel.send(Cancel::Graceful);
+                        (GuardAction::Requeue, reason, Some(plan.tests[slot.index].id.clone()))
+                    }
+                    Action::Shutdown { reason } => {
+                        if stopped.is_none() {
+                            stopped = Some(StopReason::Guard);
+                        }
+                        guard_reason = Some(reason.clone());
+                        cancel_all(&on_slot, Cancel::Graceful);
+                        (GuardAction::Shutdown, reason, None)
+                    }
+                };
+                on_event(Event::now(EventKind::Guard {
+                    action,
+                    reason,
+                    reading: tick.reading,
+                    allowed: tick.decision.allowed,
+                    id,
+                }));
             }
         }
     }
 
     totals.not_run = queue.len() as u32;
     let _ = std::fs::remove_dir_all(&plan.temp_root);
+    drop(controllers);
+    if let Some(c) = &plan.controllers {
+        c.remove();
+    }
     drop(cgroups);
     if let Some(cg) = &plan.cgroup {
         cg.remove();
     }
     let duration = started.elapsed();
-    let exit_code = stop_exit.unwrap_or(i32::from(any_failure));
+    let exit_code = stop_exit.unwrap_or(if stopped == Some(StopReason::Guard) {
+        GUARD_EXIT_CODE
+    } else {
+        i32::from(any_failure)
+    });
     on_event(Event::now(EventKind::RunFinished {
         run_id: plan.run_id.clone(),
         totals: totals.clone(),
@@ -277,6 +389,82 @@ pub async fn run(
         exit_code,
         stopped,
         duration,
+        guard_reason,
+    }
+}
+
+/// Exit code of a run the host guard stopped (SPEC §5).
+pub const GUARD_EXIT_CODE: i32 = 42;
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The running tests as the guard sees them (keys are worker slots).
+fn running_state(
+    on_slot: &BTreeMap<usize, Running>,
+    requeued: &[bool],
+    stopping: bool,
+) -> RunningState {
+    RunningState {
+        tests: on_slot
+            .iter()
+            .map(|(worker, r)| RunningTest {
+                key: *worker as u64,
+                started: r.started,
+                requeued_before: requeued[r.index],
+                terminating: r.requeue || stopping,
+            })
+            .collect(),
+    }
+}
+
+/// Memory, pids and CPU controllers per worker slot, next to the slot's tracking cgroup.
+/// Warns when a cap was asked for that no controller can enforce.
+fn worker_controllers(
+    plan: &RunPlan,
+    cgroups: Option<&[Arc<TestCgroup>]>,
+    workers: usize,
+    on_event: &mut impl FnMut(Event),
+) -> Option<Vec<Arc<ControllerSlot>>> {
+    let run = plan.controllers.as_deref();
+    let mem_capped =
+        plan.limits.mem_bytes.is_some() || plan.tests.iter().any(|t| t.mem_limit.is_some());
+    let why = || {
+        run.map(|r| r.notes().join("; "))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "no cgroups".to_string())
+    };
+    if mem_capped && run.and_then(ControllerRun::memory).is_none() {
+        on_event(Event::now(EventKind::Warning(format!(
+            "no memory cgroup ({}): memory limits are address-space limits (RLIMIT_AS); a test over one fails to allocate instead of being stopped as OOM",
+            why()
+        ))));
+    }
+    if plan.limits.pids.is_some() && run.and_then(ControllerRun::pids).is_none() {
+        on_event(Event::now(EventKind::Warning(format!(
+            "no pids cgroup ({}): --test-pids-limit is not enforced",
+            why()
+        ))));
+    }
+    let run = run?;
+    match (0..workers)
+        .map(|w| {
+            run.slot(&format!("w{w}"), cgroups.map(|c| &*c[w]))
+                .map(Arc::new)
+        })
+        .collect()
+    {
+        Ok(v) => Some(v),
+        Err(e) => {
+            on_event(Event::now(EventKind::Warning(format!(
+                "cannot create the memory/pids cgroups of the worker slots: {e}; per-test caps fall back to rlimits"
+            ))));
+            None
+        }
     }
 }
 
@@ -377,6 +565,11 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
     SpawnSpec {
         token,
         cgroup: None,
+        controllers: None,
+        limits: Limits {
+            mem_bytes: test.mem_limit.or(plan.limits.mem_bytes),
+            ..plan.limits
+        },
         argv,
         cwd: test
             .path

@@ -28,6 +28,7 @@ fn script(dir: &Path, name: &str, body: &str) -> TestCase {
         command: Ok(vec![path.to_string_lossy().into_owned()]),
         format: OutputFormat::Auto,
         env: BTreeMap::new(),
+        mem_limit: None,
     }
 }
 
@@ -49,6 +50,9 @@ fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         carried: Vec::new(),
         resumed_from: None,
         cgroup: None,
+        controllers: None,
+        limits: crate::supervise::Limits::default(),
+        guard: None,
         temp_root: dir.join("tmp"),
         container: None,
     }

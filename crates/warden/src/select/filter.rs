@@ -80,6 +80,7 @@ mod tests {
             command: Ok(vec!["true".into()]),
             format: Default::default(),
             env: BTreeMap::new(),
+            mem_limit: None,
         };
         for w in words {
             match w {

@@ -37,6 +37,7 @@ mod tests {
             command: Ok(vec![id.into()]),
             format: OutputFormat::Auto,
             env: Default::default(),
+            mem_limit: None,
         }
     }
 

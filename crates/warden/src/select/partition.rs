@@ -355,6 +355,7 @@ mod tests {
             command: Ok(vec!["true".into()]),
             format: Default::default(),
             env: Default::default(),
+            mem_limit: None,
         }
     }
 

@@ -26,6 +26,9 @@ pub struct RunEntry {
     pub pid: i32,
     pub start_time: Option<u64>,
     pub cgroup_dir: Option<PathBuf>,
+    /// The run's cgroups in v1 hierarchies (memory, pids, cpuacct), on hybrid hosts.
+    #[serde(default)]
+    pub extra_cgroup_dirs: Vec<PathBuf>,
     pub temp_root: PathBuf,
     pub run_dir: Option<PathBuf>,
     /// The engine of the run's containers, when its tests run in containers: the watchdog and
@@ -48,6 +51,7 @@ impl RunEntry {
             pid,
             start_time: os::start_time(pid),
             cgroup_dir: cgroup_dir.map(Path::to_path_buf),
+            extra_cgroup_dirs: Vec::new(),
             temp_root: temp_root.to_path_buf(),
             run_dir: run_dir.map(Path::to_path_buf),
             container_engine: None,

@@ -1,12 +1,16 @@
-//! Supervision of one process tree: spawn, capture, timeout, terminate, leak sweep.
-//! Knows nothing of tests, suites or reports.
+//! Supervision of one process tree: spawn, capture, caps, timeout, terminate, leak sweep,
+//! measurements. Knows nothing of tests, suites or reports.
 
 mod capture;
+mod child;
+mod limits;
 pub mod os;
 pub mod pause;
 mod process;
 mod tree;
 
 pub use capture::{OutputCapture, HEAD_BYTES, TAIL_BYTES};
-pub(crate) use process::ClaimedChild;
+pub(crate) use child::ClaimedChild;
+pub use child::{ChildUsage, MainChild};
+pub use limits::{Limits, MemCapBy, Usage};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};

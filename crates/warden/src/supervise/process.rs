@@ -1,11 +1,10 @@
 //! One test's life as a process tree: spawn it in its own session, capture its output, enforce
 //! its timeout with TERM → grace → KILL to the whole group, and sweep what it leaves behind.
 
-use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -15,8 +14,12 @@ use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until};
 
 use super::capture::OutputCapture;
+use super::child::{self, MainChild};
+use super::limits::{Limits, MemCapBy, Usage};
 use super::os;
 use super::os::cgroup::TestCgroup;
+use super::os::controllers::{Caps, ControllerSlot, SlotStart};
+use super::os::rlimit;
 use super::pause;
 use super::tree::Tree;
 use crate::events::{CapturedOutput, Leak};
@@ -58,31 +61,9 @@ pub struct SpawnSpec {
     /// `K=V` entries of `env` that mark every process of this test: how escaped processes are
     /// found when there is no cgroup.
     pub token: Vec<String>,
-}
-
-/// Pids of main processes the async runtime waits for: the orphan reaper must leave them alone.
-static MAIN_PIDS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
-
-fn main_pids() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
-    MAIN_PIDS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A child the async runtime waits for that is not a test's main process (the container
-/// engine's CLI): claimed for as long as this lives, so the orphan reaper leaves it alone.
-pub(crate) struct ClaimedChild(i32);
-
-impl ClaimedChild {
-    pub(crate) fn new(pid: Option<u32>) -> ClaimedChild {
-        let pid = pid.map_or(0, |p| p as i32);
-        main_pids().insert(pid);
-        ClaimedChild(pid)
-    }
-}
-
-impl Drop for ClaimedChild {
-    fn drop(&mut self) {
-        main_pids().remove(&self.0);
-    }
+    /// Memory, pids and CPU controllers of the worker slot, when the host has them.
+    pub controllers: Option<Arc<ControllerSlot>>,
+    pub limits: Limits,
 }
 
 #[derive(Debug, Clone)]
@@ -116,8 +97,6 @@ pub enum Exit {
     Cancelled,
     /// Could not be started at all.
     SpawnFailed(String),
-    /// Killed for going over its memory limit (the kernel's OOM killer).
-    OutOfMemory,
 }
 
 #[derive(Debug)]
@@ -131,6 +110,8 @@ pub struct ProcessOutcome {
     pub leaked: Vec<Leak>,
     /// Things worth telling that are not the test's fault (an unwritable log, a held pipe).
     pub notes: Vec<String>,
+    /// Peak memory and CPU time, the memory cap and whether it killed the test.
+    pub usage: Usage,
 }
 
 /// Run `spec` to the end. `cancel` leaving `Cancel::No` terminates the tree early.
@@ -148,8 +129,8 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     });
 
     let spawned = spawn(&spec);
-    let (mut child, mut reader) = match spawned {
-        Ok(pair) => pair,
+    let (mut child, mut reader, slot_start) = match spawned {
+        Ok(s) => (s.child, s.reader, s.slot_start),
         Err(msg) => {
             let (output, log, _) = capture.map(|c| c.finish()).unwrap_or_default();
             return ProcessOutcome {
@@ -160,10 +141,11 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
                 tap: None,
                 leaked: Vec::new(),
                 notes,
+                usage: Usage::default(),
             };
         }
     };
-    let pid = child.id().map(|p| p as i32).unwrap_or(0);
+    let pid = child.id();
     // setsid made the main process the leader of its own session and group.
     let tree = Tree {
         pgid: pid,
@@ -289,9 +271,8 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     }
 
     drop(pausable);
-    main_pids().remove(&pid);
     // Orphans re-parented to warden (the subreaper) and killed above are zombies now.
-    os::reap_orphans(|p| main_pids().contains(&p));
+    os::reap_orphans(child::is_waited_for);
 
     // Phase 3: the tree is gone; read what is still in the pipe.
     if reader.is_some() {
@@ -330,6 +311,18 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     };
     let (output, log, log_error) = capture.map(|c| c.finish()).unwrap_or_default();
     notes.extend(log_error);
+    let cgroup_usage = spec
+        .controllers
+        .as_ref()
+        .zip(slot_start)
+        .map(|(slot, start)| slot.finish(start));
+    let usage = Usage::measure(
+        &spec.limits,
+        mem_cap_by(&spec),
+        cgroup_usage,
+        child.usage(),
+        &exit,
+    );
     ProcessOutcome {
         exit,
         duration,
@@ -338,7 +331,25 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         tap: tap.map(TapParser::finish),
         leaked,
         notes,
+        usage,
     }
+}
+
+/// How the memory cap (if any) is enforced for this spec: a memory cgroup when the slot has
+/// one, else the address-space rlimit.
+fn mem_cap_by(spec: &SpawnSpec) -> Option<MemCapBy> {
+    spec.limits.mem_bytes?;
+    Some(match &spec.controllers {
+        Some(c) if c.limits_memory() => MemCapBy::Cgroup,
+        _ => MemCapBy::Rlimit,
+    })
+}
+
+struct Spawned {
+    child: MainChild,
+    reader: Option<pipe::Receiver>,
+    /// Counters of the slot's controllers at the start, to measure this test alone.
+    slot_start: Option<SlotStart>,
 }
 
 fn exit_of(st: std::process::ExitStatus) -> Exit {
@@ -358,11 +369,31 @@ async fn read_some(reader: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Optio
 }
 
 /// Start the main process: own session (so its own process group, no controlling terminal),
-/// stdin from /dev/null, stdout and stderr into one pipe so their interleaving is kept.
-fn spawn(spec: &SpawnSpec) -> Result<(tokio::process::Child, Option<pipe::Receiver>), String> {
+/// stdin from /dev/null, stdout and stderr into one pipe so their interleaving is kept, in the
+/// slot's cgroups and under the spec's rlimits.
+fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
     let Some(program) = spec.argv.first() else {
         return Err("empty command".to_string());
     };
+    let slot_start = match &spec.controllers {
+        Some(slot) => Some(slot.prepare(&Caps {
+            mem_bytes: spec.limits.mem_bytes,
+            pids: spec.limits.pids,
+        })?),
+        None => None,
+    };
+    let mut rlimits = Vec::new();
+    if spec.limits.safe_mode {
+        rlimits.extend(rlimit::safe_mode());
+    }
+    if let (Some(bytes), Some(MemCapBy::Rlimit)) = (spec.limits.mem_bytes, mem_cap_by(spec)) {
+        rlimits.push(rlimit::address_space(bytes));
+    }
+    let v1_fds = spec
+        .controllers
+        .as_ref()
+        .map(|c| c.join_fds())
+        .unwrap_or_default();
     let mut cmd = std::process::Command::new(program);
     cmd.args(&spec.argv[1..])
         .current_dir(&spec.cwd)
@@ -381,26 +412,29 @@ fn spawn(spec: &SpawnSpec) -> Result<(tokio::process::Child, Option<pipe::Receiv
         reader = Some(rx);
     }
     let cgroup_fd = spec.cgroup.as_ref().map(|cg| cg.procs_fd());
-    // SAFETY: only async-signal-safe calls (write, setsid) on memory prepared before the fork.
+    // SAFETY: only async-signal-safe calls (write, setrlimit, setsid) on memory prepared
+    // before the fork.
     unsafe {
         cmd.pre_exec(move || {
-            if let Some(fd) = cgroup_fd {
-                // "0" moves the writing process (the child, before exec) into the cgroup.
-                if libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+            // "0" moves the writing process (the child, before exec) into the cgroup.
+            for fd in cgroup_fd.iter().chain(&v1_fds) {
+                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
                     return Err(std::io::Error::last_os_error());
                 }
             }
+            rlimit::apply(&rlimits)?;
             nix::unistd::setsid().map_err(std::io::Error::from)?;
             Ok(())
         });
     }
-    let child = tokio::process::Command::from(cmd)
-        .spawn()
-        .map_err(|e| spawn_error(program, &e))?;
-    if let Some(pid) = child.id() {
-        main_pids().insert(pid as i32);
-    }
-    Ok((child, reader))
+    let child = MainChild::spawn(&mut cmd).map_err(|e| spawn_error(program, &e))?;
+    // The write ends of the output pipe must close here, or reading never ends.
+    drop(cmd);
+    Ok(Spawned {
+        child,
+        reader,
+        slot_start,
+    })
 }
 
 fn spawn_error(program: &str, e: &std::io::Error) -> String {
@@ -412,3 +446,6 @@ fn spawn_error(program: &str, e: &std::io::Error) -> String {
         _ => format!("cannot run `{program}`: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests;

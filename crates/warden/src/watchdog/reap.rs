@@ -65,11 +65,12 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         ..Reaped::default()
     };
     let token = [run_token(&entry.run_id)];
-    let mut cgroup_dir = None;
-    if let Some(dir) = entry.cgroup_dir.as_ref().filter(|d| d.is_dir()) {
+    let mut cgroup_dirs = Vec::new();
+    let candidates = entry.cgroup_dir.iter().chain(&entry.extra_cgroup_dirs);
+    for dir in candidates.filter(|d| d.is_dir()) {
         if made_for_run(dir, &entry.run_id) {
             reaped.cgroups.push(dir.clone());
-            cgroup_dir = Some(dir);
+            cgroup_dirs.push(dir);
         } else {
             reaped.refused.push(dir.clone());
         }
@@ -87,7 +88,7 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         reap_containers(entry, &mut reaped, true);
         return reaped;
     }
-    if let Some(dir) = cgroup_dir {
+    for dir in cgroup_dirs {
         cgroup::remove_tree(dir);
     }
     // A process may fork while we kill: scan again until nothing carries the token.
@@ -150,10 +151,35 @@ mod tests {
             pid: i32::MAX,
             start_time: None,
             cgroup_dir: None,
+            extra_cgroup_dirs: Vec::new(),
             temp_root,
             run_dir: None,
             container_engine: None,
         }
+    }
+
+    /// The run's v1 cgroup directories (hybrid hosts) are removed like its v2 one, and only
+    /// when they are named for the run. Plain directories stand in for cgroups here: empty
+    /// ones are removed the same way.
+    #[test]
+    fn removes_the_v1_cgroup_dirs_of_the_run_only() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ours = tmp.path().join("memory/warden-r1");
+        let other = tmp.path().join("pids/not-warden");
+        std::fs::create_dir_all(ours.join("w0")).unwrap();
+        std::fs::create_dir_all(&other).unwrap();
+        let mut e = entry("r1", tmp.path().join("warden-r1"));
+        e.extra_cgroup_dirs = vec![ours.clone(), other.clone()];
+        let r = reap_run(&e, "test", true);
+        assert_eq!(
+            (r.cgroups.clone(), r.refused.clone()),
+            (vec![ours.clone()], vec![other.clone()])
+        );
+        assert!(ours.exists(), "a dry run removes nothing");
+        let r = reap_run(&e, "test", false);
+        assert_eq!(r.cgroups, vec![ours.clone()]);
+        assert!(!ours.exists());
+        assert!(other.exists());
     }
 
     #[test]

@@ -9,3 +9,7 @@ mod other;
 pub use other::*;
 /// Plain cgroupfs file access: compiles everywhere, finds no cgroup2 mount off Linux.
 pub mod cgroup;
+/// Memory, pids and CPU controllers, v1 or v2, for per-test caps and measurements.
+pub mod controllers;
+/// rlimits set between fork and exec.
+pub mod rlimit;

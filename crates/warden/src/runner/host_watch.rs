@@ -1,0 +1,155 @@
+//! The host guard inside the scheduler loop: when to sample, which samples become
+//! `resource-sample` events, and the guard's decisions on each sample.
+
+use std::time::{Duration, Instant};
+
+use crate::events::{EventKind, HostReading};
+use crate::monitor::{Decision, Guard, GuardConfig, HostSampler, Reading, RunningState};
+
+/// Sampling period while memory is far from its threshold (≥ 2 Hz as SPEC §6 asks).
+const PERIOD: Duration = Duration::from_millis(250);
+/// Sampling period when memory is near or above its threshold: a test allocating fast can
+/// take gigabytes in a second, and each sample is a chance to stop it.
+const FAST_PERIOD: Duration = Duration::from_millis(100);
+/// "Near": this many points below the memory threshold.
+const NEAR: f64 = 5.0;
+/// `resource-sample` events are emitted at most this often (the JSON stream stays small).
+const EVENT_PERIOD: Duration = Duration::from_millis(500);
+
+pub(super) struct HostWatch {
+    sampler: HostSampler,
+    guard: Guard,
+    next_sample: Instant,
+    last_event: Option<Instant>,
+    /// No test starts before the host was looked at once: it may be full already.
+    sampled: bool,
+}
+
+/// What one sample produced.
+pub(super) struct Tick {
+    pub reading: HostReading,
+    /// A `resource-sample` event, when one is due.
+    pub sample_event: Option<EventKind>,
+    pub decision: Decision,
+}
+
+impl HostWatch {
+    pub fn new(config: GuardConfig) -> HostWatch {
+        HostWatch {
+            sampler: HostSampler::new(),
+            guard: Guard::new(config),
+            next_sample: Instant::now(),
+            last_event: None,
+            sampled: false,
+        }
+    }
+
+    /// When the next sample is due.
+    pub fn deadline(&self) -> tokio::time::Instant {
+        self.next_sample.into()
+    }
+
+    /// Tests allowed at once as of the last decision (none before the first sample).
+    pub fn allowed(&self) -> usize {
+        if self.sampled {
+            self.guard.allowed()
+        } else {
+            0
+        }
+    }
+
+    /// Sample the host and let the guard decide. An error means the host cannot be read at
+    /// all (no `/proc`): the caller turns the guard off and says so.
+    pub fn tick(
+        &mut self,
+        running: &RunningState,
+        now: Instant,
+    ) -> Result<Tick, crate::monitor::MonitorError> {
+        let reading = self.sampler.sample()?;
+        let decision = self.guard.decide(&reading, running, now);
+        self.sampled = true;
+        let near = reading.mem_used_percent >= self.guard.config().mem_threshold - NEAR;
+        self.next_sample = now + if near { FAST_PERIOD } else { PERIOD };
+        let host = host_reading(&reading);
+        let due = self
+            .last_event
+            .is_none_or(|t| now.duration_since(t) >= EVENT_PERIOD);
+        // Before the first CPU window ends there is no CPU share to report.
+        let sample_event = (due && reading.cpu_percent.is_some()).then(|| {
+            self.last_event = Some(now);
+            EventKind::ResourceSample {
+                reading: host,
+                running: running.tests.len(),
+            }
+        });
+        Ok(Tick {
+            reading: host,
+            sample_event,
+            decision,
+        })
+    }
+}
+
+/// A reading as reported: percentages to one decimal, which is all they are worth.
+fn host_reading(r: &Reading) -> HostReading {
+    let round = |x: f64| (x * 10.0).round() / 10.0;
+    HostReading {
+        cpu_percent: r.cpu_percent.map(round),
+        mem_used_percent: round(r.mem_used_percent),
+        cpu_pressure: r.cpu_pressure,
+        mem_pressure: r.mem_pressure,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::monitor::{Action, RunningTest};
+
+    /// Real samples of this host: a threshold far above its use gives samples and no action,
+    /// events at most every EVENT_PERIOD; one at 0% makes the first sample stop starting
+    /// tests.
+    #[test]
+    fn samples_the_real_host() {
+        let config = GuardConfig::new(2, 100.0, 100.0, Duration::from_secs(5));
+        let mut w = HostWatch::new(config);
+        let t0 = Instant::now();
+        let running = RunningState {
+            tests: vec![RunningTest {
+                key: 0,
+                started: t0,
+                requeued_before: false,
+                terminating: false,
+            }],
+        };
+        assert_eq!(w.allowed(), 0, "nothing starts before the first sample");
+        let first = w.tick(&running, t0).unwrap();
+        assert_eq!(w.allowed(), 2);
+        assert!(first.sample_event.is_none(), "no CPU share yet");
+        assert_eq!(first.decision.action, None);
+        assert!(w.deadline() > t0.into());
+        std::thread::sleep(crate::monitor::CPU_WINDOW + Duration::from_millis(50));
+        let now = Instant::now();
+        let second = w.tick(&running, now).unwrap();
+        match second.sample_event {
+            Some(EventKind::ResourceSample { reading, running }) => {
+                assert_eq!(running, 1);
+                assert!(reading.cpu_percent.is_some());
+                assert!(reading.mem_used_percent > 0.0 && reading.mem_used_percent < 100.0);
+            }
+            other => panic!("{other:?}"),
+        }
+        let third = w.tick(&running, now + Duration::from_millis(100)).unwrap();
+        assert!(third.sample_event.is_none(), "rate-limited");
+
+        let mut strict = HostWatch::new(GuardConfig::new(2, 100.0, 0.0, Duration::from_secs(5)));
+        let d = strict.tick(&running, t0).unwrap().decision;
+        assert_eq!(d.allowed, 0);
+        assert!(matches!(
+            d.action,
+            Some(Action::Throttle { allowed: 0, .. })
+        ));
+        assert_eq!(strict.allowed(), 0);
+        assert!(strict.deadline() <= (t0 + FAST_PERIOD).into());
+    }
+}
