@@ -33,8 +33,8 @@ impl Containment {
         terminal: &Terminal,
         verbose: bool,
         container_engine: Option<&Engine>,
-    ) -> Containment {
-        let (reaped, _) = clean_cmd::sweep(
+    ) -> anyhow::Result<Containment> {
+        let (reaped, problems) = clean_cmd::sweep(
             false,
             container_engine
                 .map(std::slice::from_ref)
@@ -42,6 +42,20 @@ impl Containment {
         );
         for r in reaped.iter().filter(|r| !r.is_empty()) {
             terminal.warning(&clean_cmd::describe(r, false));
+        }
+        for p in &problems {
+            terminal.warning(p);
+        }
+        create_private_dir(temp_root)?;
+        // Registered before anything else of the run exists, so that a warden dying during
+        // the set-up leaves an entry that `warden clean` can act on.
+        let registry_dir = registry::registry_dir();
+        let mut entry = RunEntry::for_this_process(run_id, None, temp_root, Some(run_dir));
+        if let Err(e) = registry::register(&registry_dir, &entry) {
+            terminal.warning(&format!(
+                "cannot register the run in {}: {e}",
+                registry_dir.display()
+            ));
         }
         if let Err(e) = os::become_subreaper() {
             terminal.note(&format!(
@@ -65,13 +79,7 @@ impl Containment {
                 terminal.note(&format!("note: {n}"));
             }
         }
-        let registry_dir = registry::registry_dir();
-        let mut entry = RunEntry::for_this_process(
-            run_id,
-            cgroup.as_ref().map(|c| c.dir()),
-            temp_root,
-            Some(run_dir),
-        );
+        entry.cgroup_dir = cgroup.as_ref().map(|c| c.dir().to_path_buf());
         entry.extra_cgroup_dirs = controllers.v1_dirs();
         // The watchdog and `warden clean` remove the run's containers with it.
         entry.container_engine = container_engine.cloned();
@@ -92,13 +100,13 @@ impl Containment {
                 None
             }
         };
-        Containment {
+        Ok(Containment {
             cgroup,
             controllers: Arc::new(controllers),
             registry_dir,
             run_id: run_id.to_string(),
             watchdog,
-        }
+        })
     }
 
     /// The run ended (the runner already removed its cgroups and temp dirs).
@@ -108,4 +116,19 @@ impl Containment {
         }
         registry::unregister(&self.registry_dir, &self.run_id);
     }
+}
+
+/// The parent of the tests' private `TMPDIR`s: created fresh, mode 0700. A directory already
+/// there (someone else's, perhaps) is never adopted.
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot create the run's private temp dir {}: {e}",
+                dir.display()
+            )
+        })
 }

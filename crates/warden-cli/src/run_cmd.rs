@@ -65,6 +65,15 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
         _ => None,
     };
+    // Signals are ours from here on: one arriving during the set-up stops the run cleanly
+    // (exit 130/143/129) instead of killing warden half-way.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let _runtime = rt.enter();
+    let (stop_tx, stop_rx) = watch::channel(None);
+    signals::install(stop_tx).context("cannot install signal handlers")?;
     let state_dir = settings.run.state_dir.clone();
     let _lock = StateLock::acquire(&state_dir)?;
     let run_id = new_run_id();
@@ -174,7 +183,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &terminal,
         settings.output.verbose,
         engine.as_ref(),
-    );
+    )?;
     let container = engine.as_ref().map(|engine| {
         Arc::new(ContainerRun {
             engine: engine.clone(),
@@ -228,13 +237,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         container,
     };
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
     let outcome = rt.block_on(async {
-        let (stop_tx, stop_rx) = watch::channel(None);
-        signals::install(stop_tx).context("cannot install signal handlers")?;
         let outcome = runner::run(plan, stop_rx, |event: Event| {
             terminal.on_event(&event);
             reports.on_event(&event);
