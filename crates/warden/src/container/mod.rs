@@ -16,7 +16,10 @@ pub use config::{
 };
 pub use engine::{CmdOutput, Engine, EngineChoice, EngineError, EngineKind};
 pub use run::{run_in_container, run_test_in_container};
-pub use spec::{container_name, ContainerRun, ContainerSpec, ATTEMPT_LABEL, RUN_LABEL, TEST_LABEL};
+pub use spec::{
+    container_name, this_owner, ContainerRun, ContainerSpec, ATTEMPT_LABEL, OWNER_LABEL, RUN_LABEL,
+    TEST_LABEL,
+};
 
 #[cfg(test)]
 pub(crate) mod testing;
