@@ -62,7 +62,7 @@ pub struct ChildUsage {
     pub cpu: Duration,
 }
 
-/// The main process of a test, spawned by `std::process::Command` and reaped here.
+/// The main process of a test, reaped here.
 #[derive(Debug)]
 pub struct MainChild {
     pid: i32,
@@ -75,13 +75,17 @@ impl MainChild {
     /// Spawn `cmd` and take over waiting for it. The pid is registered before anyone can see
     /// it exit, so a concurrent orphan sweep never reaps it.
     pub fn spawn(cmd: &mut std::process::Command) -> io::Result<MainChild> {
+        // Dropping a `Child` neither kills nor reaps it.
+        MainChild::spawn_with(|| cmd.spawn().map(|c| c.id() as i32))
+    }
+
+    /// Take over waiting for the child that `start` spawns and returns the pid of, with the
+    /// same guarantee as [`MainChild::spawn`].
+    pub fn spawn_with(start: impl FnOnce() -> io::Result<i32>) -> io::Result<MainChild> {
         let mut set = waited();
-        let child = cmd.spawn()?;
-        let pid = child.id() as i32;
+        let pid = start()?;
         set.insert(pid);
         drop(set);
-        // Dropping a `Child` neither kills nor reaps it.
-        drop(child);
         Ok(MainChild {
             pid,
             #[cfg(target_os = "linux")]

@@ -1,8 +1,8 @@
 //! One test's life as a process tree: spawn it in its own session, capture its output, enforce
 //! its timeout with TERM → grace → KILL to the whole group, and sweep what it leaves behind.
 
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
+#[cfg(not(target_os = "linux"))]
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -394,30 +394,76 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         .as_ref()
         .map(|c| c.join_fds())
         .unwrap_or_default();
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(&spec.argv[1..])
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null());
-    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    let cgroup_fd = spec.cgroup.as_ref().map(|cg| cg.procs_fd());
+    let joins: Vec<_> = cgroup_fd.into_iter().chain(v1_fds).collect();
     let mut reader = None;
+    let mut output = None;
     if spec.capture.is_some() {
         let (tx, rx) = pipe::pipe().map_err(|e| format!("cannot create output pipe: {e}"))?;
         let fd = tx
             .into_blocking_fd()
             .map_err(|e| format!("cannot create output pipe: {e}"))?;
-        let fd2 = fd
-            .try_clone()
-            .map_err(|e| format!("cannot create output pipe: {e}"))?;
-        cmd.stdout(Stdio::from(fd)).stderr(Stdio::from(fd2));
+        output = Some(fd);
         reader = Some(rx);
     }
-    let cgroup_fd = spec.cgroup.as_ref().map(|cg| cg.procs_fd());
+    let child = start_main(spec, program, output.as_ref(), &joins, &rlimits)
+        .map_err(|e| spawn_error(program, &e))?;
+    // The write end of the output pipe must close here, or reading never ends.
+    drop(output);
+    Ok(Spawned {
+        child,
+        reader,
+        slot_start,
+    })
+}
+
+/// Start the main process without copying warden (see `os::spawn`).
+#[cfg(target_os = "linux")]
+fn start_main(
+    spec: &SpawnSpec,
+    _program: &str,
+    output: Option<&std::os::fd::OwnedFd>,
+    joins: &[std::os::fd::RawFd],
+    rlimits: &[rlimit::Rlimit],
+) -> std::io::Result<MainChild> {
+    use std::os::fd::AsRawFd;
+    let req = os::spawn::Request {
+        argv: &spec.argv,
+        cwd: &spec.cwd,
+        env: &spec.env,
+        output: output.map(|fd| fd.as_raw_fd()),
+        cgroup_procs: joins,
+        rlimits,
+    };
+    MainChild::spawn_with(|| os::spawn::spawn(&req))
+}
+
+/// Start the main process with fork + exec where there is no clone.
+#[cfg(not(target_os = "linux"))]
+fn start_main(
+    spec: &SpawnSpec,
+    program: &str,
+    output: Option<&std::os::fd::OwnedFd>,
+    joins: &[std::os::fd::RawFd],
+    rlimits: &[rlimit::Rlimit],
+) -> std::io::Result<MainChild> {
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(&spec.argv[1..])
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::null());
+    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    if let Some(fd) = output {
+        cmd.stdout(Stdio::from(fd.try_clone()?))
+            .stderr(Stdio::from(fd.try_clone()?));
+    }
+    let joins = joins.to_vec();
+    let rlimits = rlimits.to_vec();
     // SAFETY: only async-signal-safe calls (write, setrlimit, setsid) on memory prepared
     // before the fork.
     unsafe {
         cmd.pre_exec(move || {
             // "0" moves the writing process (the child, before exec) into the cgroup.
-            for fd in cgroup_fd.iter().chain(&v1_fds) {
+            for fd in &joins {
                 if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -427,14 +473,7 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
             Ok(())
         });
     }
-    let child = MainChild::spawn(&mut cmd).map_err(|e| spawn_error(program, &e))?;
-    // The write ends of the output pipe must close here, or reading never ends.
-    drop(cmd);
-    Ok(Spawned {
-        child,
-        reader,
-        slot_start,
-    })
+    MainChild::spawn(&mut cmd)
 }
 
 fn spawn_error(program: &str, e: &std::io::Error) -> String {

@@ -13,3 +13,6 @@ pub mod cgroup;
 pub mod controllers;
 /// rlimits set between fork and exec.
 pub mod rlimit;
+/// Starting a test's main process with clone(CLONE_VM | CLONE_VFORK) instead of fork.
+#[cfg(target_os = "linux")]
+pub mod spawn;
