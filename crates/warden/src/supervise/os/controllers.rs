@@ -182,6 +182,7 @@ impl ControllerRun {
             pids,
             cpu,
             joins: joins.into_iter().map(|(_, f)| f).collect(),
+            after_last: Mutex::new(None),
         })
     }
 
@@ -228,6 +229,17 @@ pub struct ControllerSlot {
     cpu: Option<SlotCtl>,
     /// `cgroup.procs` of the v1 slot directories, held open for the child to join.
     joins: Vec<File>,
+    /// The cumulative counters `finish` read after the previous test: the slot has been empty
+    /// since, so the next `prepare` starts from them instead of reading them again.
+    after_last: Mutex<Option<Counters>>,
+}
+
+/// Cumulative counters of a slot, as read at one moment.
+#[derive(Debug, Clone, Copy)]
+struct Counters {
+    oom_kills: Option<u64>,
+    failcnt: Option<u64>,
+    cpu: Option<u64>,
 }
 
 /// Counters read before a test, to turn cumulative ones into the test's own.
@@ -260,6 +272,12 @@ impl ControllerSlot {
     /// empty now. An error means a requested cap could not be set: the test must not run
     /// without it.
     pub fn prepare(&self, caps: &Caps) -> Result<SlotStart, String> {
+        // Taken, not copied: counters are reused once, right after the `finish` that read them.
+        let known = self
+            .after_last
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let mut start = SlotStart {
             oom_kills: None,
             failcnt: None,
@@ -291,8 +309,13 @@ impl ControllerSlot {
                         m.set("memory.limit_in_bytes", &limit)?;
                     }
                     let _ = fs::write(d.join("memory.max_usage_in_bytes"), "0");
-                    start.oom_kills = read_keyed(&d.join("memory.oom_control"), "oom_kill");
-                    start.failcnt = read_u64(&d.join("memory.failcnt"));
+                    (start.oom_kills, start.failcnt) = match known {
+                        Some(k) => (k.oom_kills, k.failcnt),
+                        None => (
+                            read_keyed(&d.join("memory.oom_control"), "oom_kill"),
+                            read_u64(&d.join("memory.failcnt")),
+                        ),
+                    };
                 }
                 Hierarchy::V2 => {
                     let limit = caps.mem_bytes.map_or("max".to_string(), |b| b.to_string());
@@ -304,7 +327,10 @@ impl ControllerSlot {
                     }
                     // One OOM kill takes the whole test down, not one process of it at random.
                     let _ = fs::write(d.join("memory.oom.group"), "1");
-                    start.oom_kills = read_keyed(&d.join("memory.events"), "oom_kill");
+                    start.oom_kills = match known {
+                        Some(k) => k.oom_kills,
+                        None => read_keyed(&d.join("memory.events"), "oom_kill"),
+                    };
                     start.peak_fd = reset_peak(&d.join("memory.peak"));
                 }
             }
@@ -314,15 +340,16 @@ impl ControllerSlot {
             p.set("pids.max", &limit)?;
         }
         if let Some(c) = &self.cpu {
-            start.cpu = match c.hierarchy {
-                Hierarchy::V1 => {
+            start.cpu = match (c.hierarchy, known) {
+                (_, Some(k)) if k.cpu.is_some() => k.cpu,
+                (Hierarchy::V1, _) => {
                     let usage = c.dir.join("cpuacct.usage");
                     match fs::write(&usage, "0") {
                         Ok(()) => Some(0),
                         Err(_) => read_u64(&usage),
                     }
                 }
-                Hierarchy::V2 => read_cpu_stat_ns(&c.dir),
+                (Hierarchy::V2, _) => read_cpu_stat_ns(&c.dir),
             };
         }
         Ok(start)
@@ -331,34 +358,40 @@ impl ControllerSlot {
     /// What the test that ran since `prepare` used. Call once its processes are gone.
     pub fn finish(&self, start: SlotStart) -> CgroupUsage {
         let mut usage = CgroupUsage::default();
+        let mut now = Counters {
+            oom_kills: None,
+            failcnt: None,
+            cpu: None,
+        };
         if let Some(m) = &self.memory {
             let d = &m.dir;
             match m.hierarchy {
                 Hierarchy::V1 => {
                     usage.peak_bytes = read_u64(&d.join("memory.max_usage_in_bytes"));
-                    let kills = read_keyed(&d.join("memory.oom_control"), "oom_kill");
-                    usage.oom_kills = delta(start.oom_kills, kills);
-                    let failcnt = read_u64(&d.join("memory.failcnt"));
-                    usage.limit_hit = delta(start.failcnt, failcnt) > 0;
+                    now.oom_kills = read_keyed(&d.join("memory.oom_control"), "oom_kill");
+                    usage.oom_kills = delta(start.oom_kills, now.oom_kills);
+                    now.failcnt = read_u64(&d.join("memory.failcnt"));
+                    usage.limit_hit = delta(start.failcnt, now.failcnt) > 0;
                 }
                 Hierarchy::V2 => {
                     usage.peak_bytes = start.peak_fd.and_then(|mut f| read_fd_u64(&mut f));
-                    let kills = read_keyed(&d.join("memory.events"), "oom_kill");
-                    usage.oom_kills = delta(start.oom_kills, kills);
+                    now.oom_kills = read_keyed(&d.join("memory.events"), "oom_kill");
+                    usage.oom_kills = delta(start.oom_kills, now.oom_kills);
                     usage.limit_hit = usage.oom_kills > 0;
                 }
             }
         }
         if let Some(c) = &self.cpu {
-            let now = match c.hierarchy {
+            now.cpu = match c.hierarchy {
                 Hierarchy::V1 => read_u64(&c.dir.join("cpuacct.usage")),
                 Hierarchy::V2 => read_cpu_stat_ns(&c.dir),
             };
-            usage.cpu_ns = match (start.cpu, now) {
+            usage.cpu_ns = match (start.cpu, now.cpu) {
                 (Some(a), Some(b)) => Some(b.saturating_sub(a)),
                 _ => None,
             };
         }
+        *self.after_last.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
         usage
     }
 }

@@ -158,6 +158,15 @@ fn memory_cap_kills_and_peak_is_measured_per_test() {
     assert!((100 << 20..400 << 20).contains(&peak), "peak {peak}");
     assert!(fine.cpu_ns.is_some_and(|ns| ns > 1_000_000), "{fine:?}");
 
+    // The counters `finish` read are the next test's start (not read again): a test that does
+    // next to nothing is charged next to nothing, not the previous test's CPU time.
+    let start = slot.prepare(&Caps::default()).unwrap();
+    assert!(run_in(&slot, v2.as_ref(), "true").success());
+    let idle = slot.finish(start);
+    assert_eq!(idle.oom_kills, 0);
+    let (idle_ns, fine_ns) = (idle.cpu_ns.unwrap(), fine.cpu_ns.unwrap());
+    assert!(idle_ns < fine_ns / 2, "{idle:?} after {fine:?}");
+
     let dirs = runs.ctl.v1_dirs();
     drop(slot);
     drop(v2);

@@ -2,7 +2,7 @@
 //! cgroup membership as the test's program sees them.
 
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use super::*;
 use crate::supervise::os::cgroup::CgroupRun;
@@ -31,7 +31,7 @@ fn run(
     })?;
     drop(tx);
     let mut out = String::new();
-    std::fs::File::from(OwnedFd::from(rx))
+    std::fs::File::from(rx)
         .read_to_string(&mut out)
         .unwrap();
     let mut status = 0;
