@@ -279,6 +279,19 @@ fn stats_count_runs_by_their_final_attempt() {
 }
 
 #[test]
+fn prune_with_no_more_runs_than_kept_removes_nothing_and_one_more_prunes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut h = open_in(tmp.path());
+    for id in ["20250001", "20250002", "20250003"] {
+        run(&h, id, true, &[result("a", Status::Pass, 5)]);
+    }
+    assert_eq!(h.prune(3).unwrap(), 0);
+    assert_eq!(h.stats(&["a"]).unwrap()["a"].runs, 3);
+    assert_eq!(h.prune(2).unwrap(), 1);
+    assert_eq!(h.stats(&["a"]).unwrap()["a"].runs, 2);
+}
+
+#[test]
 fn prune_keeps_the_newest_runs_of_each_test() {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = open_in(tmp.path());
