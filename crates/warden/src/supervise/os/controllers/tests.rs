@@ -166,6 +166,13 @@ fn memory_cap_kills_and_peak_is_measured_per_test() {
     assert_eq!(idle.oom_kills, 0);
     let (idle_ns, fine_ns) = (idle.cpu_ns.unwrap(), fine.cpu_ns.unwrap());
     assert!(idle_ns < fine_ns / 2, "{idle:?} after {fine:?}");
+    // Its peak was reset too (v2 kernels before 6.12 report none: it cannot be reset).
+    if let Some(peak) = idle.peak_bytes {
+        assert!(peak < 50 << 20, "{idle:?} after {fine:?}");
+    }
+    if runs.ctl.memory() == Some(Hierarchy::V1) {
+        assert!(idle.peak_bytes.is_some(), "{idle:?}");
+    }
 
     let dirs = runs.ctl.v1_dirs();
     drop(slot);
