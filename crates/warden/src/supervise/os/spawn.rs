@@ -257,9 +257,7 @@ fn cstr(s: &String) -> io::Result<CString> {
 
 /// Warden's environment with `added` over it.
 fn environment(added: &[(String, String)]) -> Vec<(OsString, OsString)> {
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| !added.iter().any(|(a, _)| OsStr::new(a) == k))
-        .collect();
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     for (k, v) in added {
         // The last of a repeated key wins, as with `Command::envs`.
         env.retain(|(ek, _)| ek != OsStr::new(k));

@@ -31,9 +31,7 @@ fn run(
     })?;
     drop(tx);
     let mut out = String::new();
-    std::fs::File::from(rx)
-        .read_to_string(&mut out)
-        .unwrap();
+    std::fs::File::from(rx).read_to_string(&mut out).unwrap();
     let mut status = 0;
     // SAFETY: our own child; status is a valid out-pointer.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
