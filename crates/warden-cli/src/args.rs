@@ -32,7 +32,7 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the tests `run` would run, with level, tags and flags
     List(ListArgs),
-    /// Reap what dead runs left: processes, cgroups, temp dirs
+    /// Reap what dead runs left: processes, cgroups, containers, temp dirs
     Clean(CleanArgs),
     /// Merge the JSON-lines or JUnit reports of several shards into one
     #[command(after_help = MERGE_HELP)]
@@ -254,6 +254,22 @@ pub struct RunArgs {
     /// Print the selected tests instead of running them (same as `warden list`)
     #[arg(long)]
     pub list: bool,
+    /// Run each test in its own hardened container, in parallel (honours -j)
+    #[arg(long, help_heading = "Containers")]
+    pub container: bool,
+    /// Run each test in its own hardened container, one at a time
+    #[arg(
+        long,
+        visible_alias = "container-sequential",
+        help_heading = "Containers"
+    )]
+    pub container_seq: bool,
+    /// Image the containers run [default: `image` in [container] of warden.toml]
+    #[arg(long, value_name = "IMG", help_heading = "Containers")]
+    pub container_image: Option<String>,
+    /// Container engine: docker, podman or auto (docker if it answers, else podman) [default: auto]
+    #[arg(long, value_name = "ENGINE", help_heading = "Containers")]
+    pub container_engine: Option<String>,
     #[command(flatten)]
     pub later: LaterArgs,
 }
@@ -263,27 +279,13 @@ pub struct RunArgs {
 #[derive(Debug, Args, Default)]
 pub struct LaterArgs {
     #[arg(long, hide = true)]
-    pub container: bool,
-    #[arg(long, hide = true, visible_alias = "container-sequential")]
-    pub container_seq: bool,
-    #[arg(long, hide = true)]
-    pub container_image: Option<String>,
-    #[arg(long, hide = true)]
-    pub container_engine: Option<String>,
-    #[arg(long, hide = true)]
     pub html: Option<String>,
 }
 
 impl LaterArgs {
     /// The first option given whose subsystem does not exist yet.
     pub fn first_given(&self) -> Option<&'static str> {
-        let given = [
-            (self.container, "--container"),
-            (self.container_seq, "--container-seq"),
-            (self.container_image.is_some(), "--container-image"),
-            (self.container_engine.is_some(), "--container-engine"),
-            (self.html.is_some(), "--html"),
-        ];
+        let given = [(self.html.is_some(), "--html")];
         given.into_iter().find(|(on, _)| *on).map(|(_, name)| name)
     }
 }
@@ -360,6 +362,10 @@ impl RunArgs {
             verbose: flag(self.verbose),
             quiet: flag(self.quiet),
             color: self.color.clone(),
+            container: flag(self.container),
+            container_seq: flag(self.container_seq),
+            container_image: self.container_image.clone(),
+            container_engine: self.container_engine.clone(),
             ..self.select.to_options()
         }
     }

@@ -1,14 +1,16 @@
 //! `warden clean [--dry-run]`: find runs whose warden is dead and remove what they left —
-//! processes carrying their token, cgroups, temp dirs. Also run quietly at the start of every
-//! run.
+//! processes carrying their token, cgroups, containers, temp dirs — and containers of any dead
+//! warden the registry does not know. Also run quietly at the start of every run.
 
 use std::fmt::Write as _;
 
+use warden::container::{remove_orphan_containers, Engine, EngineChoice};
 use warden::state::registry::{self, RunEntry};
 use warden::watchdog::{reap_run, Reaped};
 
-/// Reap every dead run in the registry; returns what was removed (or would be).
-pub fn sweep(dry_run: bool) -> (Vec<Reaped>, Vec<String>) {
+/// Reap every dead run in the registry, then the containers of dead wardens on `engines`;
+/// returns what was removed (or would be) and what went wrong.
+pub fn sweep(dry_run: bool, engines: &[Engine]) -> (Vec<Reaped>, Vec<String>) {
     let dir = registry::registry_dir();
     let mut reaped = Vec::new();
     let mut problems = Vec::new();
@@ -27,9 +29,40 @@ pub fn sweep(dry_run: bool) -> (Vec<Reaped>, Vec<String>) {
         if !dry_run {
             registry::unregister(&dir, &entry.run_id);
         }
+        problems.extend(r.problems.iter().cloned());
         reaped.push(r);
     }
+    for engine in engines {
+        match remove_orphan_containers(engine, dry_run) {
+            Ok(found) => {
+                // Grouped by run, as if the registry had known them.
+                for c in found {
+                    match reaped.iter_mut().find(|r| r.run_id == c.run_id) {
+                        Some(r) if !r.containers.iter().any(|k| k.id == c.id) => {
+                            r.containers.push(c)
+                        }
+                        Some(_) => {}
+                        None => reaped.push(Reaped {
+                            run_id: c.run_id.clone(),
+                            containers: vec![c],
+                            ..Reaped::default()
+                        }),
+                    }
+                }
+            }
+            Err(e) => problems.push(format!("cannot look for leftover containers: {e}")),
+        }
+    }
     (reaped, problems)
+}
+
+/// The engines installed here (not checked: one that does not answer is reported by
+/// [`sweep`]).
+fn installed_engines() -> Vec<Engine> {
+    [EngineChoice::Docker, EngineChoice::Podman]
+        .into_iter()
+        .filter_map(|c| Engine::find(c).ok())
+        .collect()
 }
 
 /// `killed 2 processes (412 sleep 300, 415 sh -c x), removed cgroup …, removed …`
@@ -54,6 +87,15 @@ pub fn describe(r: &Reaped, dry_run: bool) -> String {
         let _ = write!(s, " ({})", list.join(", "));
         parts.push(s);
     }
+    if !r.containers.is_empty() {
+        let names: Vec<&str> = r.containers.iter().map(|c| c.name.as_str()).collect();
+        parts.push(format!(
+            "{remove} {} container{} ({})",
+            r.containers.len(),
+            if r.containers.len() == 1 { "" } else { "s" },
+            names.join(", ")
+        ));
+    }
     for c in &r.cgroups {
         parts.push(format!("{remove} cgroup {}", c.display()));
     }
@@ -74,7 +116,7 @@ pub fn describe(r: &Reaped, dry_run: bool) -> String {
 }
 
 pub fn run_clean(dry_run: bool) -> u8 {
-    let (reaped, problems) = sweep(dry_run);
+    let (reaped, problems) = sweep(dry_run, &installed_engines());
     for p in &problems {
         eprintln!("warning: {p}");
     }

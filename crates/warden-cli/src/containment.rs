@@ -1,10 +1,12 @@
 //! Setting up what makes a run unable to leave anything behind (SPEC §6): the sweep of dead
-//! runs, warden as child subreaper, the run's cgroups (v2 for tracking; memory, pids and CPU
-//! wherever the host has them), its registry entry and its watchdog.
+//! runs (and, for a container run, the containers of dead wardens), warden as child subreaper,
+//! the run's cgroups (v2 for tracking; memory, pids and CPU wherever the host has them), its
+//! registry entry and its watchdog.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use warden::container::Engine;
 use warden::state::registry::{self, RunEntry};
 use warden::supervise::os::controllers::ControllerRun;
 use warden::supervise::os::{self, cgroup::CgroupRun};
@@ -30,8 +32,14 @@ impl Containment {
         run_dir: &Path,
         terminal: &Terminal,
         verbose: bool,
+        container_engine: Option<&Engine>,
     ) -> anyhow::Result<Containment> {
-        let (reaped, problems) = clean_cmd::sweep(false);
+        let (reaped, problems) = clean_cmd::sweep(
+            false,
+            container_engine
+                .map(std::slice::from_ref)
+                .unwrap_or_default(),
+        );
         for r in reaped.iter().filter(|r| !r.is_empty()) {
             terminal.warning(&clean_cmd::describe(r, false));
         }
@@ -73,6 +81,8 @@ impl Containment {
         }
         entry.cgroup_dir = cgroup.as_ref().map(|c| c.dir().to_path_buf());
         entry.extra_cgroup_dirs = controllers.v1_dirs();
+        // The watchdog and `warden clean` remove the run's containers with it.
+        entry.container_engine = container_engine.cloned();
         if let Err(e) = registry::register(&registry_dir, &entry) {
             terminal.warning(&format!(
                 "cannot register the run in {}: {e}",

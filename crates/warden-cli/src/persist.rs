@@ -2,8 +2,9 @@
 //! checkpoint `--resume` reads) and to the history database (durations, `--failed`, flakiness).
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
-use warden::events::{Event, EventKind, StopReason};
+use warden::events::{Event, EventKind, StopReason, TestResult};
 use warden::runner::RunOutcome;
 use warden::state::history::DEFAULT_KEEP_RUNS_PER_TEST;
 use warden::state::{journal, History, Journal};
@@ -15,7 +16,15 @@ pub struct Persistence {
     pub history: Option<History>,
     /// Problems met while writing; reported once at the end.
     pub warnings: Vec<String>,
+    /// Results not yet in history, and when history was last written.
+    pub pending: Vec<(TestResult, SystemTime)>,
+    pub flushed: Instant,
 }
+
+/// History is written in batches (one SQLite commit per batch, not per test): at most this many
+/// results or this long apart. What a crash loses of it, the journal still has.
+const HISTORY_BATCH: usize = 64;
+const HISTORY_FLUSH_EVERY: Duration = Duration::from_secs(2);
 
 impl Persistence {
     pub fn on_event(&mut self, event: &Event) {
@@ -36,9 +45,22 @@ impl Persistence {
         }
     }
 
-    fn record(&mut self, r: &warden::events::TestResult) {
-        if let Some(h) = &self.history {
-            if let Err(e) = h.record(&self.run_id, r) {
+    fn record(&mut self, r: &TestResult) {
+        if self.history.is_some() {
+            self.pending.push((r.clone(), SystemTime::now()));
+            if self.pending.len() >= HISTORY_BATCH || self.flushed.elapsed() >= HISTORY_FLUSH_EVERY
+            {
+                self.flush();
+            }
+        }
+    }
+
+    /// Write the buffered results to history in one transaction.
+    fn flush(&mut self) {
+        self.flushed = Instant::now();
+        let batch = std::mem::take(&mut self.pending);
+        if let (Some(h), false) = (&self.history, batch.is_empty()) {
+            if let Err(e) = h.record_batch(&self.run_id, &batch) {
                 self.warnings
                     .push(format!("history: {e}; continuing without it"));
                 self.history = None;
@@ -48,6 +70,7 @@ impl Persistence {
 
     /// A run that completed removes its checkpoint; an interrupted one keeps it for `--resume`.
     pub fn finish(mut self, outcome: &RunOutcome) -> Vec<String> {
+        self.flush();
         // Stopping on failures is the run the user asked for: complete, not resumable.
         let completed = matches!(
             outcome.stopped,

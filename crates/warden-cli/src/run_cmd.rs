@@ -2,10 +2,12 @@
 //! run, and feed every reporter from the one event stream.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 use warden::config::{LeakPolicy, Settings};
+use warden::container::{remove_run_containers, ContainerRun, Engine};
 use warden::events::{Event, StopReason};
 use warden::monitor::GuardConfig;
 use warden::runner::{self, RunPlan};
@@ -55,6 +57,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
         expected,
         ..
     } = prepared;
+    // Containers: the engine answers and has the image, or nothing runs (exit 2).
+    let engine = match &settings.container {
+        c if c.enabled => {
+            let image = c.config.image.as_deref().unwrap_or_default();
+            Some(Engine::prepare(c.config.engine, image, c.config.pull)?)
+        }
+        _ => None,
+    };
     // Signals are ours from here on: one arriving during the set-up stops the run cleanly
     // (exit 130/143/129) instead of killing warden half-way.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -172,13 +182,26 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &run_dir.dir,
         &terminal,
         settings.output.verbose,
+        engine.as_ref(),
     )?;
+    let container = engine.as_ref().map(|engine| {
+        Arc::new(ContainerRun {
+            engine: engine.clone(),
+            config: Arc::new(settings.container.config.clone()),
+            image: settings.container.config.image.clone().unwrap_or_default(),
+            run_id: run_id.clone(),
+            project: settings.root.clone(),
+            cid_dir: temp_root.join("containers"),
+        })
+    });
     let mut persist = Persistence {
         run_id: run_id.clone(),
         run_dir: run_dir.dir.clone(),
         journal,
         history,
         warnings: Vec::new(),
+        pending: Vec::new(),
+        flushed: std::time::Instant::now(),
     };
     let interrupted_marker = run_dir.dir.join(INTERRUPTED_FILE);
     let plan = RunPlan {
@@ -213,6 +236,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
             )
         }),
         temp_root,
+        container,
     };
 
     let outcome = rt.block_on(async {
@@ -224,7 +248,18 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .await;
         anyhow::Ok(outcome)
     })?;
-
+    // Every test removed its container; this catches one whose removal failed.
+    if let Some(engine) = &engine {
+        match remove_run_containers(engine, &run_id, false) {
+            Ok(left) if !left.is_empty() => terminal.warning(&format!(
+                "removed {} container{} the run left behind",
+                left.len(),
+                plural(left.len())
+            )),
+            Ok(_) => {}
+            Err(e) => terminal.warning(&format!("cannot check for leftover containers: {e}")),
+        }
+    }
     match (outcome.stopped, &outcome.guard_reason) {
         (Some(StopReason::Signal), _) => {
             let _ = std::fs::write(&interrupted_marker, "stopped by a signal\n");
@@ -286,6 +321,11 @@ fn fingerprint_of(settings: &Settings, tests: &[TestCase]) -> Fingerprint {
             .safe_mode
             .then(|| ("safe_mode", "true".to_string())),
     )
+    // Only present for container runs, so other runs' checkpoints keep matching.
+    .chain(settings.container.enabled.then(|| {
+        let image = settings.container.config.image.clone().unwrap_or_default();
+        ("container", image)
+    }))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     Fingerprint {

@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod config;
+pub mod container;
 pub mod discovery;
 pub mod events;
 pub mod monitor;

@@ -141,7 +141,7 @@ impl Resolver {
             selection,
             run,
             output,
-            container: self.file.as_ref().and_then(|f| f.container.clone()),
+            container: self.containers()?,
         })
     }
 
@@ -356,7 +356,7 @@ pub(super) mod tests {
         assert_eq!(s.selection, Selection::default());
         assert_eq!(s.output.color, ColorChoice::Auto);
         assert_eq!((s.output.junit, s.output.json), (None, None));
-        assert!(s.run.host_guard.is_none() && s.container.is_none());
+        assert!(s.run.host_guard.is_none() && !s.container.enabled);
     }
 
     #[test]
@@ -387,7 +387,7 @@ pub(super) mod tests {
         assert_eq!(s.discovery.ignore_dirs, vec![dir.path().join("var/st")]);
         // reports resolve against cwd
         assert_eq!(s.output.junit, Some(sub.join("j.xml")));
-        assert!(s.container.unwrap().get("image").is_some());
+        assert_eq!(s.container.config.image.as_deref(), Some("x"));
 
         let s = load(
             &sub,

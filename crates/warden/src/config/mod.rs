@@ -1,4 +1,5 @@
 //! Configuration: `warden.toml` + command-line options → validated [`Settings`].
+mod containers;
 mod error;
 pub(crate) mod file;
 mod load;
@@ -13,7 +14,7 @@ pub use error::ConfigError;
 pub use load::{load_settings, CONFIG_FILE_NAME};
 pub use options::RunOptions;
 pub use settings::{
-    compile_glob, ColorChoice, DiscoveryConfig, HostGuard, LeakPolicy, Levels, OutputConfig,
-    ReportTarget, RunConfig, Selection, Settings, SlowMode, Suite, TestLimits, BUILTIN_SUITE,
-    DEFAULT_INCLUDE,
+    compile_glob, ColorChoice, ContainerSettings, DiscoveryConfig, HostGuard, LeakPolicy, Levels,
+    OutputConfig, ReportTarget, RunConfig, Selection, Settings, SlowMode, Suite, TestLimits,
+    BUILTIN_SUITE, DEFAULT_INCLUDE,
 };

@@ -39,6 +39,14 @@ pub struct RunOptions {
     pub quiet: Option<bool>,
     /// `kill | fail` (SPEC §6).
     pub leak: Option<String>,
+    /// `--container`: every test in its own container, in parallel (SPEC §8).
+    pub container: Option<bool>,
+    /// `--container-seq`: in containers, one at a time.
+    pub container_seq: Option<bool>,
+    /// Over `[container] image`.
+    pub container_image: Option<String>,
+    /// `docker | podman | auto`, over `[container] engine`.
+    pub container_engine: Option<String>,
     /// The host guard (SPEC §6); thresholds are percentages of the host.
     pub self_protect: Option<bool>,
     pub cpu_threshold: Option<f64>,
@@ -83,6 +91,10 @@ impl RunOptions {
             verbose,
             quiet,
             leak,
+            container,
+            container_seq,
+            container_image,
+            container_engine,
             self_protect,
             cpu_threshold,
             mem_threshold,

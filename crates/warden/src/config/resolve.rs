@@ -51,7 +51,21 @@ impl Resolver {
                 no_cap = false;
             }
         }
-        let workers = if sequential || no_cap {
+        // --container-seq: one container at a time, whatever the worker count says.
+        let mut container_seq = self.container_mode()? == Some(true);
+        if container_seq && (requested.is_some_and(|n| n > 1) || parallel.value == Some(true)) {
+            let seq = given!(self.container_seq);
+            let reason = "--container-seq runs one container at a time";
+            let other = if requested.is_some_and(|n| n > 1) {
+                self.settle(&seq, "", &max_workers, "", reason)?
+            } else {
+                self.settle(&seq, "", &parallel, parallel_flag, reason)?
+            };
+            if let Keep::Second = other {
+                container_seq = false;
+            }
+        }
+        let workers = if sequential || no_cap || container_seq {
             1
         } else {
             requested.unwrap_or_else(|| {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
+use crate::container::ContainerConfig;
 use crate::test_case::OutputFormat;
 
 /// Everything `warden run` / `warden list` needs, resolved from the command line, `warden.toml`
@@ -20,8 +21,19 @@ pub struct Settings {
     pub selection: Selection,
     pub run: RunConfig,
     pub output: OutputConfig,
-    /// The `[container]` table, kept raw until containers exist (SPEC §8).
-    pub container: Option<toml::Value>,
+    /// Containers (SPEC §8): whether tests run in them, and how (`[container]` with the command
+    /// line's image and engine over it). Validated even when containers are off.
+    pub container: ContainerSettings,
+}
+
+/// See [`Settings::container`].
+#[derive(Debug, Clone, Default)]
+pub struct ContainerSettings {
+    /// `--container` / `--container-seq` (or `container` / `container_seq` in `[run]`); with
+    /// `--container-seq`, [`RunConfig::workers`] is 1.
+    pub enabled: bool,
+    /// When `enabled`, `image` is set.
+    pub config: ContainerConfig,
 }
 
 /// Where to look for tests and how to turn files into [`crate::test_case::TestCase`]s.

@@ -60,6 +60,7 @@ fn plan(dir: &Path, tests: Vec<TestCase>, guard: Option<GuardConfig>) -> RunPlan
         carried: Vec::new(),
         resumed_from: None,
         temp_root: dir.join("tmp"),
+        container: None,
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 
 use super::classify::classify;
 use super::host_watch::HostWatch;
+use crate::container::{run_test_in_container, ContainerRun};
 use crate::events::{
     CapturedOutput, Event, EventKind, GuardAction, Status, StopReason, TestResult, Totals,
 };
@@ -63,6 +64,8 @@ pub struct RunPlan {
     /// Parent of the private `TMPDIR`s, one per worker slot, emptied after every test and
     /// removed at the end.
     pub temp_root: PathBuf,
+    /// Run every test in a container of this engine and image instead of as a process.
+    pub container: Option<Arc<ContainerRun>>,
 }
 
 /// A request to stop the run from outside (a signal).
@@ -227,8 +230,14 @@ pub async fn run(
                 },
             );
             let tmp = worker_tmp(&plan, worker);
+            let container = plan.container.clone();
+            let id = test.id.clone();
             running.spawn(async move {
-                let outcome = run_process(spec, cancel).await;
+                // The one place where a container stands in for a process.
+                let outcome = match container {
+                    Some(c) => run_test_in_container(&c, &spec, &id, attempt, cancel).await,
+                    None => run_process(spec, cancel).await,
+                };
                 empty_dir(&tmp);
                 Finished {
                     index,

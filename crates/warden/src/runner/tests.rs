@@ -54,6 +54,7 @@ fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         limits: crate::supervise::Limits::default(),
         guard: None,
         temp_root: dir.join("tmp"),
+        container: None,
     }
 }
 

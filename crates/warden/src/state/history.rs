@@ -214,6 +214,23 @@ impl History {
         self.record_at(run_id, result, SystemTime::now())
     }
 
+    /// Record several attempts in one transaction: one WAL commit for the lot. warden batches
+    /// a run's results this way (the journal, not history, is what must survive a crash).
+    pub fn record_batch(
+        &self,
+        run_id: &str,
+        results: &[(TestResult, SystemTime)],
+    ) -> Result<(), HistoryError> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(self.query_err("record results"))?;
+        for (r, finished) in results {
+            self.record_at(run_id, r, *finished)?;
+        }
+        tx.commit().map_err(self.query_err("record results"))
+    }
+
     /// Record one attempt that finished at `finished` (e.g. the event's time).
     pub fn record_at(
         &self,

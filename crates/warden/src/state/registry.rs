@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::container::Engine;
 use crate::supervise::os;
 
 /// Overrides where the registry lives (tests, unusual hosts).
@@ -30,6 +31,10 @@ pub struct RunEntry {
     pub extra_cgroup_dirs: Vec<PathBuf>,
     pub temp_root: PathBuf,
     pub run_dir: Option<PathBuf>,
+    /// The engine of the run's containers, when its tests run in containers: the watchdog and
+    /// `warden clean` remove them by label with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_engine: Option<Engine>,
 }
 
 impl RunEntry {
@@ -49,6 +54,7 @@ impl RunEntry {
             extra_cgroup_dirs: Vec::new(),
             temp_root: temp_root.to_path_buf(),
             run_dir: run_dir.map(Path::to_path_buf),
+            container_engine: None,
         }
     }
 

@@ -30,6 +30,30 @@ pub fn is_waited_for(pid: i32) -> bool {
     waited().contains(&pid)
 }
 
+/// A child that someone else (the async runtime) waits for, not a test's main process: the
+/// container engine's CLI. Claimed for as long as this lives, so the orphan reaper leaves it
+/// alone. Claim it before the child can exit: spawn with [`ClaimedChild::spawn`].
+pub(crate) struct ClaimedChild(i32);
+
+impl ClaimedChild {
+    /// Spawn `cmd`, registering the pid under the same lock the orphan sweep reads.
+    pub(crate) fn spawn(
+        cmd: &mut tokio::process::Command,
+    ) -> io::Result<(tokio::process::Child, ClaimedChild)> {
+        let mut set = waited();
+        let child = cmd.spawn()?;
+        let pid = child.id().map_or(0, |p| p as i32);
+        set.insert(pid);
+        Ok((child, ClaimedChild(pid)))
+    }
+}
+
+impl Drop for ClaimedChild {
+    fn drop(&mut self) {
+        waited().remove(&self.0);
+    }
+}
+
 /// Resource usage of an exited process and of the descendants it waited for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ChildUsage {

@@ -10,6 +10,7 @@ mod process;
 mod tree;
 
 pub use capture::{OutputCapture, HEAD_BYTES, TAIL_BYTES};
+pub(crate) use child::ClaimedChild;
 pub use child::{ChildUsage, MainChild};
 pub use limits::{Limits, MemCapBy, Usage};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};

@@ -1,5 +1,5 @@
 //! Ending what a dead run left behind: its processes (by the run's environment token), its
-//! cgroups, its temp dirs; and marking the run interrupted so it can be resumed. Shared by the
+//! containers (by label), its cgroups, its temp dirs; and marking the run interrupted so it can be resumed. Shared by the
 //! watchdog (the moment warden dies) and `warden clean` (any time later).
 
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::Serialize;
 
+use crate::container::{remove_run_containers, ContainerInfo};
 use crate::events::Leak;
 use crate::state::registry::RunEntry;
 use crate::supervise::os;
@@ -24,8 +25,13 @@ pub struct Reaped {
     pub processes: Vec<Leak>,
     pub cgroups: Vec<PathBuf>,
     pub dirs: Vec<PathBuf>,
-    /// Paths the entry named that warden did not make (not `warden-<run-id>`): left alone.
+    /// Paths the entry named that warden did not make (not `warden-<run-id>`), or an engine
+    /// program that is not `docker`/`podman`: left alone.
     pub refused: Vec<PathBuf>,
+    /// Containers of the run, found by their `warden.run` label.
+    pub containers: Vec<ContainerInfo>,
+    /// What could not be done (the container engine did not answer, say).
+    pub problems: Vec<String>,
 }
 
 impl Reaped {
@@ -34,6 +40,7 @@ impl Reaped {
             && self.cgroups.is_empty()
             && self.dirs.is_empty()
             && self.refused.is_empty()
+            && self.containers.is_empty()
     }
 }
 
@@ -50,7 +57,8 @@ fn made_for_run(path: &Path, run_id: &str) -> bool {
         && path.file_name().and_then(|n| n.to_str()) == Some(format!("warden-{run_id}").as_str())
 }
 
-/// Kill and remove everything of the run in `entry`. With `dry_run`, only list it.
+/// Kill and remove everything of the run in `entry`: processes first (an engine CLI among them
+/// cannot start another container then), then its containers. With `dry_run`, only list it.
 pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
     let mut reaped = Reaped {
         run_id: entry.run_id.clone(),
@@ -77,6 +85,7 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         }
     }
     if dry_run {
+        reap_containers(entry, &mut reaped, true);
         return reaped;
     }
     for dir in cgroup_dirs {
@@ -97,6 +106,7 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         std::thread::sleep(Duration::from_millis(20));
         os::reap_orphans(|_| false);
     }
+    reap_containers(entry, &mut reaped, false);
     if temp_root_ours {
         let _ = std::fs::remove_dir_all(&entry.temp_root);
     }
@@ -107,6 +117,28 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
         let _ = std::fs::write(run_dir.join(INTERRUPTED_FILE), format!("{why}\n"));
     }
     reaped
+}
+
+/// Remove the run's containers with the engine the entry names. The program is run on the
+/// entry's word only when it is an absolute path to a file named `docker` or `podman`, as the
+/// kind says.
+fn reap_containers(entry: &RunEntry, reaped: &mut Reaped, dry_run: bool) {
+    let Some(engine) = &entry.container_engine else {
+        return;
+    };
+    let trusted = engine.program.is_absolute()
+        && engine.program.file_name().and_then(|n| n.to_str()) == Some(engine.kind.name());
+    if !trusted {
+        reaped.refused.push(engine.program.clone());
+        return;
+    }
+    match remove_run_containers(engine, &entry.run_id, dry_run) {
+        Ok(found) => reaped.containers = found,
+        Err(e) => reaped.problems.push(format!(
+            "cannot remove the containers of run {}: {e}",
+            entry.run_id
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +154,7 @@ mod tests {
             extra_cgroup_dirs: Vec::new(),
             temp_root,
             run_dir: None,
+            container_engine: None,
         }
     }
 
@@ -173,5 +206,54 @@ mod tests {
                 assert!(path.join("precious").exists());
             }
         }
+    }
+
+    #[test]
+    fn reaping_a_dead_run_removes_its_containers() {
+        use crate::container::testing::{docker, test_image};
+        use crate::container::{list_containers, Engine, RUN_LABEL};
+        let engine = docker();
+        let image = test_image();
+        let tmp = tempfile::tempdir().unwrap();
+        let run_id = format!("reap-test-{}", std::process::id());
+        let label = format!("{RUN_LABEL}={run_id}");
+        for i in 0..2 {
+            let name = format!("{run_id}-{i}");
+            let args = [
+                "run",
+                "--detach",
+                "--name",
+                &name,
+                "--label",
+                &label,
+                "--network",
+                "none",
+                &image,
+                "sleep",
+                "300",
+            ];
+            let out = engine.output(args, Duration::from_secs(60)).unwrap();
+            assert!(out.success, "{}", out.first_error_line());
+        }
+        let mut e = entry(&run_id, tmp.path().join(format!("warden-{run_id}")));
+        // An engine program that is not docker or podman is never run on an entry's word.
+        e.container_engine = Some(Engine {
+            program: "/bin/true".into(),
+            ..engine.clone()
+        });
+        let refused = reap_run(&e, "test", true);
+        assert_eq!(refused.refused, vec![PathBuf::from("/bin/true")]);
+        assert!(refused.containers.is_empty());
+
+        e.container_engine = Some(engine.clone());
+        let listed = reap_run(&e, "test", true);
+        assert_eq!(listed.containers.len(), 2, "{listed:?}");
+        assert_eq!(list_containers(&engine, Some(&run_id)).unwrap().len(), 2);
+
+        let reaped = reap_run(&e, "test", false);
+        assert_eq!(reaped.containers.len(), 2, "{reaped:?}");
+        assert!(reaped.problems.is_empty(), "{:?}", reaped.problems);
+        assert!(!reaped.is_empty());
+        assert!(list_containers(&engine, Some(&run_id)).unwrap().is_empty());
     }
 }

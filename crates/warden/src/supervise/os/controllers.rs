@@ -8,10 +8,12 @@
 //! (`warden-<run-id>` under warden's own cgroup there) and one slot directory per worker
 //! (`w<N>`), reused by the slot's tests, reset before each.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use super::cgroup::{unescape_mountinfo, CgroupRun, TestCgroup, DISABLE_ENV};
 
@@ -169,6 +171,7 @@ impl ControllerRun {
             Ok(Some(SlotCtl {
                 hierarchy: ctl.hierarchy,
                 dir,
+                written: Mutex::new(HashMap::new()),
             }))
         };
         let memory = slot_ctl(&self.memory)?;
@@ -194,6 +197,27 @@ impl ControllerRun {
 struct SlotCtl {
     hierarchy: Hierarchy,
     dir: PathBuf,
+    /// Cap values last written, by file: a slot's tests usually share caps, and every cgroupfs
+    /// write costs (warden's per-test overhead matters on suites of tiny tests).
+    written: Mutex<HashMap<&'static str, String>>,
+}
+
+impl SlotCtl {
+    fn has_file(&self, name: &str) -> bool {
+        self.dir.join(name).is_file()
+    }
+
+    /// Write `value` to the control file `name` unless it already holds it.
+    fn set(&self, name: &'static str, value: &str) -> Result<(), String> {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        if written.get(name).map(String::as_str) == Some(value) {
+            return Ok(());
+        }
+        written.remove(name);
+        write_cap(&self.dir.join(name), value)?;
+        written.insert(name, value.to_string());
+        Ok(())
+    }
 }
 
 /// One worker slot's controllers.
@@ -246,20 +270,25 @@ impl ControllerSlot {
             let d = &m.dir;
             match m.hierarchy {
                 Hierarchy::V1 => {
-                    // Page cache the previous test left charged here would count against
-                    // this one's limit and peak.
-                    let _ = fs::write(d.join("memory.force_empty"), "1");
-                    let memsw = d.join("memory.memsw.limit_in_bytes");
-                    let has_swap_file = memsw.is_file();
-                    // memsw may never be below the memory limit: lift it first.
-                    if has_swap_file {
-                        let _ = fs::write(&memsw, "-1");
+                    if caps.mem_bytes.is_some() {
+                        // Page cache the previous test left charged here would count against
+                        // this one's limit. (A reclaim: costly, so only where a cap needs it.)
+                        let _ = fs::write(d.join("memory.force_empty"), "1");
                     }
+                    const MEMSW: &str = "memory.memsw.limit_in_bytes";
+                    let has_swap_file = m.has_file(MEMSW);
                     let limit = caps.mem_bytes.map_or("-1".to_string(), |b| b.to_string());
-                    write_cap(&d.join("memory.limit_in_bytes"), &limit)?;
-                    if has_swap_file && caps.mem_bytes.is_some() {
+                    if has_swap_file && caps.mem_bytes.is_none() {
+                        // memsw may never be below the memory limit: lift it first.
+                        m.set(MEMSW, "-1")?;
+                        m.set("memory.limit_in_bytes", &limit)?;
+                    } else if has_swap_file {
+                        m.set(MEMSW, "-1")?;
+                        m.set("memory.limit_in_bytes", &limit)?;
                         // The cap is on memory plus swap: a test over it is stopped, not swapped.
-                        write_cap(&memsw, &limit)?;
+                        m.set(MEMSW, &limit)?;
+                    } else {
+                        m.set("memory.limit_in_bytes", &limit)?;
                     }
                     let _ = fs::write(d.join("memory.max_usage_in_bytes"), "0");
                     start.oom_kills = read_keyed(&d.join("memory.oom_control"), "oom_kill");
@@ -282,7 +311,7 @@ impl ControllerSlot {
         }
         if let Some(p) = &self.pids {
             let limit = caps.pids.map_or("max".to_string(), |n| n.to_string());
-            write_cap(&p.dir.join("pids.max"), &limit)?;
+            p.set("pids.max", &limit)?;
         }
         if let Some(c) = &self.cpu {
             start.cpu = match c.hierarchy {

@@ -1,0 +1,244 @@
+//! The container options of [`Resolver`] (SPEC §8): `--container` / `--container-seq`,
+//! `--container-image`, `--container-engine` over `[container]`, whose errors name the key and
+//! line.
+
+use super::error::ConfigError;
+use super::file::Seg;
+use super::load::{given, Given, Keep, Layer, Resolver};
+use super::settings::ContainerSettings;
+use crate::container::{ContainerConfig, EngineChoice, KeyPart};
+
+impl Resolver {
+    /// `Some(sequential)` when tests run in containers. `--container` and `--container-seq`
+    /// given together at one level contradict each other; otherwise the higher level wins.
+    pub(super) fn container_mode(&self) -> Result<Option<bool>, ConfigError> {
+        let parallel = given!(self.container);
+        let seq = given!(self.container_seq);
+        let parallel_on = parallel.value == Some(true);
+        let seq_on = seq.value == Some(true);
+        Ok(match (parallel_on, seq_on) {
+            (false, false) => None,
+            (true, false) => Some(false),
+            (false, true) => Some(true),
+            (true, true) => {
+                let reason = "choose parallel or sequential containers";
+                match self.settle(&parallel, "", &seq, "", reason)? {
+                    Keep::First => Some(false),
+                    Keep::Second => Some(true),
+                }
+            }
+        })
+    }
+
+    pub(super) fn containers(&self) -> Result<ContainerSettings, ConfigError> {
+        let table = self.file.as_ref().and_then(|f| f.container.as_ref());
+        let mut config = ContainerConfig::from_toml(table, &self.root).map_err(|e| {
+            match &self.file {
+                Some(file) => {
+                    let mut path = vec![Seg::Key("container".into())];
+                    path.extend(e.key.iter().map(|k| match k {
+                        KeyPart::Key(k) => Seg::Key(k.clone()),
+                        KeyPart::Index(i) => Seg::Index(*i),
+                    }));
+                    file.error_at(&path, &e.message)
+                }
+                // Without a file there is no table, and no table has no errors.
+                None => ConfigError::Option {
+                    option: "[container]".into(),
+                    message: e.to_string(),
+                },
+            }
+        })?;
+        let mode = self.container_mode()?;
+        let image = given!(self.container_image);
+        let engine = given!(self.container_engine);
+        if let Some(text) = &image.value {
+            if text.trim().is_empty() {
+                return Err(self.invalid(&image, "empty image name"));
+            }
+            config.image = Some(text.clone());
+        }
+        if let Some(text) = &engine.value {
+            config.engine = text
+                .parse::<EngineChoice>()
+                .map_err(|e| self.invalid(&engine, e))?;
+        }
+        if mode.is_none() {
+            // On the command line these only make sense with containers: never ignored.
+            for opt in [&image, &engine] {
+                if opt.layer == Layer::Cli {
+                    return Err(self.invalid(opt, "only used with --container or --container-seq"));
+                }
+            }
+        }
+        if let Some(seq) = mode {
+            if config.image.is_none() {
+                let flag = if seq { "container_seq" } else { "container" };
+                let on = Given {
+                    key: flag,
+                    layer: if seq {
+                        given!(self.container_seq).layer
+                    } else {
+                        given!(self.container).layer
+                    },
+                    value: Some(true),
+                };
+                return Err(self.invalid(
+                    &on,
+                    "no container image: pass --container-image IMG or set `image` in [container] of warden.toml",
+                ));
+            }
+        }
+        Ok(ContainerSettings {
+            enabled: mode.is_some(),
+            config,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::load::tests::{cli, load as load_settings, project};
+    use super::super::options::RunOptions;
+
+    fn load(dir: &std::path::Path, opts: RunOptions) -> Result<super::ContainerSettings, String> {
+        load_settings(dir, opts).map(|s| s.container)
+    }
+
+    #[test]
+    fn off_by_default_but_the_table_is_still_checked() {
+        let dir = project(None);
+        let c = load(dir.path(), cli()).unwrap();
+        assert!(!c.enabled);
+        assert_eq!(c.config, crate::container::ContainerConfig::default());
+
+        let dir = project(Some(
+            "[run]\ntimeout = \"5s\"\n\n[container]\nimage = \"a\"\npids_limit = \"x\"\n",
+        ));
+        let e = load(dir.path(), cli()).unwrap_err();
+        assert_eq!(
+            e,
+            "warden.toml:6: [container] pids_limit: expected an integer (0 = no limit), found a string"
+        );
+        let dir = project(Some("[container]\nmounts = [\n  \"a:/b\",\n  \"c\",\n]\n"));
+        let e = load(dir.path(), cli()).unwrap_err();
+        assert!(
+            e.starts_with("warden.toml:4: [container] mounts[1]: `c`: expected"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn command_line_image_and_engine_over_the_table() {
+        let dir = project(Some(
+            "[container]\nimage = \"file-img\"\nengine = \"podman\"\n",
+        ));
+        let c = load(
+            dir.path(),
+            RunOptions {
+                container: Some(true),
+                ..cli()
+            },
+        )
+        .unwrap();
+        assert!(c.enabled);
+        assert_eq!(c.config.image.as_deref(), Some("file-img"));
+        assert_eq!(c.config.engine, crate::container::EngineChoice::Podman);
+        let c = load(
+            dir.path(),
+            RunOptions {
+                container_seq: Some(true),
+                container_image: Some("cli-img".into()),
+                container_engine: Some("docker".into()),
+                ..cli()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.config.image.as_deref(), Some("cli-img"));
+        assert_eq!(c.config.engine, crate::container::EngineChoice::Docker);
+    }
+
+    #[test]
+    fn container_seq_means_one_worker_and_contradictions_are_named() {
+        let dir = project(Some("[container]\nimage = \"i\"\n"));
+        let s = load_settings(
+            dir.path(),
+            RunOptions {
+                container_seq: Some(true),
+                ..cli()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.run.workers, 1);
+        let s = load_settings(
+            dir.path(),
+            RunOptions {
+                container: Some(true),
+                max_workers: Some(3),
+                ..cli()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.run.workers, 3);
+        let cases = [
+            (
+                RunOptions {
+                    container: Some(true),
+                    container_seq: Some(true),
+                    ..cli()
+                },
+                "`--container` and `--container-seq` cannot be used together",
+            ),
+            (
+                RunOptions {
+                    container_seq: Some(true),
+                    max_workers: Some(4),
+                    ..cli()
+                },
+                "`--container-seq` and `--max-workers` cannot be used together",
+            ),
+            (
+                RunOptions {
+                    container_image: Some("x".into()),
+                    ..cli()
+                },
+                "--container-image: only used with --container or --container-seq",
+            ),
+            (
+                RunOptions {
+                    container: Some(true),
+                    container_engine: Some("lxc".into()),
+                    ..cli()
+                },
+                "--container-engine: unknown engine `lxc` (expected docker, podman or auto)",
+            ),
+        ];
+        for (opts, want) in cases {
+            let e = load(dir.path(), opts).unwrap_err();
+            assert!(e.starts_with(want), "got {e}, want {want}");
+        }
+    }
+
+    #[test]
+    fn containers_without_an_image_is_an_error() {
+        let dir = project(None);
+        let e = load(
+            dir.path(),
+            RunOptions {
+                container: Some(true),
+                ..cli()
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.starts_with("--container: no container image: pass --container-image"),
+            "{e}"
+        );
+        let dir = project(Some("[run]\ncontainer_seq = true\n"));
+        let e = load(dir.path(), cli()).unwrap_err();
+        assert!(
+            e.starts_with("warden.toml:2: [run] container_seq: no container image"),
+            "{e}"
+        );
+    }
+}
