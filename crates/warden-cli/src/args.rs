@@ -14,7 +14,7 @@ pub const PARTITION_ENV: &str = "WARDEN_PARTITION";
 const AFTER_HELP: &str = "\
 Without a command, `warden PATH...` runs the tests (same as `warden run PATH...`).
 Durations: 500ms, 30s, 5m, 1h. Exit codes: 0 all passed or skipped, 1 a test failed,
-2 usage or configuration error, 42 stopped by --self-protect,
+2 usage or configuration error, 42 stopped by --self-protect, 43 --resume impossible,
 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP.
 Docs: docs/guide.md and docs/reference.md in the warden repository.";
 
@@ -210,7 +210,8 @@ pub struct RunArgs {
     /// Let test output go straight to the terminal (implies -j1)
     #[arg(long, help_heading = "Execution")]
     pub no_capture: bool,
-    /// What to do with processes a test leaves behind: kill (report LEAK, keep status) or fail
+    /// What to do with processes a test leaves behind: kill (killed and listed, the test keeps
+    /// its status) or fail (the test is LEAK, a failure)
     #[arg(long, value_name = "kill|fail", help_heading = "Execution")]
     pub leak: Option<String>,
     /// Guard the host: start fewer tests when CPU is busy, none when memory is short, and stop

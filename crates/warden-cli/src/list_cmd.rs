@@ -24,6 +24,7 @@ pub fn run_list(
     let prepared = prepare(options, config, failed, sharding, false)?;
     let shard_note = prepared.shard_note();
     let Prepared {
+        settings,
         tests,
         warnings,
         history,
@@ -31,6 +32,10 @@ pub fn run_list(
     } = prepared;
     for w in &warnings {
         eprintln!("warning: {w}");
+    }
+    if let Some(seed) = settings.selection.shuffle_seed {
+        // The order shown is only repeatable with its seed.
+        eprintln!("shuffled with --seed {seed}");
     }
     let ids: Vec<&str> = tests.iter().map(|t| t.id.as_str()).collect();
     let stats = history

@@ -48,7 +48,11 @@ impl Persistence {
     fn record(&mut self, r: &TestResult) {
         if self.history.is_some() {
             self.pending.push((r.clone(), SystemTime::now()));
-            if self.pending.len() >= HISTORY_BATCH || self.flushed.elapsed() >= HISTORY_FLUSH_EVERY
+            // A failure is written at once: `--failed` must know it even if warden is killed
+            // before the next batch (carried-over results are not recorded again on resume).
+            if r.status.is_failure()
+                || self.pending.len() >= HISTORY_BATCH
+                || self.flushed.elapsed() >= HISTORY_FLUSH_EVERY
             {
                 self.flush();
             }

@@ -74,6 +74,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let _runtime = rt.enter();
     let (stop_tx, stop_rx) = watch::channel(None);
     signals::install(stop_tx).context("cannot install signal handlers")?;
+    if let Some(path) = &settings.output.html {
+        bail!(
+            "--html / [run] html ({}): the HTML report is not available in this version of warden yet",
+            path.display()
+        );
+    }
     let state_dir = settings.run.state_dir.clone();
     let _lock = StateLock::acquire(&state_dir)?;
     let run_id = new_run_id();

@@ -133,6 +133,7 @@ impl Terminal {
         if let Some(pb) = &self.progress {
             let eta = self
                 .eta()
+                .filter(|d| d.as_secs() > 0)
                 .map(|d| {
                     format!(
                         ", ETA {}",

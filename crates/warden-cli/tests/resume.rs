@@ -342,3 +342,35 @@ fn concurrent_runs_in_one_state_dir_are_refused() {
     );
     assert_eq!(first.wait().unwrap().code(), Some(0));
 }
+
+/// A failure recorded before warden was SIGKILLed is still what `--failed` reruns after the
+/// interrupted run was resumed to completion (the failure is carried, not rerun).
+#[test]
+fn failed_after_sigkill_and_resume_knows_the_carried_failure() {
+    let sb = twenty_tests();
+    sb.write_executable("tests/a_fails_test.sh", "#!/bin/sh\nexit 1\n");
+    let mut child = spawn(&sb, &["run", "-j2", "tests", "--json", "first.jsonl"]);
+    wait_for(
+        "the failure and 3 more finished tests",
+        Duration::from_secs(20),
+        || {
+            sb.read("first.jsonl")
+                .map(|t| {
+                    t.contains("\"status\":\"fail\"") && t.matches("\"test-finished\"").count() >= 4
+                })
+                .unwrap_or(false)
+        },
+    );
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    wait_for(
+        "the interrupted run's tests to end",
+        Duration::from_secs(3),
+        || procs_with_env(&format!("{MARK_VAR}={}", sb.path().display())).is_empty(),
+    );
+    let resumed = warden(&sb, &["run", "-j2", "tests", "--resume"]);
+    assert_eq!(resumed.code, Some(1), "{}", resumed.describe());
+    let list = warden(&sb, &["list", "tests", "--failed", "--json"]);
+    let failed: Vec<String> = list_ids(&list.stdout).unwrap().into_iter().collect();
+    assert_eq!(failed, ["tests/a_fails_test.sh"], "{}", list.describe());
+}

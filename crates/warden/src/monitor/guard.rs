@@ -240,6 +240,9 @@ impl Guard {
                     ),
                 })
             }
+            // Under the threshold but not yet by the hysteresis margin: keep starting none,
+            // but neither requeue nor shut down (SPEC §6: shutdown only while above it).
+            Memory::Over { .. } if mem <= limit => None,
             Memory::Over {
                 since,
                 first_requeue,
@@ -509,6 +512,22 @@ mod tests {
         // Shut down is final.
         let d = s.at(9000, Some(1.0), 10.0);
         assert_eq!((d.allowed, d.action), (0, None));
+    }
+
+    #[test]
+    fn memory_just_under_the_threshold_never_shuts_down() {
+        let mut s = Script::new(config());
+        s.start(1, 0);
+        s.at(0, None, 95.0);
+        assert!(matches!(
+            s.at(200, None, 95.0).action,
+            Some(Action::Requeue { key: 1, .. })
+        ));
+        s.running[0].terminating = true;
+        // 89.5% is under 90% but within the 1-point hysteresis: hold, no shutdown, no start.
+        let d = s.at(5300, None, 89.5);
+        assert_eq!((d.allowed, d.action), (0, None));
+        assert_eq!(throttle_to(&s.at(5400, None, 88.0)), Some(4));
     }
 
     #[test]
