@@ -170,6 +170,7 @@ impl ControllerRun {
             };
             Ok(Some(SlotCtl {
                 hierarchy: ctl.hierarchy,
+                has_memsw: dir.join(MEMSW).is_file(),
                 dir,
                 written: Mutex::new(HashMap::new()),
             }))
@@ -201,13 +202,14 @@ struct SlotCtl {
     /// Cap values last written, by file: a slot's tests usually share caps, and every cgroupfs
     /// write costs (warden's per-test overhead matters on suites of tiny tests).
     written: Mutex<HashMap<&'static str, String>>,
+    /// v1 memory: whether swap accounting (`memory.memsw.*`) exists, looked up once.
+    has_memsw: bool,
 }
 
-impl SlotCtl {
-    fn has_file(&self, name: &str) -> bool {
-        self.dir.join(name).is_file()
-    }
+/// v1 memory + swap limit: present only where the kernel accounts swap.
+const MEMSW: &str = "memory.memsw.limit_in_bytes";
 
+impl SlotCtl {
     /// Write `value` to the control file `name` unless it already holds it.
     fn set(&self, name: &'static str, value: &str) -> Result<(), String> {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
@@ -293,8 +295,7 @@ impl ControllerSlot {
                         // this one's limit. (A reclaim: costly, so only where a cap needs it.)
                         let _ = fs::write(d.join("memory.force_empty"), "1");
                     }
-                    const MEMSW: &str = "memory.memsw.limit_in_bytes";
-                    let has_swap_file = m.has_file(MEMSW);
+                    let has_swap_file = m.has_memsw;
                     let limit = caps.mem_bytes.map_or("-1".to_string(), |b| b.to_string());
                     if has_swap_file && caps.mem_bytes.is_none() {
                         // memsw may never be below the memory limit: lift it first.
