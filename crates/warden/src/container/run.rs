@@ -16,9 +16,8 @@ use super::engine::{CmdOutput, Engine};
 use super::oom::kernel_logged_oom_kill;
 use super::spec::{ContainerRun, ContainerSpec};
 use crate::supervise::{
-    Cancel, ClaimedChild, Exit, MemCapBy, OutputCapture, ProcessOutcome, SpawnSpec, TapMode, Usage,
+    Cancel, ClaimedChild, Exit, MemCapBy, OutputSink, ProcessOutcome, SpawnSpec, Usage,
 };
-use crate::tap::TapParser;
 
 /// How long an engine command (kill, inspect, rm) may take.
 const ENGINE_CMD_LIMIT: Duration = Duration::from_secs(30);
@@ -58,15 +57,7 @@ pub async fn run_in_container(
 ) -> ProcessOutcome {
     let started = Instant::now();
     let mut notes = Vec::new();
-    let mut capture = spec
-        .capture
-        .as_ref()
-        .map(|c| OutputCapture::new(c.log_path.as_deref()));
-    let mut tap = spec.capture.as_ref().and_then(|c| match c.tap {
-        TapMode::Off => None,
-        TapMode::Detect => Some(TapParser::new()),
-        TapMode::Assume => Some(TapParser::assume_tap()),
-    });
+    let mut sink = OutputSink::new(spec.capture.as_ref());
     let name = spec.name();
     // The engine refuses to overwrite a cidfile (a retry of the same test, or a stale one).
     if let Some(dir) = spec.cidfile.parent() {
@@ -79,19 +70,6 @@ pub async fn run_in_container(
         Err(msg) => return failed_outcome(msg, started.elapsed()),
     };
     let mut buf = vec![0u8; 64 * 1024];
-    let echo = spec.capture.as_ref().is_some_and(|c| c.echo);
-    let mut on_chunk = |chunk: &[u8]| {
-        if echo {
-            use std::io::Write;
-            let _ = std::io::stderr().write_all(chunk);
-        }
-        if let Some(c) = capture.as_mut() {
-            c.push(chunk);
-        }
-        if let Some(t) = tap.as_mut() {
-            t.feed(chunk);
-        }
-    };
 
     // Phase 1: until the CLI returns (the container ended), the deadline, or a stop request.
     let deadline = sleep_until((started + spec.timeout).into());
@@ -104,7 +82,7 @@ pub async fn run_in_container(
     while status.is_none() && stop.is_none() {
         tokio::select! {
             r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
-                Some(n) => on_chunk(&buf[..n]),
+                Some(n) => sink.push(&buf[..n]),
                 None => reader = None,
             },
             st = child.wait() => status = Some(st),
@@ -132,7 +110,7 @@ pub async fn run_in_container(
         while status.is_none() {
             tokio::select! {
                 r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
-                    Some(n) => on_chunk(&buf[..n]),
+                    Some(n) => sink.push(&buf[..n]),
                     None => reader = None,
                 },
                 st = child.wait() => status = Some(st),
@@ -169,7 +147,7 @@ pub async fn run_in_container(
         loop {
             tokio::select! {
                 r = read_some(&mut reader, &mut buf) => match r {
-                    Some(n) => on_chunk(&buf[..n]),
+                    Some(n) => sink.push(&buf[..n]),
                     None => break,
                 },
                 _ = &mut drain => break,
@@ -210,8 +188,9 @@ pub async fn run_in_container(
     }
     let _ = std::fs::remove_file(&spec.cidfile);
 
-    let (output, log, log_error) = capture.map(|c| c.finish()).unwrap_or_default();
-    notes.extend(log_error);
+    let kept = sink.finish();
+    notes.extend(kept.log_error);
+    let output = kept.output;
     let exit = match stop {
         Some(e) => e,
         None => {
@@ -226,8 +205,8 @@ pub async fn run_in_container(
         exit,
         duration,
         output,
-        log,
-        tap: tap.map(TapParser::finish),
+        log: kept.log,
+        tap: kept.tap,
         leaked: Vec::new(),
         notes,
         // The engine enforces the memory limit with a cgroup; peak and CPU are not measured.

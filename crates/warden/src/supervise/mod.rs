@@ -7,6 +7,7 @@ mod limits;
 pub mod os;
 pub mod pause;
 mod process;
+mod sink;
 mod tree;
 
 pub use capture::{OutputCapture, HEAD_BYTES, TAIL_BYTES};
@@ -14,3 +15,4 @@ pub(crate) use child::ClaimedChild;
 pub use child::{ChildUsage, MainChild};
 pub use limits::{Limits, MemCapBy, Usage};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};
+pub use sink::{OutputSink, SinkResult};

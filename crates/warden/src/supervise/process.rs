@@ -13,7 +13,6 @@ use tokio::net::unix::pipe;
 use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until};
 
-use super::capture::OutputCapture;
 use super::child::{self, MainChild};
 use super::limits::{Limits, MemCapBy, Usage};
 use super::os;
@@ -21,9 +20,10 @@ use super::os::cgroup::TestCgroup;
 use super::os::controllers::{Caps, ControllerSlot, SlotStart};
 use super::os::rlimit;
 use super::pause;
+use super::sink::OutputSink;
 use super::tree::Tree;
 use crate::events::{CapturedOutput, Leak};
-use crate::tap::{TapParser, TapReport};
+use crate::tap::TapReport;
 
 /// How long to keep reading output after the test's processes are gone: only a process that
 /// escaped the group can still hold the pipe open.
@@ -118,26 +118,18 @@ pub struct ProcessOutcome {
 pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -> ProcessOutcome {
     let started = Instant::now();
     let mut notes = Vec::new();
-    let mut capture = spec
-        .capture
-        .as_ref()
-        .map(|c| OutputCapture::new(c.log_path.as_deref()));
-    let mut tap = spec.capture.as_ref().and_then(|c| match c.tap {
-        TapMode::Off => None,
-        TapMode::Detect => Some(TapParser::new()),
-        TapMode::Assume => Some(TapParser::assume_tap()),
-    });
+    let mut sink = OutputSink::new(spec.capture.as_ref());
 
     let spawned = spawn(&spec);
     let (mut child, mut reader, slot_start) = match spawned {
         Ok(s) => (s.child, s.reader, s.slot_start),
         Err(msg) => {
-            let (output, log, _) = capture.map(|c| c.finish()).unwrap_or_default();
+            let kept = sink.finish();
             return ProcessOutcome {
                 exit: Exit::SpawnFailed(msg),
                 duration: started.elapsed(),
-                output,
-                log,
+                output: kept.output,
+                log: kept.log,
                 tap: None,
                 leaked: Vec::new(),
                 notes,
@@ -156,19 +148,6 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     let paused_at_start = pause::paused_total();
     let pausable = pause::register(&tree);
     let mut buf = vec![0u8; 64 * 1024];
-    let echo = spec.capture.as_ref().is_some_and(|c| c.echo);
-    let mut on_chunk = |chunk: &[u8]| {
-        if echo {
-            use std::io::Write;
-            let _ = std::io::stderr().write_all(chunk);
-        }
-        if let Some(c) = capture.as_mut() {
-            c.push(chunk);
-        }
-        if let Some(t) = tap.as_mut() {
-            t.feed(chunk);
-        }
-    };
 
     // Phase 1: until the main process ends, the deadline passes or we are told to stop.
     let deadline = sleep_until((started + spec.timeout).into());
@@ -181,7 +160,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     while status.is_none() && stop.is_none() {
         tokio::select! {
             r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
-                Some(n) => on_chunk(&buf[..n]),
+                Some(n) => sink.push(&buf[..n]),
                 None => reader = None,
             },
             st = child.wait() => status = Some(st),
@@ -241,7 +220,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         loop {
             tokio::select! {
                 r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
-                    Some(n) => on_chunk(&buf[..n]),
+                    Some(n) => sink.push(&buf[..n]),
                     None => reader = None,
                 },
                 st = child.wait(), if status.is_none() => status = Some(st),
@@ -281,7 +260,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         loop {
             tokio::select! {
                 r = read_some(&mut reader, &mut buf) => match r {
-                    Some(n) => on_chunk(&buf[..n]),
+                    Some(n) => sink.push(&buf[..n]),
                     None => break,
                 },
                 _ = &mut drain => {
@@ -309,8 +288,8 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
             None => unreachable!("phase 1 ends with a status or a stop"),
         },
     };
-    let (output, log, log_error) = capture.map(|c| c.finish()).unwrap_or_default();
-    notes.extend(log_error);
+    let kept = sink.finish();
+    notes.extend(kept.log_error);
     let cgroup_usage = spec
         .controllers
         .as_ref()
@@ -326,9 +305,9 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     ProcessOutcome {
         exit,
         duration,
-        output,
-        log,
-        tap: tap.map(TapParser::finish),
+        output: kept.output,
+        log: kept.log,
+        tap: kept.tap,
         leaked,
         notes,
         usage,
