@@ -273,11 +273,23 @@ fn rerun(r: &TestResult) -> TestRerun {
 fn xml_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
+    // Column since the last line break, to expand tabs as a terminal would: quick-junit drops
+    // TAB characters, which mangles `diff -u` headers and tabular output.
+    let mut column = 0usize;
     while let Some(c) = chars.next() {
         if c == '\x1b' {
             skip_escape_sequence(&mut chars);
+        } else if c == '\t' {
+            let spaces = 8 - column % 8;
+            out.extend(std::iter::repeat_n(' ', spaces));
+            column += spaces;
         } else if is_xml_char(c) {
             out.push(c);
+            column = if c == '\n' || c == '\r' {
+                0
+            } else {
+                column + 1
+            };
         }
     }
     out
@@ -615,7 +627,7 @@ mod tests {
             xml_text(
                 "a\u{0}b\u{7}c\td\r\ne\u{1b}[1;31mf\u{1b}[0m\u{FFFE}g\u{1b}]8;;http://x\u{1b}\\h"
             ),
-            "abc\td\r\nefgh"
+            "abc     d\r\nefgh"
         );
         // Plain and non-ASCII text passes untouched.
         assert_eq!(xml_text("ünï 𝄞 <&>"), "ünï 𝄞 <&>");
