@@ -247,3 +247,32 @@ impl Event {
         }
     }
 }
+
+#[cfg(test)]
+impl TestResult {
+    /// A finished first attempt for unit tests: `status` with the exit code it implies
+    /// (0 for a pass, 77 for a skip, 1 otherwise), `ms` long, nothing measured, no output.
+    pub fn for_test(id: &str, status: Status, ms: u64) -> TestResult {
+        TestResult {
+            id: id.to_owned(),
+            status,
+            attempt: 1,
+            worker: 0,
+            duration: Duration::from_millis(ms),
+            exit_code: Some(match status {
+                Status::Pass | Status::Flaky | Status::Leak => 0,
+                Status::Skip => 77,
+                _ => 1,
+            }),
+            signal: None,
+            subtests: None,
+            peak_rss_bytes: None,
+            cpu_ms: None,
+            leaked: Vec::new(),
+            log: None,
+            output: CapturedOutput::default(),
+            message: None,
+            carried_over: false,
+        }
+    }
+}

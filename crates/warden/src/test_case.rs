@@ -54,3 +54,26 @@ fn ser_opt_duration_ms<S: serde::Serializer>(
         None => s.serialize_none(),
     }
 }
+
+#[cfg(test)]
+impl TestCase {
+    /// A plain test for unit tests: id `id`, path `id`, the default suite, command `true`,
+    /// no markers. Tests change the fields they care about.
+    pub fn for_test(id: &str) -> TestCase {
+        TestCase {
+            id: id.to_string(),
+            path: id.into(),
+            suite: "default".into(),
+            level: None,
+            tags: Vec::new(),
+            slow: false,
+            skip: None,
+            timeout: None,
+            serial: false,
+            command: Ok(vec!["true".into()]),
+            format: OutputFormat::Auto,
+            env: BTreeMap::new(),
+            mem_limit: None,
+        }
+    }
+}

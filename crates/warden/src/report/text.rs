@@ -115,32 +115,11 @@ pub(crate) mod fixtures {
     //! Results shaped like the runner's, for the writers' tests.
 
     use std::path::PathBuf;
-    use std::time::Duration;
 
     use crate::events::{CapturedOutput, Leak, Status, Subtests, TestResult};
 
     pub fn result(id: &str, status: Status, ms: u64) -> TestResult {
-        TestResult {
-            id: id.to_owned(),
-            status,
-            attempt: 1,
-            worker: 0,
-            duration: Duration::from_millis(ms),
-            exit_code: Some(match status {
-                Status::Pass | Status::Flaky | Status::Leak => 0,
-                Status::Skip => 77,
-                _ => 1,
-            }),
-            signal: None,
-            subtests: None,
-            peak_rss_bytes: None,
-            cpu_ms: None,
-            leaked: Vec::new(),
-            log: None,
-            output: CapturedOutput::default(),
-            message: None,
-            carried_over: false,
-        }
+        TestResult::for_test(id, status, ms)
     }
 
     pub fn output(head: &[u8], tail: &[u8], total: u64) -> CapturedOutput {

@@ -2,38 +2,17 @@
 //! readings (thresholds are set relative to what the host shows now).
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::tests::script;
 use super::*;
 use crate::events::{Event, EventKind, GuardAction, Status, StopReason};
 use crate::monitor::{GuardConfig, HostSampler};
 use crate::supervise::Limits;
-use crate::test_case::{OutputFormat, TestCase};
-
-fn script(dir: &Path, name: &str, body: &str) -> TestCase {
-    let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    TestCase {
-        id: name.to_string(),
-        path: path.clone(),
-        suite: "default".into(),
-        level: None,
-        tags: vec![],
-        slow: false,
-        skip: None,
-        timeout: None,
-        serial: false,
-        command: Ok(vec![path.to_string_lossy().into_owned()]),
-        format: OutputFormat::Auto,
-        env: BTreeMap::new(),
-        mem_limit: None,
-    }
-}
+use crate::test_case::TestCase;
 
 /// Each test its own run id: the environment token that finds a test's processes holds it, and
 /// the tests of this file run at once in one process with the same test ids.

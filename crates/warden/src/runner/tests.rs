@@ -9,27 +9,17 @@ use tokio::sync::watch;
 
 use super::*;
 use crate::events::{Event, EventKind, Status, TestResult};
-use crate::test_case::{OutputFormat, TestCase};
+use crate::test_case::TestCase;
 
-fn script(dir: &Path, name: &str, body: &str) -> TestCase {
+/// An executable `#!/bin/sh` test with `body`, written into `dir`. Shared with guard_tests.
+pub(super) fn script(dir: &Path, name: &str, body: &str) -> TestCase {
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    TestCase {
-        id: name.to_string(),
-        path: path.clone(),
-        suite: "default".into(),
-        level: None,
-        tags: vec![],
-        slow: false,
-        skip: None,
-        timeout: None,
-        serial: false,
-        command: Ok(vec![path.to_string_lossy().into_owned()]),
-        format: OutputFormat::Auto,
-        env: BTreeMap::new(),
-        mem_limit: None,
-    }
+    let mut t = TestCase::for_test(name);
+    t.command = Ok(vec![path.to_string_lossy().into_owned()]);
+    t.path = path;
+    t
 }
 
 fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {

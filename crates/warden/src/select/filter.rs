@@ -60,28 +60,14 @@ fn wanted(t: &TestCase, sel: &Selection) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     /// `spec`: id, then space-separated flags: `L=level`, `#tag`, `slow`, `skip`.
     fn case(spec: &str) -> TestCase {
         let mut words = spec.split(' ');
         let id = words.next().unwrap().to_string();
-        let mut t = TestCase {
-            path: PathBuf::from("/w").join(&id),
-            id,
-            suite: "default".into(),
-            level: None,
-            tags: Vec::new(),
-            slow: false,
-            skip: None,
-            timeout: None,
-            serial: false,
-            command: Ok(vec!["true".into()]),
-            format: Default::default(),
-            env: BTreeMap::new(),
-            mem_limit: None,
-        };
+        let mut t = TestCase::for_test(&id);
+        t.path = PathBuf::from("/w").join(&id);
         for w in words {
             match w {
                 "slow" => t.slow = true,

@@ -21,24 +21,9 @@ pub fn serial_last(tests: &mut [TestCase]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_case::OutputFormat;
 
     fn t(id: &str) -> TestCase {
-        TestCase {
-            id: id.into(),
-            path: id.into(),
-            suite: "default".into(),
-            level: None,
-            tags: vec![],
-            slow: false,
-            skip: None,
-            timeout: None,
-            serial: false,
-            command: Ok(vec![id.into()]),
-            format: OutputFormat::Auto,
-            env: Default::default(),
-            mem_limit: None,
-        }
+        TestCase::for_test(id)
     }
 
     #[test]

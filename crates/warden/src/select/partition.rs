@@ -342,21 +342,7 @@ mod tests {
     }
 
     fn case(id: &str) -> TestCase {
-        TestCase {
-            id: id.to_string(),
-            path: id.into(),
-            suite: "default".into(),
-            level: None,
-            tags: Vec::new(),
-            slow: false,
-            skip: None,
-            timeout: None,
-            serial: false,
-            command: Ok(vec!["true".into()]),
-            format: Default::default(),
-            env: Default::default(),
-            mem_limit: None,
-        }
+        TestCase::for_test(id)
     }
 
     fn kinds() -> impl Strategy<Value = PartitionKind> {

@@ -107,28 +107,11 @@ pub fn plan_resume(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{CapturedOutput, Status};
+    use crate::events::Status;
     use crate::state::journal::{Header, Journal};
-    use std::time::Duration;
 
     fn result(id: &str) -> TestResult {
-        TestResult {
-            id: id.into(),
-            status: Status::Pass,
-            attempt: 1,
-            worker: 0,
-            duration: Duration::from_millis(5),
-            exit_code: Some(0),
-            signal: None,
-            subtests: None,
-            peak_rss_bytes: None,
-            cpu_ms: None,
-            leaked: vec![],
-            log: None,
-            output: CapturedOutput::default(),
-            message: None,
-            carried_over: false,
-        }
+        TestResult::for_test(id, Status::Pass, 5)
     }
 
     fn fp(tests: &[&str]) -> Fingerprint {

@@ -2,25 +2,13 @@ use super::*;
 
 use std::time::Instant;
 
-use crate::events::CapturedOutput;
-
 fn result(id: &str, status: Status, ms: u64) -> TestResult {
+    // History stores peak memory and CPU time: give them values to store.
     TestResult {
-        id: id.to_string(),
-        status,
-        attempt: 1,
-        worker: 0,
-        duration: Duration::from_millis(ms),
         exit_code: Some(0),
-        signal: None,
-        subtests: None,
         peak_rss_bytes: Some(10 << 20),
         cpu_ms: Some(ms / 2),
-        leaked: Vec::new(),
-        log: None,
-        output: CapturedOutput::default(),
-        message: None,
-        carried_over: false,
+        ..TestResult::for_test(id, status, ms)
     }
 }
 
