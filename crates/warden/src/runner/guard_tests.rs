@@ -5,9 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::sync::watch;
-
-use super::tests::script;
+use super::tests::{run_plan, script};
 use super::*;
 use crate::events::{Event, EventKind, GuardAction, Status, StopReason};
 use crate::monitor::{GuardConfig, HostSampler};
@@ -20,38 +18,10 @@ fn plan(dir: &Path, tests: Vec<TestCase>, guard: Option<GuardConfig>) -> RunPlan
     let name = dir.file_name().unwrap_or_default().to_string_lossy();
     RunPlan {
         run_id: format!("unit-guard-{}-{name}", std::process::id()),
-        tests,
-        workers: 2,
         default_timeout: Duration::from_secs(20),
-        grace: Duration::from_millis(300),
-        max_fail: None,
-        fail_fast: false,
-        retries: 0,
-        capture: true,
-        run_skipped: false,
-        leak_fails: false,
-        root: dir.to_path_buf(),
-        run_dir: None,
-        cgroup: None,
-        controllers: None,
-        limits: Limits::default(),
         guard,
-        carried: Vec::new(),
-        resumed_from: None,
-        temp_root: dir.join("tmp"),
-        container: None,
+        ..super::tests::plan(dir, tests)
     }
-}
-
-fn run_plan(p: RunPlan) -> (RunOutcome, Vec<Event>) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (_tx, rx) = watch::channel(None);
-    let mut events = Vec::new();
-    let outcome = rt.block_on(run(p, rx, |e| events.push(e)));
-    (outcome, events)
 }
 
 fn guard_events(events: &[Event]) -> Vec<(GuardAction, Option<String>, String)> {

@@ -22,7 +22,8 @@ pub(super) fn script(dir: &Path, name: &str, body: &str) -> TestCase {
     t
 }
 
-fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
+/// A plan with this file's defaults; shared with guard_tests.
+pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
     RunPlan {
         run_id: format!("unit-{}", std::process::id()),
         tests,
@@ -48,7 +49,8 @@ fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
     }
 }
 
-fn run_plan(p: RunPlan) -> (RunOutcome, Vec<Event>) {
+/// Run `p` on a fresh runtime and collect its events; shared with guard_tests.
+pub(super) fn run_plan(p: RunPlan) -> (RunOutcome, Vec<Event>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
