@@ -8,6 +8,7 @@ mod events;
 mod model;
 mod procs;
 mod sandbox;
+mod user;
 mod warden;
 
 pub use contain::*;
@@ -15,4 +16,5 @@ pub use events::*;
 pub use model::*;
 pub use procs::*;
 pub use sandbox::*;
+pub use user::*;
 pub use warden::*;

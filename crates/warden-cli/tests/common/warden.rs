@@ -36,6 +36,8 @@ pub struct Warden {
     limit: Duration,
     /// Signals warden starts with ignored (SIG_IGN), as `nohup` or a shell's `&` do.
     ignored: Vec<i32>,
+    /// Run as this normal user instead of the tests' own user.
+    user: Option<super::user::TestUser>,
 }
 
 /// What one invocation did.
@@ -101,7 +103,16 @@ impl Warden {
             envs: Vec::new(),
             limit: DEFAULT_LIMIT,
             ignored: Vec::new(),
+            user: None,
         }
+    }
+
+    /// Runs warden as `user` (see `normal_user`): its uid and gid, no supplementary groups,
+    /// `HOME`/`USER`/`LOGNAME` of that user and no `XDG_RUNTIME_DIR` of ours. The caller gives
+    /// the user the directories warden must write (`TestUser::own_tree`).
+    pub fn run_as(mut self, user: &super::user::TestUser) -> Warden {
+        self.user = Some(user.clone());
+        self
     }
 
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Warden {
@@ -176,6 +187,15 @@ impl Warden {
             "WARDEN_ATTEMPT",
         ] {
             cmd.env_remove(var);
+        }
+        if let Some(user) = self.user.as_ref().filter(|u| u.switch) {
+            // std drops the supplementary groups (setgroups(0)) when root switches uid.
+            cmd.uid(user.uid)
+                .gid(user.gid)
+                .env("USER", &user.name)
+                .env("LOGNAME", &user.name)
+                .env("HOME", &self.cwd)
+                .env_remove("XDG_RUNTIME_DIR");
         }
         for (k, v) in &self.envs {
             cmd.env(k, v);
