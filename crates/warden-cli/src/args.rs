@@ -193,10 +193,20 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Execution")]
     pub sequential: bool,
     /// Per-test wall-clock limit; then SIGTERM to the whole test, SIGKILL after --grace [default: 120s]
-    #[arg(long, value_name = "DUR", help_heading = "Execution")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DUR",
+        help_heading = "Execution"
+    )]
     pub timeout: Option<String>,
     /// Time between SIGTERM and SIGKILL for timeouts and stops [default: 5s]
-    #[arg(long, value_name = "DUR", help_heading = "Execution")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DUR",
+        help_heading = "Execution"
+    )]
     pub grace: Option<String>,
     /// Stop after the first failure; running tests are terminated
     #[arg(long, help_heading = "Execution")]
@@ -225,7 +235,12 @@ pub struct RunArgs {
     #[arg(long, visible_alias = "mem-limit", value_name = "P", value_parser = percent, help_heading = "Host and test limits")]
     pub mem_threshold: Option<f64>,
     /// Memory cap of each test (512M, 2G); a test over it is killed and reported OOM
-    #[arg(long, value_name = "SIZE", help_heading = "Host and test limits")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "SIZE",
+        help_heading = "Host and test limits"
+    )]
     pub test_mem_limit: Option<String>,
     /// Most processes and threads a test may have at once
     #[arg(long, value_name = "N", help_heading = "Host and test limits")]
