@@ -84,13 +84,14 @@ impl Terminal {
         }
     }
 
+    /// Warnings and notes quote paths and test ids: escaped like every other echo.
     pub fn warning(&self, text: &str) {
-        self.line(&format!("warning: {text}"));
+        self.line(&format!("warning: {}", human::terminal_safe_lines(text)));
     }
 
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            self.line(text);
+            self.line(&human::terminal_safe_lines(text));
         }
     }
 

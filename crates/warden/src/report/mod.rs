@@ -16,4 +16,4 @@ pub use merge::{
     detect_format, exit_code_rank, merge_files, merge_texts, worst_exit_code, MergeError, Merged,
     ReportFormat, ReportText,
 };
-pub use text::{omitted_marker, render_output};
+pub use text::{omitted_marker, render_output, terminal_safe, terminal_safe_lines};
