@@ -507,6 +507,23 @@ impl History {
     /// (`{"id":…,"duration_ms":…}`), sorted by id: what another machine imports to balance
     /// `duration:` partitions. Returns the number of tests written.
     pub fn export(&self, path: &Path) -> Result<usize, HistoryError> {
+        let mut out =
+            BufWriter::new(fs::File::create(path).map_err(|source| HistoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?);
+        let n = self.export_to(&mut out)?;
+        out.flush().map_err(|source| HistoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(n)
+    }
+
+    /// [`History::export`] into any writer (the CLI writes the bytes through its user-path
+    /// rules).
+    pub fn export_to(&self, out: &mut impl Write) -> Result<usize, HistoryError> {
+        let path = Path::new("<export>");
         let err = self.query_err("list tests");
         let ids: Vec<String> = {
             let mut stmt = self
@@ -524,7 +541,6 @@ impl History {
             path: path.to_path_buf(),
             source,
         };
-        let mut out = BufWriter::new(fs::File::create(path).map_err(io_err)?);
         let mut written = 0;
         for id in ids {
             let Some(d) = durations.get(&id) else {
@@ -534,11 +550,10 @@ impl History {
                 id,
                 duration_ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
             };
-            serde_json::to_writer(&mut out, &line).map_err(|e| io_err(e.into()))?;
+            serde_json::to_writer(&mut *out, &line).map_err(|e| io_err(e.into()))?;
             out.write_all(b"\n").map_err(io_err)?;
             written += 1;
         }
-        out.flush().map_err(io_err)?;
         Ok(written)
     }
 
