@@ -114,6 +114,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
 
     let mut reports = Reports::open(&settings.output, &run_id)?;
+    reports.expect(tests.iter().map(|t| t.id.clone()));
     let run_dir = RunDir::create(&state_dir, &run_id)?;
     let mut terminal = Terminal::new(&settings.output, tests.len() + carried.len());
     for w in warnings.iter().chain(&resume_warnings) {

@@ -321,7 +321,7 @@ fn merging_four_shards_gives_summed_counts_the_worst_exit_code_and_every_test() 
     assert_eq!(root.tag_name().name(), "testsuites");
     assert_eq!(root.attribute("tests"), Some(TESTS.to_string().as_str()));
     assert_eq!(root.attribute("failures"), Some("2"));
-    assert_eq!(root.attribute("disabled"), Some("3"));
+    assert_eq!(root.attribute("skipped"), Some("3"));
     let suites = root
         .children()
         .filter(|n| n.has_tag_name("testsuite"))

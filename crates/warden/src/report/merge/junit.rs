@@ -79,10 +79,10 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
     }
 
     let mut text = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    // `disabled` is what quick-junit (and the JUnit schema Jenkins uses) calls skipped tests.
+    // `skipped` is what GitLab, GitHub and Jenkins read (quick-junit's `disabled` is not).
     let _ = writeln!(
         text,
-        "<testsuites name=\"{ROOT_NAME}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" disabled=\"{}\" time=\"{:.3}\">",
+        "<testsuites name=\"{ROOT_NAME}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
         total.tests, total.failures, total.errors, total.skipped, total.time
     );
     for suite in suites {
@@ -215,7 +215,7 @@ mod tests {
             ("tests", "5"),
             ("failures", "2"),
             ("errors", "1"),
-            ("disabled", "1"),
+            ("skipped", "1"),
             ("time", "6.000"),
         ] {
             assert_eq!(root.attribute(attr), Some(want), "{attr}");
