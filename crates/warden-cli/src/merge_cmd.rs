@@ -48,6 +48,13 @@ pub fn run_merge(args: &MergeArgs) -> Result<u8> {
             args.output.display().to_string()
         }
     );
+    if !merged.disagreements.is_empty() {
+        for d in &merged.disagreements {
+            eprintln!("error: {}", warden::report::terminal_safe(d));
+        }
+        eprintln!("error: the merged report is not the whole run (see above)");
+        return Ok(1);
+    }
     if args.exit_code {
         // A JUnit report of another tool records none: judge by its failures then.
         let code = merged

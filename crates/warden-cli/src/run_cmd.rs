@@ -58,6 +58,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         warnings,
         history,
         expected,
+        shard_info,
         ..
     } = prepared;
     // Containers: the engine answers and has the image, or nothing runs (exit 2).
@@ -162,7 +163,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
     let mut history = history;
     if let Some(h) = &history {
-        if let Err(e) = h.begin_run(&run_id, resumed_from.as_ref().map(|(id, _)| id.as_str())) {
+        let begun = h
+            .begin_run(&run_id, resumed_from.as_ref().map(|(id, _)| id.as_str()))
+            .and_then(|()| match &shard_info {
+                Some(s) => h.mark_shard(&run_id, &s.spec),
+                None => Ok(()),
+            });
+        if let Err(e) = begun {
             terminal.warning(&format!("running without history: {e}"));
             history = None;
         }
@@ -248,6 +255,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }),
         temp_root,
         container,
+        partition: shard_info.clone().map(Arc::new),
     };
 
     let keeps_logs = plan.run_dir.is_some();

@@ -82,12 +82,23 @@ impl JunitReport {
 
     pub fn on_event(&mut self, event: &Event) {
         match &event.kind {
-            EventKind::RunStarted { run_id, .. } => {
+            EventKind::RunStarted {
+                run_id, partition, ..
+            } => {
                 self.suite
                     .extra
                     .insert("timestamp".into(), rfc3339_utc_millis(event.at).into());
                 self.suite
                     .add_property(("run_id", xml_text(run_id).as_str()));
+                if let Some(p) = partition {
+                    // What `warden merge` checks: every shard of one cut, none missing.
+                    self.suite.add_property(("partition", p.spec.as_str()));
+                    self.suite.add_property(("partition.cut", p.cut.as_str()));
+                    self.suite.add_property((
+                        "partition.selected",
+                        p.selection.len().to_string().as_str(),
+                    ));
+                }
             }
             EventKind::TestStarted { .. } => {}
             EventKind::TestRetrying(r) => {
@@ -508,6 +519,7 @@ mod tests {
                     workers: 2,
                     resumed_from: None,
                     log_dir: None,
+                    partition: None,
                 },
             ),
             ev(1, EventKind::TestRetrying(Box::new(flaky_try))),
