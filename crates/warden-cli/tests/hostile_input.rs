@@ -203,7 +203,7 @@ fn file_names_no_shell_survives() {
     for as_user in [false, true] {
         let mut scene = Scene::empty();
         if as_user {
-            scene = scene.as_user(&user);
+            scene = scene.run_by(&user);
         }
         for name in names {
             scene.script(name, "#!/bin/sh\n[ -f \"$0\" ] || exit 3\nexit 0\n");
@@ -245,7 +245,7 @@ fn symlink_loops_do_not_hang_or_crash() {
 #[test]
 fn an_unreadable_test_directory_is_an_error_unless_excluded() {
     let user = normal_user().expect("a normal user");
-    let scene = Scene::empty().as_user(&user);
+    let scene = Scene::empty().run_by(&user);
     scene.script("t/ok_test.sh", "#!/bin/sh\nexit 0\n");
     scene.script("t/private/hidden_test.sh", "#!/bin/sh\nexit 0\n");
     fs::set_permissions(

@@ -99,6 +99,6 @@ fn output_floods_and_hostile_bytes_as_root() {
 #[test]
 fn output_floods_and_hostile_bytes_as_a_normal_user() {
     let user = normal_user().expect("a normal user");
-    let mut scene = Scene::with_area(AREA).as_user(&user);
+    let mut scene = Scene::with_area(AREA).run_by(&user);
     run_output_area(&mut scene);
 }

@@ -273,7 +273,7 @@ fn two_wardens_on_one_state_dir() {
 fn a_read_only_state_dir() {
     // As a normal user: a directory without write permission.
     let user = normal_user().expect("a normal user");
-    let scene = Scene::with_area(AREA).as_user(&user);
+    let scene = Scene::with_area(AREA).run_by(&user);
     scene.sandbox.mkdir("ro-state");
     user.own_tree(scene.path());
     fs::set_permissions(

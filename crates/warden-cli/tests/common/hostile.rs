@@ -72,7 +72,7 @@ impl Scene {
     }
 
     /// Every later run is as `user` (who is given the whole scene now).
-    pub fn as_user(mut self, user: &TestUser) -> Scene {
+    pub fn run_by(mut self, user: &TestUser) -> Scene {
         user.own_tree(self.sandbox.path());
         self.user = Some(user.clone());
         self
