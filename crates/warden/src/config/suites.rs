@@ -275,7 +275,7 @@ command = ["python3", "{path}"]
             ),
             (
                 "[[suite]]\nmem_limit = \"0\"\n",
-                "warden.toml:2: [[suite]] #1 mem_limit: `0`: must be greater than 0",
+                "warden.toml:2: [[suite]] #1 mem_limit: `0` is too small: at least 1M (a size takes a unit: 512M, 2G)",
             ),
             (
                 "[[suite]]\ninclude = []\n",

@@ -215,7 +215,7 @@ mod tests {
             (
                 "# @mem-limit: 0\n",
                 1,
-                "bad `@mem-limit`: `0` must be greater than 0",
+                "bad `@mem-limit`: `0` is too small: at least 1M (a size takes a unit: 512M, 2G)",
             ),
             ("# @slow: yes\n", 1, "`@slow` takes no value, found `yes`"),
             ("# @serial please\n", 1, "`@serial` takes no value"),
