@@ -19,7 +19,10 @@ const BURST: usize = 40;
 
 /// `state/burst/t_NN_test.sh`: 40 short tests, each appending its id to `ran.log` first.
 fn burst_scene() -> Scene {
-    let scene = Scene::with_area(AREA);
+    burst_scene_of(Scene::with_area(AREA))
+}
+
+fn burst_scene_of(scene: Scene) -> Scene {
     for i in 0..BURST {
         scene.script(
             &format!("{AREA}/burst/t_{i:02}_test.sh"),
@@ -105,7 +108,17 @@ fn run_finished(v: &Verdict) -> &Value {
 /// SIGKILL in a burst of short tests, then `--resume`: nothing lost, nothing rerun.
 #[test]
 fn sigkill_in_a_burst_then_resume_loses_and_reruns_nothing() {
-    let mut scene = burst_scene();
+    sigkill_then_resume(burst_scene());
+}
+
+/// The same as a normal user: no cgroups, the watchdog finds the tests by their token.
+#[test]
+fn sigkill_in_a_burst_then_resume_as_a_normal_user() {
+    let user = normal_user().expect("a normal user");
+    sigkill_then_resume(burst_scene_of(Scene::with_area(AREA).run_by(&user)));
+}
+
+fn sigkill_then_resume(mut scene: Scene) {
     let done_before = interrupted_burst(&mut scene);
     let ran_before: BTreeSet<String> = ran(&scene).into_iter().collect();
     fs::remove_file(ran_log(&scene)).unwrap();
