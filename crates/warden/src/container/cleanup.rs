@@ -77,8 +77,11 @@ pub fn list_containers(
     if !out.success {
         return Err(EngineError::NotAnswering {
             program: engine.program.display().to_string(),
-            name: engine.kind.name(),
-            detail: out.first_error_line(),
+            command: match engine.kind {
+                EngineKind::Docker => "docker ps",
+                EngineKind::Podman => "podman ps",
+            },
+            detail: engine.error_line(&out),
         });
     }
     Ok(out
@@ -161,9 +164,13 @@ fn remove_where(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::testing::{docker, test_image};
-
     use crate::container::spec::this_owner;
+    use crate::container::testing::{bare_run_args, per_engine, test_image, variant_name};
+
+    per_engine!(
+        sync removes_every_container_of_the_run_and_only_those,
+        orphans_are_the_containers_of_dead_wardens_only,
+    );
 
     /// Start (or only create) a container of the test image with `run_id`'s and `owner`'s
     /// labels.
@@ -175,6 +182,8 @@ mod tests {
         }
         let label = format!("{RUN_LABEL}={run_id}");
         let owner = format!("{OWNER_LABEL}={owner}");
+        let bare = bare_run_args(engine);
+        args.extend(bare.iter().map(String::as_str));
         args.extend([
             "--name",
             name,
@@ -192,12 +201,10 @@ mod tests {
         assert!(out.success, "{}", out.first_error_line());
     }
 
-    #[test]
-    fn removes_every_container_of_the_run_and_only_those() {
-        let d = docker();
+    fn removes_every_container_of_the_run_and_only_those(d: Engine) {
         let image = test_image();
         let me = this_owner();
-        let run = format!("cleanup-test-{}", std::process::id());
+        let run = format!("cleanup-test-{}-{}", std::process::id(), variant_name(&d));
         let other = format!("{run}-other");
         start(&d, &image, &run, &format!("{run}-a"), true, me);
         start(&d, &image, &run, &format!("{run}-b"), false, me);
@@ -224,11 +231,13 @@ mod tests {
         remove_run_containers(&d, &other, false).unwrap();
     }
 
-    #[test]
-    fn orphans_are_the_containers_of_dead_wardens_only() {
-        let d = docker();
+    fn orphans_are_the_containers_of_dead_wardens_only(d: Engine) {
+        // podman and podman through its service share a store: one's sweep would take the
+        // other's planted orphan.
+        static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let image = test_image();
-        let run = format!("orphan-test-{}", std::process::id());
+        let run = format!("orphan-test-{}-{}", std::process::id(), variant_name(&d));
         let boot = boot_id().unwrap();
         // A pid that cannot be alive (above the kernel's maximum), this boot.
         let dead = format!("{boot}/{}/1", i32::MAX);

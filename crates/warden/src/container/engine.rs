@@ -64,20 +64,48 @@ pub struct Engine {
     pub kind: EngineKind,
     /// Absolute path of the `docker` / `podman` program.
     pub program: PathBuf,
-    /// Set on every engine command (e.g. `DOCKER_HOST`); empty normally: the user's own
-    /// environment and docker context apply.
+    /// Set on every engine command (e.g. `DOCKER_HOST`). [`Engine::prepare`] records the
+    /// variables that choose the engine's endpoint, so that `warden clean` run later from
+    /// another shell reaches the same one; otherwise the user's own environment applies.
     #[serde(default)]
     pub env: Vec<(String, String)>,
+    /// What the engine said about itself when it was checked; defaults until then.
+    #[serde(default)]
+    pub facts: EngineFacts,
 }
+
+/// What [`Engine::check`] learned: enough to run podman as it is (local or remote, rootful
+/// or rootless) and to say which engine a run uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineFacts {
+    /// The version of what runs the containers: docker's daemon, podman itself or its service.
+    pub version: String,
+    /// Containers are made by a service: always for docker; podman with `--remote`,
+    /// `CONTAINER_HOST` or `CONTAINER_CONNECTION`.
+    pub remote: bool,
+    /// The engine runs as a normal user (user namespaces).
+    pub rootless: bool,
+    /// The cgroup version the engine manages containers with: 1 or 2, 0 when it did not say.
+    pub cgroup_version: u8,
+}
+
+/// Variables that choose which daemon or service an engine CLI talks to.
+const ENDPOINT_VARS: [(EngineKind, &str); 4] = [
+    (EngineKind::Docker, "DOCKER_HOST"),
+    (EngineKind::Docker, "DOCKER_CONTEXT"),
+    (EngineKind::Podman, "CONTAINER_HOST"),
+    (EngineKind::Podman, "CONTAINER_CONNECTION"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("no container engine found: {wanted} in PATH; install one or choose it with --container-engine")]
     NotFound { wanted: String },
-    #[error("container engine {program} does not answer (`{name} version` failed): {detail}")]
+    #[error("container engine {program} does not answer (`{command}` failed): {detail}")]
     NotAnswering {
         program: String,
-        name: &'static str,
+        /// The command that failed, e.g. `docker version`.
+        command: &'static str,
         detail: String,
     },
     #[error("container image `{image}` is not present in {engine}'s local images and warden does not pull unless `pull = true` in [container]: build or load it first (see docs/containers.md)")]
@@ -146,6 +174,7 @@ impl Engine {
                     kind,
                     program,
                     env: Vec::new(),
+                    facts: EngineFacts::default(),
                 })
             })
             .ok_or_else(|| EngineError::NotFound {
@@ -158,19 +187,21 @@ impl Engine {
 
     /// Find the engine, check that it answers, and that `image` is present (pulling it only
     /// when `pull`). With `Auto`, docker is preferred, podman used when docker is missing or
-    /// does not answer.
+    /// does not answer. The engine returned carries its [`EngineFacts`] and the endpoint
+    /// variables of the environment.
     pub fn prepare(choice: EngineChoice, image: &str, pull: bool) -> Result<Engine, EngineError> {
-        let engine = match choice {
+        let checked = |mut e: Engine| -> Result<Engine, EngineError> {
+            e.facts = e.check()?;
+            Ok(e)
+        };
+        let mut engine = match choice {
             EngineChoice::Auto => {
                 let path = std::env::var_os("PATH").unwrap_or_default();
                 let docker = Engine::find_in(EngineChoice::Docker, &path);
-                match docker.and_then(|d| d.check().map(|_| d)) {
+                match docker.and_then(checked) {
                     Ok(d) => d,
                     Err(docker_err) => match Engine::find_in(EngineChoice::Podman, &path) {
-                        Ok(p) => {
-                            p.check()?;
-                            p
-                        }
+                        Ok(p) => checked(p)?,
                         Err(_) if matches!(docker_err, EngineError::NotFound { .. }) => {
                             return Err(EngineError::NotFound {
                                 wanted: "neither `docker` nor `podman` is".to_string(),
@@ -180,14 +211,59 @@ impl Engine {
                     },
                 }
             }
-            other => {
-                let e = Engine::find(other)?;
-                e.check()?;
-                e
-            }
+            other => checked(Engine::find(other)?)?,
         };
         engine.ensure_image(image, pull)?;
+        engine.record_endpoint(|k| std::env::var(k).ok());
         Ok(engine)
+    }
+
+    /// Keep the endpoint variables (`DOCKER_HOST`, `CONTAINER_HOST`, ...) that `lookup` finds
+    /// and [`Engine::env`] does not set already.
+    fn record_endpoint(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        for (kind, var) in ENDPOINT_VARS {
+            if kind != self.kind || self.env.iter().any(|(k, _)| k == var) {
+                continue;
+            }
+            if let Some(value) = lookup(var).filter(|v| !v.is_empty()) {
+                self.env.push((var.to_string(), value));
+            }
+        }
+    }
+
+    /// `podman 4.3.1 (/usr/bin/podman, local, rootless, cgroup v1)`: which engine a run uses,
+    /// for `-v`. Only what the engine was asked is said (docker's daemon is not asked how it
+    /// runs).
+    pub fn describe(&self) -> String {
+        let f = &self.facts;
+        let mut parts = vec![self.program.display().to_string()];
+        if self.kind == EngineKind::Podman {
+            parts.push(if f.remote { "remote" } else { "local" }.to_string());
+            parts.push(if f.rootless { "rootless" } else { "rootful" }.to_string());
+        }
+        if f.cgroup_version != 0 {
+            parts.push(format!("cgroup v{}", f.cgroup_version));
+        }
+        format!("{} {} ({})", self.kind.name(), f.version, parts.join(", "))
+    }
+
+    /// What this engine cannot do that the run's configuration asks for: said once at the
+    /// start of a run (the resource limits rootless podman on cgroup v1 drops).
+    pub fn warnings(&self, config: &super::config::ContainerConfig) -> Vec<String> {
+        let mut dropped = Vec::new();
+        if let Some(n) = config.pids_limit {
+            dropped.push(format!("pids_limit = {n}"));
+        }
+        if let Some(c) = config.cpus {
+            dropped.push(format!("cpus = {c}"));
+        }
+        if super::podman::enforces_resource_limits(self) || dropped.is_empty() {
+            return Vec::new();
+        }
+        vec![format!(
+            "rootless podman on cgroup v1 cannot enforce resource limits: [container] {} not applied (set pids_limit = 0 to silence this)",
+            dropped.join(", ")
+        )]
     }
 
     /// An engine command with this engine's environment; stdin closed.
@@ -212,30 +288,37 @@ impl Engine {
         })
     }
 
-    /// Check that the engine answers; returns the server version it reports.
-    pub fn check(&self) -> Result<String, EngineError> {
+    /// Check that the engine answers, and learn what it is: docker through `version` (its
+    /// daemon must answer), podman through `info` (local podman has no server to ask).
+    pub fn check(&self) -> Result<EngineFacts, EngineError> {
+        let (args, command): (&[&str], _) = match self.kind {
+            EngineKind::Docker => (&["version", "--format", "json"], "docker version"),
+            EngineKind::Podman => (&["info", "--format", "json"], "podman info"),
+        };
         let not_answering = |detail: String| EngineError::NotAnswering {
             program: self.program.display().to_string(),
-            name: self.kind.name(),
+            command,
             detail,
         };
         let out = self
-            .output(["version", "--format", "json"], CHECK_TIMEOUT)
+            .output(args, CHECK_TIMEOUT)
             .map_err(|e| not_answering(e.to_string()))?;
         if !out.success {
-            return Err(not_answering(out.first_error_line()));
+            return Err(not_answering(self.error_line(&out)));
         }
-        // docker: {"Server":{"Version":..}}; podman: {"Server":{"Version":..}} or {"Version":..}.
-        let json: serde_json::Value = serde_json::from_str(out.stdout.trim())
-            .map_err(|e| not_answering(format!("unexpected answer to `version`: {e}")))?;
-        let version = json
-            .pointer("/Server/Version")
-            .or_else(|| json.pointer("/Version"))
-            .and_then(|v| v.as_str());
-        match version {
-            Some(v) => Ok(v.to_string()),
-            // docker prints the client part and exit 0 in some versions when the server is gone.
-            None => Err(not_answering("no server in the answer to `version`".into())),
+        match self.kind {
+            EngineKind::Docker => docker_facts(&out.stdout).map_err(not_answering),
+            EngineKind::Podman => {
+                super::podman::facts_from_info(&out.stdout).map_err(not_answering)
+            }
+        }
+    }
+
+    /// The line of a failed engine command that says why.
+    pub fn error_line(&self, out: &CmdOutput) -> String {
+        match self.kind {
+            EngineKind::Docker => out.first_error_line(),
+            EngineKind::Podman => super::podman::error_line(out),
         }
     }
 
@@ -248,7 +331,7 @@ impl Engine {
         if out.success {
             return Ok(true);
         }
-        let msg = out.first_error_line();
+        let msg = self.error_line(&out);
         let lower = msg.to_ascii_lowercase();
         // docker: "No such image"; podman: "image not known" / "failed to find image".
         if lower.contains("no such image")
@@ -280,10 +363,26 @@ impl Engine {
             return Err(EngineError::Pull {
                 engine: self.kind.name(),
                 image: image.to_string(),
-                detail: out.first_error_line(),
+                detail: self.error_line(&out),
             });
         }
         Ok(())
+    }
+}
+
+/// docker's answer to `version --format json`: the daemon's version. docker is always a
+/// client of its daemon; whether that runs rootless is not asked (only podman's matters).
+fn docker_facts(stdout: &str) -> Result<EngineFacts, String> {
+    let json: serde_json::Value = serde_json::from_str(stdout.trim())
+        .map_err(|e| format!("unexpected answer to `version`: {e}"))?;
+    match json.pointer("/Server/Version").and_then(|v| v.as_str()) {
+        Some(v) => Ok(EngineFacts {
+            version: v.to_string(),
+            remote: true,
+            ..EngineFacts::default()
+        }),
+        // docker prints the client part and exit 0 in some versions when the server is gone.
+        None => Err("no server in the answer to `version`".into()),
     }
 }
 
@@ -367,7 +466,12 @@ pub(crate) fn run_with_timeout(mut cmd: Command, timeout: Duration) -> std::io::
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::container::testing::{docker, test_image};
+    use crate::container::testing::{per_engine, test_image};
+
+    per_engine!(
+        sync real_engine_answers_and_knows_its_images,
+        engine_that_does_not_answer_is_named,
+    );
 
     #[test]
     fn choices_parse_and_unknown_is_named() {
@@ -402,10 +506,18 @@ mod tests {
         assert!(Engine::find_in(EngineChoice::Docker, dir.path().as_os_str()).is_err());
     }
 
-    #[test]
-    fn real_engine_answers_and_knows_its_images() {
-        let d = docker();
-        assert!(!d.check().unwrap().is_empty());
+    fn real_engine_answers_and_knows_its_images(d: Engine) {
+        let facts = d.check().unwrap();
+        assert!(!facts.version.is_empty());
+        assert_eq!(facts, d.facts);
+        // docker is always a client of its daemon; podman says whether it is one.
+        assert!(facts.remote || d.kind == EngineKind::Podman);
+        if d.kind == EngineKind::Podman {
+            // These tests run podman as they run themselves.
+            // SAFETY: geteuid has no preconditions.
+            assert_eq!(facts.rootless, unsafe { libc::geteuid() } != 0);
+            assert!(facts.cgroup_version == 1 || facts.cgroup_version == 2);
+        }
         let image = test_image();
         assert!(d.image_present(&image).unwrap());
         d.ensure_image(&image, false).unwrap();
@@ -413,31 +525,134 @@ mod tests {
         assert!(!d.image_present(missing).unwrap());
         let e = d.ensure_image(missing, false).unwrap_err();
         assert!(
-            e.to_string().starts_with(
-                "container image `warden-test-no-such-image:0` is not present in docker's local images"
-            ),
+            e.to_string().starts_with(&format!(
+                "container image `warden-test-no-such-image:0` is not present in {}'s local images",
+                d.kind.name()
+            )),
             "{e}"
         );
     }
 
-    #[test]
-    fn engine_that_does_not_answer_is_named() {
-        let mut d = docker();
+    /// A daemon or service that is not there: named, with the socket, whichever engine.
+    fn engine_that_does_not_answer_is_named(mut d: Engine) {
         let dir = tempfile::tempdir().unwrap();
+        let (var, command) = match d.kind {
+            EngineKind::Docker => ("DOCKER_HOST", "docker version"),
+            EngineKind::Podman => ("CONTAINER_HOST", "podman info"),
+        };
+        d.env.retain(|(k, _)| k != var);
         d.env.push((
-            "DOCKER_HOST".into(),
+            var.into(),
             format!("unix://{}/no.sock", dir.path().display()),
         ));
         let e = d.check().unwrap_err();
         let msg = e.to_string();
         assert!(
             msg.starts_with(&format!(
-                "container engine {} does not answer (`docker version` failed): ",
+                "container engine {} does not answer (`{command}` failed): ",
                 d.program.display()
             )),
             "{msg}"
         );
         assert!(msg.contains("no.sock"), "{msg}");
+    }
+
+    #[test]
+    fn the_endpoint_of_the_engine_is_recorded() {
+        let mut podman = Engine {
+            kind: EngineKind::Podman,
+            program: "/usr/bin/podman".into(),
+            env: vec![("CONTAINER_CONNECTION".into(), "mine".into())],
+            facts: EngineFacts::default(),
+        };
+        let env = |k: &str| match k {
+            "CONTAINER_HOST" => Some("unix:///run/x.sock".to_string()),
+            "CONTAINER_CONNECTION" => Some("theirs".to_string()),
+            "DOCKER_HOST" => Some("tcp://elsewhere".to_string()),
+            _ => None,
+        };
+        podman.record_endpoint(env);
+        assert_eq!(
+            podman.env,
+            [
+                ("CONTAINER_CONNECTION".to_string(), "mine".to_string()),
+                (
+                    "CONTAINER_HOST".to_string(),
+                    "unix:///run/x.sock".to_string()
+                )
+            ]
+        );
+        let mut docker = Engine {
+            kind: EngineKind::Docker,
+            env: Vec::new(),
+            ..podman
+        };
+        docker.record_endpoint(env);
+        assert_eq!(
+            docker.env,
+            [("DOCKER_HOST".to_string(), "tcp://elsewhere".to_string())]
+        );
+    }
+
+    #[test]
+    fn describe_says_which_engine_and_how() {
+        let podman = Engine {
+            kind: EngineKind::Podman,
+            program: "/usr/bin/podman".into(),
+            env: Vec::new(),
+            facts: EngineFacts {
+                version: "4.3.1".into(),
+                remote: false,
+                rootless: true,
+                cgroup_version: 1,
+            },
+        };
+        assert_eq!(
+            podman.describe(),
+            "podman 4.3.1 (/usr/bin/podman, local, rootless, cgroup v1)"
+        );
+        let docker = Engine {
+            kind: EngineKind::Docker,
+            program: "/usr/bin/docker".into(),
+            env: Vec::new(),
+            facts: EngineFacts {
+                version: "20.10.24".into(),
+                remote: true,
+                ..EngineFacts::default()
+            },
+        };
+        assert_eq!(docker.describe(), "docker 20.10.24 (/usr/bin/docker)");
+    }
+
+    #[test]
+    fn rootless_podman_on_cgroup_v1_warns_of_dropped_limits_once() {
+        use crate::container::ContainerConfig;
+        let mut podman = Engine {
+            kind: EngineKind::Podman,
+            program: "/usr/bin/podman".into(),
+            env: Vec::new(),
+            facts: EngineFacts {
+                version: "4.3.1".into(),
+                remote: false,
+                rootless: true,
+                cgroup_version: 1,
+            },
+        };
+        let config = ContainerConfig {
+            cpus: Some(1.5),
+            ..ContainerConfig::default()
+        };
+        assert_eq!(
+            podman.warnings(&config),
+            ["rootless podman on cgroup v1 cannot enforce resource limits: [container] pids_limit = 512, cpus = 1.5 not applied (set pids_limit = 0 to silence this)"]
+        );
+        let none = ContainerConfig {
+            pids_limit: None,
+            ..ContainerConfig::default()
+        };
+        assert!(podman.warnings(&none).is_empty());
+        podman.facts.cgroup_version = 2;
+        assert!(podman.warnings(&config).is_empty());
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod cleanup;
 mod config;
 mod engine;
 mod oom;
+mod podman;
 mod run;
 mod spec;
 
@@ -14,7 +15,7 @@ pub use config::{
     ContainerConfig, ContainerConfigError, KeyPart, Mount, DEFAULT_PIDS_LIMIT, DEFAULT_TMPFS,
     DEFAULT_USER, WORKSPACE,
 };
-pub use engine::{CmdOutput, Engine, EngineChoice, EngineError, EngineKind};
+pub use engine::{CmdOutput, Engine, EngineChoice, EngineError, EngineFacts, EngineKind};
 pub use run::{run_in_container, run_test_in_container};
 pub use spec::{
     container_name, this_owner, ContainerRun, ContainerSpec, ATTEMPT_LABEL, OWNER_LABEL, RUN_LABEL,

@@ -12,8 +12,9 @@ use tokio::net::unix::pipe;
 use tokio::sync::watch;
 use tokio::time::{sleep, sleep_until};
 
-use super::engine::{CmdOutput, Engine};
+use super::engine::{CmdOutput, Engine, EngineKind};
 use super::oom::kernel_logged_oom_kill;
+use super::podman;
 use super::spec::{ContainerRun, ContainerSpec};
 use crate::supervise::{
     Cancel, ClaimedChild, Exit, MemCapBy, OutputSink, ProcessOutcome, SpawnSpec, Usage,
@@ -187,6 +188,9 @@ pub async fn run_in_container(
         notes.push(msg);
     }
     let _ = std::fs::remove_file(&spec.cidfile);
+    if spec.engine.kind == EngineKind::Podman && !spec.engine.facts.remote {
+        podman::reap_monitor_zombies();
+    }
 
     let kept = sink.finish();
     notes.extend(kept.log_error);
@@ -198,7 +202,8 @@ pub async fn run_in_container(
                 Some(Ok(st)) => st.code(),
                 _ => None,
             };
-            exit_of(client_code, state.as_ref(), &output_text(&output))
+            let program = spec.argv.first().map(String::as_str).unwrap_or_default();
+            exit_of(client_code, state.as_ref(), &output_text(&output), program)
         }
     };
     ProcessOutcome {
@@ -287,7 +292,7 @@ async fn remove(engine: &Engine, target: &str) -> Option<String> {
         Some(o) if o.success || is_no_such_container(&o) => None,
         Some(o) => Some(format!(
             "cannot remove container {target}: {}",
-            o.first_error_line()
+            engine.error_line(&o)
         )),
         None => Some(format!(
             "cannot remove container {target}: {} did not answer",
@@ -297,7 +302,7 @@ async fn remove(engine: &Engine, target: &str) -> Option<String> {
 }
 
 fn is_no_such_container(o: &CmdOutput) -> bool {
-    let msg = o.first_error_line().to_ascii_lowercase();
+    let msg = o.stderr.to_ascii_lowercase();
     msg.contains("no such container") || msg.contains("no container with")
 }
 
@@ -335,9 +340,14 @@ async fn inspect_state(engine: &Engine, target: &str) -> Option<State> {
 }
 
 /// How the test ended, from the CLI's exit code, the container's state (when it was created)
-/// and the output (the init's own complaint when the command cannot be started). An OOM kill
+/// and the output (the init's own complaint when `program` cannot be started). An OOM kill
 /// is not an exit: it goes into the outcome's usage, as for a process.
-pub(crate) fn exit_of(client_code: Option<i32>, state: Option<&State>, output: &str) -> Exit {
+pub(crate) fn exit_of(
+    client_code: Option<i32>,
+    state: Option<&State>,
+    output: &str,
+    program: &str,
+) -> Exit {
     let Some(state) = state else {
         // Never created: the CLI said why (bad option, daemon error) on its stderr.
         let why = output
@@ -355,23 +365,39 @@ pub(crate) fn exit_of(client_code: Option<i32>, state: Option<&State>, output: &
         return Exit::SpawnFailed(format!("cannot start the container: {}", state.error));
     }
     if state.status == "created" {
-        return Exit::SpawnFailed("the container was created but never started".to_string());
+        // podman leaves `Error` empty and says why on the CLI's stderr (the OCI runtime failed).
+        let why = output
+            .lines()
+            .map(str::trim)
+            .rfind(|l| l.starts_with("Error") || l.starts_with("docker: Error"))
+            .unwrap_or("the container was created but never started");
+        return Exit::SpawnFailed(format!("cannot start the container: {why}"));
     }
     let code = state.exit_code;
-    // docker-init (tini) and catatonit say so when they cannot exec the command: the same
-    // situation as a missing program outside a container.
-    if code == 126 || code == 127 {
-        if let Some(line) = output.lines().rev().find(|l| {
-            l.starts_with("[FATAL tini") || (l.contains("catatonit") && l.contains("exec"))
-        }) {
-            return Exit::SpawnFailed(format!("cannot run the command in the container: {line}"));
-        }
+    if let Some(line) = init_exec_failure(code, output) {
+        // catatonit does not name the program.
+        return Exit::SpawnFailed(format!("cannot run `{program}` in the container: {line}"));
     }
     // A process killed by signal N shows up as 128 + N (the init and the engine both map it).
     match code {
         129..=159 => Exit::Signal(code - 128),
         _ => Exit::Code(code),
     }
+}
+
+/// The init's complaint that it could not exec the command: the same situation as a missing
+/// program outside a container. docker-init (tini) exits 126 or 127; catatonit, podman's init,
+/// exits 1 (`ERROR (catatonit:6): failed to exec pid1: No such file or directory`).
+fn init_exec_failure(code: i32, output: &str) -> Option<&str> {
+    output.lines().rev().find(|l| match code {
+        126 | 127 => l.starts_with("[FATAL tini") || catatonit_exec_failure(l),
+        1 => catatonit_exec_failure(l),
+        _ => false,
+    })
+}
+
+fn catatonit_exec_failure(line: &str) -> bool {
+    line.starts_with("ERROR (catatonit") && line.contains("failed to exec")
 }
 
 fn output_text(out: &crate::events::CapturedOutput) -> String {
@@ -414,26 +440,53 @@ mod tests {
 
     #[test]
     fn exit_codes_map_as_for_processes() {
-        assert_eq!(exit_of(Some(0), Some(&state(0)), ""), Exit::Code(0));
-        assert_eq!(exit_of(Some(3), Some(&state(3)), ""), Exit::Code(3));
-        assert_eq!(exit_of(Some(137), Some(&state(137)), ""), Exit::Signal(9));
-        assert_eq!(exit_of(Some(143), Some(&state(143)), ""), Exit::Signal(15));
-        assert_eq!(exit_of(Some(200), Some(&state(200)), ""), Exit::Code(200));
+        assert_eq!(exit_of(Some(0), Some(&state(0)), "", "sh"), Exit::Code(0));
+        assert_eq!(exit_of(Some(3), Some(&state(3)), "", "sh"), Exit::Code(3));
+        assert_eq!(
+            exit_of(Some(137), Some(&state(137)), "", "sh"),
+            Exit::Signal(9)
+        );
+        assert_eq!(
+            exit_of(Some(143), Some(&state(143)), "", "sh"),
+            Exit::Signal(15)
+        );
+        assert_eq!(
+            exit_of(Some(200), Some(&state(200)), "", "sh"),
+            Exit::Code(200)
+        );
         // A test's own 127 stays a failure; the init's complaint makes it a start error.
         assert_eq!(
-            exit_of(Some(127), Some(&state(127)), "sh: x: not found\n"),
+            exit_of(Some(127), Some(&state(127)), "sh: x: not found\n", "sh"),
             Exit::Code(127)
         );
         assert_eq!(
             exit_of(
                 Some(127),
                 Some(&state(127)),
-                "[FATAL tini (7)] exec nope failed: No such file or directory\n"
+                "[FATAL tini (7)] exec nope failed: No such file or directory\n",
+                "nope"
             ),
             Exit::SpawnFailed(
-                "cannot run the command in the container: [FATAL tini (7)] exec nope failed: No such file or directory".into()
+                "cannot run `nope` in the container: [FATAL tini (7)] exec nope failed: No such file or directory".into()
             )
         );
+    }
+
+    #[test]
+    fn catatonit_failing_to_exec_is_a_start_error() {
+        let said = "ERROR (catatonit:6): failed to exec pid1: No such file or directory\n";
+        assert_eq!(
+            exit_of(Some(1), Some(&state(1)), said, "nope"),
+            Exit::SpawnFailed(
+                "cannot run `nope` in the container: ERROR (catatonit:6): failed to exec pid1: No such file or directory".into()
+            )
+        );
+        // A test that fails with 1 and says nothing of the kind is a failure.
+        assert_eq!(
+            exit_of(Some(1), Some(&state(1)), "ERROR: failed to exec\n", "sh"),
+            Exit::Code(1)
+        );
+        assert_eq!(exit_of(Some(3), Some(&state(3)), said, "sh"), Exit::Code(3));
     }
 
     #[test]
@@ -443,24 +496,45 @@ mod tests {
             ..state(0)
         };
         // The exit stays what it was; the OOM kill is reported through the usage.
-        assert_eq!(exit_of(Some(0), Some(&oom), ""), Exit::Code(0));
+        assert_eq!(exit_of(Some(0), Some(&oom), "", "sh"), Exit::Code(0));
         let failed = State {
             status: "created".into(),
             error: "exec: \"nope\": executable file not found in $PATH".into(),
             ..state(127)
         };
         assert_eq!(
-            exit_of(Some(127), Some(&failed), ""),
+            exit_of(Some(127), Some(&failed), "", "sh"),
             Exit::SpawnFailed(
                 "cannot start the container: exec: \"nope\": executable file not found in $PATH"
                     .into()
+            )
+        );
+        // podman: created, no `Error` in the state, the reason on the CLI's stderr.
+        let created = State {
+            status: "created".into(),
+            ..state(0)
+        };
+        assert_eq!(
+            exit_of(
+                Some(126),
+                Some(&created),
+                "Error: runc: runc create failed: error setting rlimit type 7: operation not permitted: OCI permission denied\n",
+                "sh"
+            ),
+            Exit::SpawnFailed("cannot start the container: Error: runc: runc create failed: error setting rlimit type 7: operation not permitted: OCI permission denied".into())
+        );
+        assert_eq!(
+            exit_of(Some(126), Some(&created), "", "sh"),
+            Exit::SpawnFailed(
+                "cannot start the container: the container was created but never started".into()
             )
         );
         assert_eq!(
             exit_of(
                 Some(125),
                 None,
-                "docker: Error response from daemon: bad mount.\n\nRun 'docker run --help' for more information\n"
+                "docker: Error response from daemon: bad mount.\n\nRun 'docker run --help' for more information\n",
+                "sh"
             ),
             Exit::SpawnFailed("cannot start the container: docker: Error response from daemon: bad mount.".into())
         );

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::config::ContainerConfig;
-use super::engine::Engine;
+use super::engine::{Engine, EngineKind};
+use super::podman;
 use crate::supervise::{CaptureSpec, SpawnSpec};
 
 /// Label carrying the run id: how the watchdog and `warden clean` find a run's containers.
@@ -107,7 +108,11 @@ impl ContainerSpec {
         if let Some(user) = &c.user {
             a.extend(["--user".into(), user.clone()]);
         }
-        if let Some(n) = self.pids_limit {
+        // Where the engine would drop them with a warning in every test's output, they are
+        // left out (and the run says so once, see `Engine::warnings`; caps are refused in
+        // `spec_for`).
+        let limits = podman::enforces_resource_limits(&self.engine);
+        if let Some(n) = self.pids_limit.filter(|_| limits) {
             a.extend(["--pids-limit".into(), n.to_string()]);
         }
         if self.safe_mode {
@@ -116,7 +121,10 @@ impl ContainerSpec {
                 a.extend(["--ulimit".into(), limit.into()]);
             }
         }
-        if let Some(bytes) = self.memory {
+        if self.engine.kind == EngineKind::Podman {
+            a.extend(podman::ulimit_args(self.safe_mode, &c.extra_args));
+        }
+        if let Some(bytes) = self.memory.filter(|_| limits) {
             // Swap equal to the limit: no swap, so the limit is the limit.
             a.extend([
                 "--memory".into(),
@@ -125,7 +133,7 @@ impl ContainerSpec {
                 bytes.to_string(),
             ]);
         }
-        if let Some(cpus) = c.cpus {
+        if let Some(cpus) = c.cpus.filter(|_| limits) {
             a.extend(["--cpus".into(), format!("{cpus}")]);
         }
         if c.init {
@@ -176,6 +184,12 @@ impl ContainerRun {
         attempt: u32,
     ) -> Result<ContainerSpec, String> {
         let workspace = &self.config.workspace;
+        let memory = process.limits.mem_bytes.or(self.config.memory);
+        if memory.is_some() || process.limits.pids.is_some() {
+            if let Some(why) = podman::unenforceable_cap(&self.engine) {
+                return Err(format!("{test_id}: {why}"));
+            }
+        }
         let workdir = inside(&process.cwd, &self.project, workspace).ok_or_else(|| {
             format!(
                 "{test_id}: the test's directory {} is outside the project {} that is mounted in the container",
@@ -217,7 +231,7 @@ impl ContainerRun {
             timeout: process.timeout,
             grace: process.grace,
             capture: process.capture.clone(),
-            memory: process.limits.mem_bytes.or(self.config.memory),
+            memory,
             pids_limit: process
                 .limits
                 .pids
@@ -336,7 +350,6 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use crate::container::config::Mount;
-    use crate::container::engine::EngineKind;
     use crate::supervise::{Limits, TapMode};
 
     fn run(config: ContainerConfig) -> ContainerRun {
@@ -345,6 +358,7 @@ mod tests {
                 kind: EngineKind::Docker,
                 program: "/usr/bin/docker".into(),
                 env: Vec::new(),
+                facts: Default::default(),
             },
             config: Arc::new(config),
             image: "img:1".into(),

@@ -1,5 +1,6 @@
-//! Containers on the real engine with the busybox test image: statuses, hardening as the
-//! engine reports it, timeouts and cancellation, OOM, and that nothing is left behind.
+//! Containers on the real engines with the busybox test image: statuses, hardening as the
+//! engine reports it, timeouts and cancellation, OOM, and that nothing is left behind. Each
+//! test runs on docker, podman and podman through its service (`per_engine!`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,9 +9,10 @@ use tokio::sync::watch;
 
 use super::cleanup::list_containers;
 use super::config::ContainerConfig;
+use super::engine::{Engine, EngineKind};
 use super::run::{engine_cmd, run_test_in_container};
 use super::spec::ContainerRun;
-use super::testing::{docker, test_image};
+use super::testing::{per_engine, test_image, variant_name};
 use crate::supervise::{
     Cancel, CaptureSpec, Exit, Limits, MemCapBy, ProcessOutcome, SpawnSpec, TapMode,
 };
@@ -24,14 +26,15 @@ struct Project {
     idle: watch::Sender<Cancel>,
 }
 
-fn project(tag: &str, config: ContainerConfig) -> Project {
+fn project(engine: &Engine, tag: &str, config: ContainerConfig) -> Project {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("test")).unwrap();
+    let variant = variant_name(engine);
     let run = ContainerRun {
-        engine: docker(),
+        engine: engine.clone(),
         config: Arc::new(config),
         image: test_image(),
-        run_id: format!("ctest-{}-{tag}", std::process::id()),
+        run_id: format!("ctest-{}-{tag}-{variant}", std::process::id()),
         project: dir.path().to_path_buf(),
         cid_dir: dir.path().join("cids"),
     };
@@ -96,9 +99,17 @@ fn text(o: &ProcessOutcome) -> String {
     String::from_utf8_lossy(&b).into_owned()
 }
 
-#[tokio::test]
-async fn pass_and_fail_with_output_and_environment() {
-    let p = project("passfail", ContainerConfig::default());
+per_engine!(
+    async pass_and_fail_with_output_and_environment,
+    runs_hardened_and_the_engine_says_so,
+    timeout_kills_and_removes_the_container,
+    cancel_at_any_moment_leaves_nothing,
+    over_the_memory_limit_is_oom,
+    commands_that_cannot_start_are_errors,
+);
+
+async fn pass_and_fail_with_output_and_environment(engine: Engine) {
+    let p = project(&engine, "passfail", ContainerConfig::default());
     let pass = p.script(
         "pass_test.sh",
         "echo \"id=$WARDEN_TEST_ID run=$WARDEN_RUN_ID pwd=$PWD tmp=$TMPDIR\"; echo to-stderr >&2",
@@ -141,9 +152,8 @@ async fn pass_and_fail_with_output_and_environment() {
     p.assert_nothing_left();
 }
 
-#[tokio::test]
-async fn runs_hardened_and_the_engine_says_so() {
-    let p = project("hardened", ContainerConfig::default());
+async fn runs_hardened_and_the_engine_says_so(engine: Engine) {
+    let p = project(&engine, "hardened", ContainerConfig::default());
     // Each check prints its verdict; the test then stays up so its container can be inspected.
     let spec = p.script(
         "hardened_test.sh",
@@ -161,16 +171,12 @@ exit $fail
 "#,
         Duration::from_secs(60),
     );
-    let engine = p.run.engine.clone();
     let name = super::spec::container_name(&p.run.run_id, "test/hardened_test.sh", 1);
+    let (format, expected) = hardening_seen_by(&engine);
     let inspect = async {
-        let format = "{{json .HostConfig.CapDrop}} {{.HostConfig.ReadonlyRootfs}} \
-                      {{.HostConfig.NetworkMode}} {{json .HostConfig.SecurityOpt}} \
-                      {{.Config.User}} {{.HostConfig.PidsLimit}} {{.HostConfig.Init}} \
-                      {{json .Config.Labels}}";
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let out = engine_cmd(&engine, &["inspect", "--format", format, &name]).await;
+            let out = engine_cmd(&engine, &["inspect", "--format", &format, &name]).await;
             if let Some(o) = out.filter(|o| o.success) {
                 return o.stdout;
             }
@@ -195,10 +201,7 @@ exit $fail
     ] {
         assert!(out.contains(word), "{word} missing: {out}");
     }
-    assert!(
-        seen.starts_with("[\"ALL\"] true none [\"no-new-privileges\"] 65534:65534 512 true {"),
-        "{seen}"
-    );
+    assert!(seen.starts_with(&expected), "{seen}\nexpected: {expected}");
     assert!(
         seen.contains(&format!("\"warden.run\":\"{}\"", p.run.run_id)),
         "{seen}"
@@ -210,9 +213,29 @@ exit $fail
     p.assert_nothing_left();
 }
 
-#[tokio::test]
-async fn timeout_kills_and_removes_the_container() {
-    let p = project("timeout", ContainerConfig::default());
+/// The `inspect` format that shows the hardening, and how its answer starts. docker keeps
+/// `CapDrop` as given (`["ALL"]`); podman expands it to the capabilities it dropped and reports
+/// what is left in `EffectiveCaps` (`null`: none).
+fn hardening_seen_by(engine: &Engine) -> (String, String) {
+    let caps = match engine.kind {
+        EngineKind::Docker => ("{{json .HostConfig.CapDrop}}", "[\"ALL\"]"),
+        EngineKind::Podman => ("{{json .EffectiveCaps}}", "null"),
+    };
+    let format = format!(
+        "{} {{{{.HostConfig.ReadonlyRootfs}}}} {{{{.HostConfig.NetworkMode}}}} \
+         {{{{json .HostConfig.SecurityOpt}}}} {{{{.Config.User}}}} {{{{.HostConfig.PidsLimit}}}} \
+         {{{{.HostConfig.Init}}}} {{{{json .Config.Labels}}}}",
+        caps.0
+    );
+    let expected = format!(
+        "{} true none [\"no-new-privileges\"] 65534:65534 512 true {{",
+        caps.1
+    );
+    (format, expected)
+}
+
+async fn timeout_kills_and_removes_the_container(engine: Engine) {
+    let p = project(&engine, "timeout", ContainerConfig::default());
     let spec = p.script(
         "hang_test.sh",
         "echo started; trap '' TERM; sleep 300",
@@ -231,9 +254,8 @@ async fn timeout_kills_and_removes_the_container() {
     p.assert_nothing_left();
 }
 
-#[tokio::test]
-async fn cancel_at_any_moment_leaves_nothing() {
-    let p = project("cancel", ContainerConfig::default());
+async fn cancel_at_any_moment_leaves_nothing(engine: Engine) {
+    let p = project(&engine, "cancel", ContainerConfig::default());
     let spec = p.script("long_test.sh", "sleep 300", Duration::from_secs(120));
     // Cancelled before the container exists, while it is being created, and while it runs.
     for delay_ms in [0u64, 150, 2000] {
@@ -250,13 +272,12 @@ async fn cancel_at_any_moment_leaves_nothing() {
     }
 }
 
-#[tokio::test]
-async fn over_the_memory_limit_is_oom() {
+async fn over_the_memory_limit_is_oom(engine: Engine) {
     let config = ContainerConfig {
         memory: Some(32 << 20),
         ..ContainerConfig::default()
     };
-    let p = project("oom", config);
+    let p = project(&engine, "oom", config);
     // `tail` keeps the last line, and /dev/zero has no newline: it holds all 100 MiB.
     let spec = p.script(
         "oom_test.sh",
@@ -270,9 +291,8 @@ async fn over_the_memory_limit_is_oom() {
     p.assert_nothing_left();
 }
 
-#[tokio::test]
-async fn commands_that_cannot_start_are_errors() {
-    let p = project("nostart", ContainerConfig::default());
+async fn commands_that_cannot_start_are_errors(engine: Engine) {
+    let p = project(&engine, "nostart", ContainerConfig::default());
     let mut spec = p.script("x_test.sh", "true", Duration::from_secs(60));
     spec.argv = vec!["no-such-program".into()];
     match p.run(&spec, p.no_cancel()).await.exit {
@@ -286,7 +306,7 @@ async fn commands_that_cannot_start_are_errors() {
         other => panic!("{other:?}"),
     }
     // An image that is not there: the engine's own error, not a crash.
-    let mut missing = project("noimage", ContainerConfig::default());
+    let mut missing = project(&engine, "noimage", ContainerConfig::default());
     missing.run.image = "warden-test-no-such-image:0".into();
     let spec = missing.script("y_test.sh", "true", Duration::from_secs(60));
     match missing.run(&spec, missing.no_cancel()).await.exit {

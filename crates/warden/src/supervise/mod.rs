@@ -11,7 +11,7 @@ mod sink;
 mod tree;
 
 pub use capture::{OutputCapture, HEAD_BYTES, TAIL_BYTES};
-pub(crate) use child::ClaimedChild;
+pub(crate) use child::{is_waited_for, ClaimedChild};
 pub use child::{ChildUsage, MainChild};
 pub use limits::{Limits, MemCapBy, Usage};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};

@@ -208,20 +208,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn reaping_a_dead_run_removes_its_containers() {
-        use crate::container::testing::{docker, test_image};
+    crate::container::testing::per_engine!(sync reaping_a_dead_run_removes_its_containers);
+
+    fn reaping_a_dead_run_removes_its_containers(engine: crate::container::Engine) {
+        use crate::container::testing::{bare_run_args, test_image, variant_name};
         use crate::container::{list_containers, Engine, RUN_LABEL};
-        let engine = docker();
         let image = test_image();
         let tmp = tempfile::tempdir().unwrap();
-        let run_id = format!("reap-test-{}", std::process::id());
+        let run_id = format!("reap-test-{}-{}", std::process::id(), variant_name(&engine));
         let label = format!("{RUN_LABEL}={run_id}");
         for i in 0..2 {
             let name = format!("{run_id}-{i}");
-            let args = [
-                "run",
-                "--detach",
+            let mut args = vec!["run", "--detach"];
+            let bare = bare_run_args(&engine);
+            args.extend(bare.iter().map(String::as_str));
+            args.extend([
                 "--name",
                 &name,
                 "--label",
@@ -231,8 +232,8 @@ mod tests {
                 &image,
                 "sleep",
                 "300",
-            ];
-            let out = engine.output(args, Duration::from_secs(60)).unwrap();
+            ]);
+            let out = engine.output(&args, Duration::from_secs(60)).unwrap();
             assert!(out.success, "{}", out.first_error_line());
         }
         let mut e = entry(&run_id, tmp.path().join(format!("warden-{run_id}")));
