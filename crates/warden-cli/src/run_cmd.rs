@@ -118,8 +118,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
     reports.expect(tests.iter().map(|t| t.id.clone()));
     let run_dir = RunDir::create(&state_dir, &run_id)?;
     let mut terminal = Terminal::new(&settings.output, tests.len() + carried.len());
-    for w in warnings.iter().chain(&resume_warnings) {
+    let engine_warnings = engine
+        .as_ref()
+        .map(|e| e.warnings(&settings.container.config))
+        .unwrap_or_default();
+    for w in warnings
+        .iter()
+        .chain(&resume_warnings)
+        .chain(&engine_warnings)
+    {
         terminal.warning(w);
+    }
+    if let Some(e) = engine.as_ref().filter(|_| settings.output.verbose) {
+        terminal.note(&format!("container engine: {}", e.describe()));
     }
     if let Some(note) = shard_note {
         terminal.note(&note);
