@@ -112,6 +112,15 @@ pub(crate) fn reap_monitor_zombies() {
     crate::supervise::os::reap_orphans(crate::supervise::is_waited_for);
 }
 
+/// Whether local podman's container monitor recorded an OOM kill in `client_dir`, the working
+/// directory of the `podman run` that started it. On cgroup v1, conmon 2.1 notices the kill but
+/// writes its `oom` marker into its working directory instead of where podman looks, so
+/// `inspect` never says `OOMKilled` (seen with podman 4.3.1 and conmon 2.1.6: every OOM kill,
+/// an empty `oom` file in the directory `podman run` was started from).
+pub(crate) fn monitor_saw_oom_kill(client_dir: &std::path::Path) -> bool {
+    client_dir.join("oom").exists()
+}
+
 /// The line of podman's stderr that says what failed: podman prints a hint ("Cannot connect
 /// to Podman. Please verify ...") or `level=warning` lines before its `Error: ...`.
 pub(crate) fn error_line(out: &CmdOutput) -> String {
@@ -126,6 +135,7 @@ pub(crate) fn error_line(out: &CmdOutput) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn podman(rootless: bool, cgroup_version: u8) -> Engine {
         Engine {
@@ -203,6 +213,42 @@ mod tests {
             .map(String::from)
             .to_vec();
         assert!(ulimit_args(false, &extra).is_empty());
+    }
+
+    /// Local podman tells of an OOM kill without the kernel log: in `inspect`, or (conmon 2.1
+    /// on cgroup v1) by the marker in the working directory of `podman run`.
+    #[test]
+    fn local_podman_tells_of_an_oom_kill_without_the_kernel_log() {
+        use crate::container::testing::{bare_run_args, engine, test_image, Variant};
+        let Some((podman, _)) = engine(Variant::Podman) else {
+            return;
+        };
+        if !enforces_resource_limits(&podman) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("podman-oom-witness-{}", std::process::id());
+        let mut cmd = podman.command();
+        cmd.current_dir(dir.path())
+            .args(["run", "--name", &name, "--network", "none"])
+            .args(bare_run_args(&podman))
+            .args(["--memory", "32m", "--memory-swap", "32m", &test_image()])
+            .args(["sh", "-c", "head -c 100m /dev/zero | tail"]);
+        let out = crate::container::engine::run_with_timeout(cmd, Duration::from_secs(60)).unwrap();
+        assert_eq!(out.code, Some(137), "{}", out.stderr);
+        let flagged = podman
+            .output(
+                ["inspect", "--format", "{{.State.OOMKilled}}", &name],
+                Duration::from_secs(30),
+            )
+            .unwrap();
+        let _ = podman.output(["rm", "--force", &name], Duration::from_secs(30));
+        assert!(
+            flagged.stdout.trim() == "true" || monitor_saw_oom_kill(dir.path()),
+            "podman said OOMKilled={} and left no marker in {}",
+            flagged.stdout.trim(),
+            dir.path().display()
+        );
     }
 
     #[test]

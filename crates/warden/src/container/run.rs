@@ -65,6 +65,12 @@ pub async fn run_in_container(
         let _ = std::fs::create_dir_all(dir);
     }
     let _ = std::fs::remove_file(&spec.cidfile);
+    let client_dir = client_dir(spec);
+    let _ = std::fs::remove_dir_all(&client_dir);
+    if let Err(e) = std::fs::create_dir(&client_dir) {
+        let msg = format!("cannot create {}: {e}", client_dir.display());
+        return failed_outcome(msg, started.elapsed());
+    }
 
     let (mut child, mut reader, claim) = match spawn_client(spec) {
         Ok(t) => t,
@@ -163,13 +169,20 @@ pub async fn run_in_container(
         Some(_) => None,
         None => inspect_state(&spec.engine, &target).await,
     };
-    // A SIGKILLed test the engine does not call OOM-killed may still be one (see oom.rs): the
-    // kernel log decides when it is readable, else the engine gets a moment to catch up.
+    // A SIGKILLed test the engine does not call OOM-killed may still be one (see oom.rs): local
+    // podman's monitor may have said so in the CLI's directory; else the kernel log decides
+    // when it is readable, else the engine gets a moment to catch up.
     if let Some(s) = state
         .as_mut()
         .filter(|s| !s.oom_killed && s.exit_code == 128 + 9)
     {
-        match kernel_logged_oom_kill(&target) {
+        let monitor_saw_it =
+            spec.engine.kind == EngineKind::Podman && podman::monitor_saw_oom_kill(&client_dir);
+        let witnessed = match monitor_saw_it {
+            true => Some(true),
+            false => kernel_logged_oom_kill(&target),
+        };
+        match witnessed {
             Some(found) => s.oom_killed = found,
             None => {
                 for _ in 0..OOM_NOTICE_POLLS {
@@ -188,6 +201,7 @@ pub async fn run_in_container(
         notes.push(msg);
     }
     let _ = std::fs::remove_file(&spec.cidfile);
+    let _ = std::fs::remove_dir_all(&client_dir);
     if spec.engine.kind == EngineKind::Podman && !spec.engine.facts.remote {
         podman::reap_monitor_zombies();
     }
@@ -236,13 +250,21 @@ fn failed_outcome(msg: String, duration: Duration) -> ProcessOutcome {
     }
 }
 
+/// The directory the engine CLI runs in for one container: the run's own, never the user's
+/// working directory, because local podman's conmon inherits it and writes there (see
+/// `podman::monitor_saw_oom_kill`). Removed with the container.
+fn client_dir(spec: &ContainerSpec) -> std::path::PathBuf {
+    spec.cidfile.with_extension("d")
+}
+
 /// Start `ENGINE run ...` in its own process group (a Ctrl-C at the terminal is warden's to
 /// handle, not the CLI's to forward), stdout and stderr into one pipe.
 fn spawn_client(
     spec: &ContainerSpec,
 ) -> Result<(tokio::process::Child, Option<pipe::Receiver>, ClaimedChild), String> {
     let mut cmd = spec.engine.command();
-    cmd.args(spec.run_args())
+    cmd.current_dir(client_dir(spec))
+        .args(spec.run_args())
         .envs(spec.client_env.iter().map(|(k, v)| (k, v)));
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut reader = None;

@@ -160,6 +160,8 @@ impl Service {
         let socket = dir.path().join("podman.sock");
         let child = podman
             .command()
+            // conmon inherits the service's working directory and may write there.
+            .current_dir(dir.path())
             .args(["system", "service", "--time", "60"])
             .arg(format!("unix://{}", socket.display()))
             .stdout(Stdio::null())
