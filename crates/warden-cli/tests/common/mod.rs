@@ -4,6 +4,7 @@
 #![allow(dead_code, unused_imports)]
 
 mod contain;
+mod engines;
 mod events;
 mod hostile;
 mod model;
@@ -13,6 +14,7 @@ mod user;
 mod warden;
 
 pub use contain::*;
+pub use engines::*;
 pub use events::*;
 pub use hostile::*;
 pub use model::*;

@@ -551,6 +551,80 @@ mod tests {
         );
     }
 
+    fn podman_run(config: ContainerConfig, rootless: bool, cgroup_version: u8) -> ContainerRun {
+        let mut r = run(config);
+        r.engine.kind = EngineKind::Podman;
+        r.engine.program = "/usr/bin/podman".into();
+        r.engine.facts.rootless = rootless;
+        r.engine.facts.cgroup_version = cgroup_version;
+        r
+    }
+
+    #[test]
+    fn podman_gets_warden_own_rlimits_and_the_same_hardening() {
+        let spec = podman_run(ContainerConfig::default(), false, 1)
+            .spec_for(&process(), "t", 1)
+            .unwrap();
+        let a = spec.run_args();
+        let ulimits = values(&a, "--ulimit");
+        assert_eq!(ulimits.len(), 2, "{a:?}");
+        assert!(ulimits[0].starts_with("nofile=") && ulimits[1].starts_with("nproc="));
+        assert_eq!(values(&a, "--pids-limit"), ["512"]);
+        assert_eq!(values(&a, "--cap-drop"), ["ALL"]);
+        // Docker is left to its daemon's limits.
+        let docker = run(ContainerConfig::default()).spec_for(&process(), "t", 1);
+        assert!(values(&docker.unwrap().run_args(), "--ulimit").is_empty());
+    }
+
+    #[test]
+    fn rootless_podman_on_cgroup_v1_gets_no_limits_it_would_drop() {
+        let config = ContainerConfig {
+            cpus: Some(1.0),
+            ..ContainerConfig::default()
+        };
+        let spec = podman_run(config.clone(), true, 1)
+            .spec_for(&process(), "t", 1)
+            .unwrap();
+        let a = spec.run_args();
+        for flag in ["--pids-limit", "--memory", "--memory-swap", "--cpus"] {
+            assert!(!a.iter().any(|x| x == flag), "{flag} present: {a:?}");
+        }
+        // The rest of the hardening stays.
+        assert_eq!(values(&a, "--cap-drop"), ["ALL"]);
+        assert!(a.iter().any(|x| x == "--read-only"));
+        // A cap asked for a test is refused, not dropped.
+        let mut p = process();
+        p.limits.mem_bytes = Some(32 << 20);
+        let e = podman_run(config.clone(), true, 1)
+            .spec_for(&p, "test/a_test.sh", 1)
+            .unwrap_err();
+        assert!(
+            e.starts_with("test/a_test.sh: rootless podman on cgroup v1 cannot enforce"),
+            "{e}"
+        );
+        p.limits = Limits {
+            pids: Some(10),
+            ..Limits::default()
+        };
+        assert!(podman_run(config.clone(), true, 1)
+            .spec_for(&p, "t", 1)
+            .is_err());
+        let memory = ContainerConfig {
+            memory: Some(64 << 20),
+            ..config.clone()
+        };
+        assert!(podman_run(memory.clone(), true, 1)
+            .spec_for(&process(), "t", 1)
+            .is_err());
+        // On cgroup v2, rootless podman enforces them.
+        let a = podman_run(memory, true, 2)
+            .spec_for(&process(), "t", 1)
+            .unwrap()
+            .run_args();
+        assert_eq!(values(&a, "--memory"), ["67108864"]);
+        assert_eq!(values(&a, "--pids-limit"), ["512"]);
+    }
+
     #[test]
     fn test_outside_the_project_is_an_error() {
         let mut p = process();
