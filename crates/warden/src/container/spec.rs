@@ -187,7 +187,7 @@ impl ContainerRun {
         let memory = process.limits.mem_bytes.or(self.config.memory);
         if memory.is_some() || process.limits.pids.is_some() {
             if let Some(why) = podman::unenforceable_cap(&self.engine) {
-                return Err(format!("{test_id}: {why}"));
+                return Err(why);
             }
         }
         let workdir = inside(&process.cwd, &self.project, workspace).ok_or_else(|| {
@@ -599,7 +599,7 @@ mod tests {
             .spec_for(&p, "test/a_test.sh", 1)
             .unwrap_err();
         assert!(
-            e.starts_with("test/a_test.sh: rootless podman on cgroup v1 cannot enforce"),
+            e.starts_with("rootless podman on cgroup v1 cannot enforce"),
             "{e}"
         );
         p.limits = Limits {

@@ -434,8 +434,11 @@ fn worker_controllers(
     on_event: &mut impl FnMut(Event),
 ) -> Option<Vec<Arc<ControllerSlot>>> {
     let run = plan.controllers.as_deref();
-    let mem_capped =
-        plan.limits.mem_bytes.is_some() || plan.tests.iter().any(|t| t.mem_limit.is_some());
+    // In containers the engine enforces the caps in the container's own cgroup (or the run
+    // refuses them, see container::podman): the slots' controllers do not matter for them.
+    let in_containers = plan.container.is_some();
+    let mem_capped = !in_containers
+        && (plan.limits.mem_bytes.is_some() || plan.tests.iter().any(|t| t.mem_limit.is_some()));
     let why = || {
         run.map(|r| r.notes().join("; "))
             .filter(|n| !n.is_empty())
@@ -447,7 +450,7 @@ fn worker_controllers(
             why()
         ))));
     }
-    if plan.limits.pids.is_some() && run.and_then(ControllerRun::pids).is_none() {
+    if !in_containers && plan.limits.pids.is_some() && run.and_then(ControllerRun::pids).is_none() {
         on_event(Event::now(EventKind::Warning(format!(
             "no pids cgroup ({}): --test-pids-limit is not enforced",
             why()
