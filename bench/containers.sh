@@ -10,7 +10,7 @@ need hyperfine hyperfine
 ENGINE=${ENGINE:-docker}
 IMAGE=${IMAGE:-warden-test-busybox:1}
 N=${N:-20}
-ENGINE="$ENGINE" "$ROOT/fixtures/container/build-image.sh" "$IMAGE"
+"$ROOT/fixtures/container/build-image.sh" "$IMAGE" "$ENGINE"
 build_warden
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -30,7 +30,19 @@ hyperfine --warmup 1 --runs "${RUNS:-3}" --export-json "$WORK/parallel.json" \
 echo "== per-container overhead: $N trivial tests, warden --container-seq vs bare $ENGINE run --rm"
 cd "$WORK/trivial"
 # The bare loop runs the same command on the same image, with the project mounted the same way.
-bare="for f in test/*_test.sh; do $ENGINE run --rm --mount type=bind,source=$WORK/trivial,target=/workspace,readonly $IMAGE sh /workspace/\$f >/dev/null || exit 1; done"
+# podman needs the nofile/nproc limits warden gives it (its defaults cannot be set here without
+# CAP_SYS_RESOURCE; docs/containers.md, "What differs").
+limits=""
+if [ "$(basename "$ENGINE")" = podman ]; then
+  pid_max=$(cat /proc/sys/kernel/pid_max)
+  cap() { if [ "$1" = unlimited ] || [ "$1" -gt "$2" ]; then echo "$2"; else echo "$1"; fi; }
+  nproc_hard=$(cap "$(ulimit -Hu)" "$pid_max")
+  nproc_soft=$(cap "$(ulimit -Su)" "$nproc_hard")
+  nofile_hard=$(cap "$(ulimit -Hn)" 1048576)
+  nofile_soft=$(cap "$(ulimit -Sn)" "$nofile_hard")
+  limits="--ulimit nofile=$nofile_soft:$nofile_hard --ulimit nproc=$nproc_soft:$nproc_hard"
+fi
+bare="for f in test/*_test.sh; do $ENGINE run --rm $limits --mount type=bind,source=$WORK/trivial,target=/workspace,readonly $IMAGE sh /workspace/\$f >/dev/null || exit 1; done"
 hyperfine --warmup 1 --runs "${RUNS:-3}" --export-json "$WORK/overhead.json" \
   -n "bare $ENGINE run --rm" "sh -c '$bare'" \
   -n "warden --container-seq" "$run --container-seq --state-dir $WORK/st3 test"
