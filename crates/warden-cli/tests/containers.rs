@@ -428,3 +428,35 @@ fn auto_prefers_docker_and_says_so() {
         out.describe()
     );
 }
+
+/// `--container-engine auto` takes podman when docker is not there.
+#[test]
+fn auto_takes_podman_without_docker() {
+    let _sweeps = runs_may_sweep();
+    let Some(e) = Engine::get(Variant::Podman) else {
+        return;
+    };
+    let s = sandbox();
+    s.write("test/a_test.sh", "exit 0\n");
+    // A PATH with podman and nothing else of the engines'.
+    let bin = s.mkdir("bin");
+    std::os::unix::fs::symlink(which("podman"), bin.join("podman")).unwrap();
+    let out = warden(&e, &s)
+        .args(["--container", "--container-image", IMAGE, "-v"])
+        .env("PATH", &bin)
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stderr.contains("container engine: podman "),
+        "{}",
+        out.describe()
+    );
+}
+
+/// The absolute path of `program` in PATH.
+fn which(program: &str) -> std::path::PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not in PATH"))
+}
