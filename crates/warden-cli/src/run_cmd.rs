@@ -32,9 +32,6 @@ const KEEP_RUNS: usize = 20;
 pub const EXIT_NO_RESUME: u8 = 43;
 
 pub fn run(args: RunArgs) -> Result<u8> {
-    if let Some(option) = args.later.first_given() {
-        bail!("{option} is not available in this version of warden yet");
-    }
     let resume_force = match args.resume.as_deref() {
         None => None,
         Some("") => Some(false),
@@ -49,6 +46,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         true,
     )?;
     let shard_note = prepared.shard_note();
+    let partition = prepared.shard.map(|(p, _)| p.to_string());
     let Prepared {
         settings,
         mut tests,
@@ -74,12 +72,6 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let _runtime = rt.enter();
     let (stop_tx, stop_rx) = watch::channel(None);
     signals::install(stop_tx).context("cannot install signal handlers")?;
-    if let Some(path) = &settings.output.html {
-        bail!(
-            "--html / [run] html ({}): the HTML report is not available in this version of warden yet",
-            path.display()
-        );
-    }
     let state_dir = settings.run.state_dir.clone();
     let _lock = StateLock::acquire(&state_dir)?;
     let run_id = new_run_id();
@@ -243,6 +235,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }),
         temp_root,
         container,
+        // The page draws the host's CPU and memory: sample them even without the guard.
+        sample_host: settings.output.html.is_some(),
+        argv: std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        partition,
     };
 
     let outcome = rt.block_on(async {
@@ -281,7 +280,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
     containment.tear_down();
     let mut late_warnings = persist.finish(&outcome);
-    late_warnings.extend(reports.finish()?);
+    late_warnings.extend(reports.finish((!no_state()).then_some(state_dir.as_path()))?);
     prune_runs(&state_dir, KEEP_RUNS);
     terminal.finish();
     for w in &late_warnings {

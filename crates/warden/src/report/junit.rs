@@ -72,7 +72,7 @@ impl JunitReport {
                 }
                 self.suite.add_test_case(case);
             }
-            EventKind::TestCancelled { id, reason } => {
+            EventKind::TestCancelled { id, reason, .. } => {
                 // It did not finish, but it ran: CI should see it, as neither pass nor failure.
                 self.earlier.remove(id);
                 let mut status = TestCaseStatus::skipped();
@@ -84,7 +84,7 @@ impl JunitReport {
                 self.suite.add_test_case(case);
             }
             EventKind::Warning(message) => self.warnings.push(xml_text(message)),
-            EventKind::ResourceSample { .. } => {}
+            EventKind::ResourceSample { .. } | EventKind::TestRequeued { .. } => {}
             EventKind::Guard { action, reason, .. } => {
                 let action = action.name();
                 self.warnings
@@ -427,6 +427,7 @@ mod tests {
                     workers: 2,
                     resumed_from: None,
                     log_dir: None,
+                    info: Box::default(),
                 },
             ),
             ev(1, EventKind::TestRetrying(Box::new(flaky_try))),
@@ -442,6 +443,9 @@ mod tests {
             EventKind::TestCancelled {
                 id: "test/slow_test.sh".into(),
                 reason: StopReason::FailFast,
+                worker: 0,
+                attempt: 1,
+                duration: Duration::from_millis(900),
             },
         ));
         events.push(ev(

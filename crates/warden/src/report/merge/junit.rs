@@ -162,6 +162,7 @@ mod tests {
             workers: 1,
             resumed_from: None,
             log_dir: None,
+            info: Box::default(),
         }));
         let mut totals = Totals::default();
         for (id, status) in tests {
