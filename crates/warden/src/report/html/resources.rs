@@ -58,6 +58,12 @@ pub fn resources(model: &Model) -> String {
     out
 }
 
+/// The chart's y (0 at the top, 100 at the bottom) of a percentage, with a little room above
+/// 100% and below 0% so that a line at either end is not cut in half by the edge.
+fn y_of(pct: f64) -> f64 {
+    2.0 + (100.0 - pct.clamp(0.0, 100.0)) * 0.96
+}
+
 fn chart(
     model: &Model,
     title: &str,
@@ -67,7 +73,7 @@ fn chart(
     shard: Option<u32>,
 ) -> String {
     let points = decimate(samples, MAX_POINTS);
-    let y = |pct: f64| coord(100.0 - pct.clamp(0.0, 100.0));
+    let y = |pct: f64| coord(y_of(pct));
     let mut mem = String::new();
     let mut cpu = String::new();
     for p in &points {
@@ -88,7 +94,15 @@ fn chart(
         r#"<svg class="chart res zoomable" viewBox="0 0 1000 100" preserveAspectRatio="none" height="{CHART_H}" data-h="100" role="img" aria-label="{}: CPU peaked at {peak_cpu:.0}%, memory at {peak_mem:.0}%">"#,
         esc(title)
     );
-    svg.push_str(r#"<g class="hgrid"><line x1="-100000" x2="200000" y1="25" y2="25"/><line x1="-100000" x2="200000" y1="50" y2="50"/><line x1="-100000" x2="200000" y1="75" y2="75"/></g>"#);
+    svg.push_str(r#"<g class="hgrid">"#);
+    for pct in [25.0, 50.0, 75.0] {
+        let _ = write!(
+            svg,
+            r#"<line x1="-100000" x2="200000" y1="{0}" y2="{0}"/>"#,
+            y(pct)
+        );
+    }
+    svg.push_str("</g>");
     svg.push_str(&grid_lines(model, 100));
     let _ = write!(
         svg,
@@ -113,19 +127,32 @@ fn chart(
             let _ = write!(
                 marks,
                 r#"<span class="thrlab {class}" style="top:{}%">{class} limit {}%</span>"#,
-                coord(100.0 - v.clamp(0.0, 100.0)),
+                y(v),
                 coord(v)
             );
         }
     }
     svg.push_str(&guard_lines(model, shard, 100));
     svg.push_str("</svg>");
+    let guard: String = ["throttle", "requeue", "shutdown"]
+        .iter()
+        .filter(|a| {
+            model
+                .guard
+                .iter()
+                .any(|g| g.decision.action == **a && shard.is_none_or(|s| s == g.shard))
+        })
+        .map(|a| format!(r#"<span class="k g {a}">guard {a}</span>"#))
+        .collect();
     let legend = format!(
-        r#"<div class="reslegend"><b>{}</b><span class="k cpu">CPU</span> peak {peak_cpu:.0}% <span class="k mem">memory</span> peak {peak_mem:.0}%</div>"#,
+        r#"<div class="reslegend"><b>{}</b><span class="k cpu">CPU</span> peak {peak_cpu:.0}% <span class="k mem">memory</span> peak {peak_mem:.0}%{guard}</div>"#,
         esc(title)
     );
     format!(
-        r#"<div class="resblock">{legend}<div class="rows"><div class="labels ylab" style="height:{CHART_H}px"><span style="top:0">100%</span><span style="top:50%">50%</span><span style="top:100%">0%</span></div><div class="plot">{svg}{marks}</div></div></div>"#
+        r#"<div class="resblock">{legend}<div class="rows"><div class="labels ylab" style="height:{CHART_H}px"><span style="top:{}%">100%</span><span style="top:{}%">50%</span><span style="top:{}%">0%</span></div><div class="plot">{svg}{marks}</div></div></div>"#,
+        y(100.0),
+        y(50.0),
+        y(0.0)
     )
 }
 

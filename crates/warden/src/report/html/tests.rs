@@ -238,7 +238,9 @@ fn the_page_has_a_bar_per_attempt_and_the_failing_output() {
         page.contains(r#"<line class="gm throttle""#),
         "the guard's decision"
     );
-    assert!(page.contains(r#"<polyline class="cpu" points="196.08,45 980.39,40"/>"#));
+    // 55% and 60% CPU at 100 ms and 500 ms of 510.
+    assert!(page.contains(r#"<polyline class="cpu" points="196.08,45.2 980.39,40.4"/>"#));
+    assert!(page.contains(r#"<span class="k g throttle">guard throttle</span>"#));
     assert!(page.contains("cpu limit 90%") && page.contains("mem limit 80%"));
     assert!(page.contains("$ warden run --html r.html"));
     assert!(page.contains("on ci-7"));
