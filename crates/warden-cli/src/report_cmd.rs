@@ -7,13 +7,12 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use warden::events::Status;
-use warden::report::{HtmlReport, HISTORY_RUNS};
+use warden::report::{HtmlReport, UserPath, HISTORY_RUNS};
 use warden::state::History;
 
 use crate::args::ReportArgs;
 use crate::history_cmd::{state_dir, HISTORY_DB};
 use crate::prepare::no_state;
-use crate::reports::write_user_file;
 
 pub fn run_report(args: &ReportArgs) -> Result<u8> {
     let name = args.events.display().to_string();
@@ -61,12 +60,7 @@ pub fn run_report(args: &ReportArgs) -> Result<u8> {
             .and_then(|()| out.flush())
             .context("cannot write the HTML report to stdout")?;
     } else {
-        if let Some(dir) = args.html.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create directory {}", dir.display()))?;
-        }
-        write_user_file(&args.html, page.as_bytes())
-            .with_context(|| format!("cannot write HTML report {}", args.html.display()))?;
+        UserPath::new("--html", &args.html).write_atomic(page.as_bytes())?;
     }
     eprintln!(
         "wrote the report of {name} ({tests} test{}, {} KiB{}) to {}",

@@ -1,73 +1,158 @@
-//! The machine-readable reports: opened before the first test runs (a bad path is a usage
-//! error, not a lost run), fed from the event stream, finished at the end.
+//! The machine-readable reports: checked before the first test runs (a bad path is a usage
+//! error, not a lost run), fed from the event stream, finished at the end. Every path goes
+//! through the engine's `UserPath`, so a device, FIFO or symlink is written through, never
+//! replaced.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use warden::config::{OutputConfig, ReportTarget};
 use warden::events::Event;
-use warden::report::{HtmlReport, JsonLinesWriter, JunitReport};
+use warden::report::output_path::same_file;
+use warden::report::{HtmlReport, JsonLinesWriter, JunitReport, PathKind, UserPath};
+use warden::test_case::TestCase;
 
 use crate::report_cmd::history_strips;
 
 pub struct Reports {
     json: Option<JsonLinesWriter<Box<dyn Write>>>,
-    junit: Option<(JunitReport, PathBuf, File)>,
+    json_path: Option<UserPath>,
+    junit: Option<(JunitReport, UserPath)>,
     /// The page is written whole when the run ends (also a stopped run: 42, 130, 143).
-    html: Option<(HtmlReport, PathBuf)>,
-    warnings: Vec<String>,
+    html: Option<(HtmlReport, UserPath)>,
+    /// What could not be written; each makes the run's exit code non-zero.
+    lost: Vec<String>,
+}
+
+/// The report paths of `out` as user paths, with the option that named each.
+fn user_paths(out: &OutputConfig) -> Vec<UserPath> {
+    let json = match &out.json {
+        Some(ReportTarget::File(p)) => Some(UserPath::new("--json", p)),
+        _ => None,
+    };
+    let junit = out.junit.as_ref().map(|p| UserPath::new("--junit", p));
+    let html = out.html.as_ref().map(|p| UserPath::new("--html", p));
+    [json, junit, html].into_iter().flatten().collect()
+}
+
+/// Refuses (exit 2) report paths that would destroy something: two reports into one file, or
+/// a report over one of the selected tests. Creates missing report directories.
+pub fn check_paths(out: &OutputConfig, tests: &[TestCase]) -> Result<()> {
+    let paths = user_paths(out);
+    for (i, a) in paths.iter().enumerate() {
+        for b in &paths[i + 1..] {
+            // A device (`/dev/null`) takes any number of writers.
+            if a.same_file(b) && !is_device(&a.path) {
+                bail!(
+                    "{} and {} name the same file {}: each report needs its own",
+                    a.option,
+                    b.option,
+                    a.path.display()
+                );
+            }
+        }
+    }
+    for p in &paths {
+        // Only an existing regular file can be a test; the inode comparison sees through
+        // symlinks and `./`.
+        if p.kind() == PathKind::Regular {
+            if let Some(t) = tests.iter().find(|t| same_file(&p.path, &t.path)) {
+                bail!(
+                    "{} {} is the selected test {}: the report would overwrite it",
+                    p.option,
+                    p.path.display(),
+                    t.id
+                );
+            }
+        }
+        p.check()?;
+    }
+    Ok(())
+}
+
+fn is_device(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| {
+        let t = m.file_type();
+        t.is_char_device() || t.is_block_device()
+    })
 }
 
 impl Reports {
     pub fn open(out: &OutputConfig, run_id: &str) -> Result<Reports> {
+        let mut json_path = None;
         let json = match &out.json {
             None => None,
             Some(ReportTarget::Stdout) => Some(JsonLinesWriter::new(
-                Box::new(std::io::stdout()) as Box<dyn Write>
+                Box::new(io::stdout()) as Box<dyn Write>
             )),
-            Some(ReportTarget::File(path)) => Some(JsonLinesWriter::new(Box::new(BufWriter::new(
-                create(path)?,
-            ))
-                as Box<dyn Write>)),
+            Some(ReportTarget::File(path)) => {
+                let up = UserPath::new("--json", path);
+                let file = up.open_stream()?;
+                json_path = Some(up);
+                Some(JsonLinesWriter::new(
+                    Box::new(WholeLines::new(file)) as Box<dyn Write>
+                ))
+            }
         };
         let junit = match &out.junit {
             None => None,
-            Some(path) => Some((JunitReport::new(run_id), path.clone(), create(path)?)),
+            Some(path) => {
+                let up = UserPath::new("--junit", path);
+                up.check()?;
+                Some((JunitReport::new(run_id), up))
+            }
         };
         let html = match &out.html {
             None => None,
             Some(path) => {
-                check_writable(path)?;
-                Some((HtmlReport::new(), path.clone()))
+                let up = UserPath::new("--html", path);
+                up.check()?;
+                Some((HtmlReport::new(), up))
             }
         };
         Ok(Reports {
             json,
+            json_path,
             junit,
             html,
-            warnings: Vec::new(),
+            lost: Vec::new(),
         })
     }
 
+    /// The tests this run will start: any never reported (the run stopped first) still
+    /// appears in the JUnit report, as skipped, "not run".
+    pub fn expect(&mut self, ids: impl IntoIterator<Item = String>) {
+        if let Some((j, _)) = &mut self.junit {
+            j.expect(ids);
+        }
+    }
+
     pub fn on_event(&mut self, event: &Event) {
-        if let Some((j, _, _)) = &mut self.junit {
+        if let Some((j, _)) = &mut self.junit {
             j.on_event(event);
         }
         if let Some(w) = &mut self.json {
             if let Err(e) = w.write_event(event) {
-                self.warnings
-                    .push(format!("cannot write the JSON report: {e}"));
+                let place = self
+                    .json_path
+                    .as_ref()
+                    .map(|p| format!("the JSON report {}", p.path.display()))
+                    .unwrap_or_else(|| "the JSON report on stdout".to_string());
+                self.lost.push(format!(
+                    "{place} is incomplete: it ends with the last event before this error ({e})"
+                ));
                 self.json = None;
             }
         }
         if let Some((h, path)) = &mut self.html {
             // Our own events always read back; if one does not, say so rather than draw a lie.
             if let Err(e) = h.on_event(event) {
-                self.warnings.push(format!(
-                    "no HTML report {}: event {} cannot be read back: {}",
-                    path.display(),
+                self.lost.push(format!(
+                    "the HTML report {} was not written: event {} cannot be read back: {}",
+                    path.path.display(),
                     e.line,
                     e.message
                 ));
@@ -76,17 +161,17 @@ impl Reports {
         }
     }
 
-    /// Write the JUnit document and the HTML page (with history strips from `state_dir`);
-    /// returns problems to warn about.
-    pub fn finish(self, state_dir: Option<&Path>) -> Result<Vec<String>> {
-        let mut warnings = self.warnings;
-        if let Some((j, path, file)) = self.junit {
-            let mut w = BufWriter::new(file);
-            w.write_all(j.to_xml().as_bytes())
-                .and_then(|()| w.flush())
-                .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
+    /// Writes the JUnit document and the HTML page (with history strips from `state_dir`);
+    /// returns what was lost (each one a reason for a non-zero exit) and what to warn about.
+    pub fn finish(mut self, state_dir: Option<&Path>) -> (Vec<String>, Vec<String>) {
+        let mut warnings = Vec::new();
+        if let Some((j, path)) = self.junit.take() {
+            if let Err(e) = path.write_atomic(j.to_xml().as_bytes()) {
+                self.lost
+                    .push(format!("the JUnit report was not written: {e}"));
+            }
         }
-        if let Some((h, path)) = self.html {
+        if let Some((h, path)) = self.html.take() {
             let history = match state_dir {
                 Some(dir) => {
                     let (strips, warning) =
@@ -97,155 +182,57 @@ impl Reports {
                 None => Default::default(),
             };
             if let Some(page) = h.render(&history) {
-                write_user_file(&path, page.as_bytes())
-                    .with_context(|| format!("cannot write HTML report {}", path.display()))?;
+                if let Err(e) = path.write_atomic(page.as_bytes()) {
+                    self.lost
+                        .push(format!("the HTML report was not written: {e}"));
+                }
             }
         }
-        Ok(warnings)
+        (self.lost, warnings)
     }
 }
 
-fn create(path: &Path) -> Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    }
-    File::create(path).with_context(|| format!("cannot create report file {}", path.display()))
+/// A report file written a whole line at a time: when a write fails (the disk is full), the
+/// file is cut back to the end of the last whole line, so a reader never meets half an event.
+struct WholeLines {
+    file: File,
+    /// Bytes written in whole lines so far; `None` for a device or FIFO (nothing to cut).
+    good: Option<u64>,
 }
 
-/// A report written at the end must not fail only then: its directory is created now, and a
-/// path that names a directory, or a place this user cannot write, is a usage error now.
-fn check_writable(path: &Path) -> Result<()> {
-    let dir = match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create directory {}", dir.display()))?;
-            dir
+impl WholeLines {
+    fn new(file: File) -> WholeLines {
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        WholeLines {
+            file,
+            good: regular.then_some(0),
         }
-        None => Path::new("."),
-    };
-    if path.is_dir() {
-        bail!(
-            "cannot write report file {}: it is a directory",
-            path.display()
-        );
-    }
-    // A path that exists is written through (or replaced when it is a regular file, which
-    // needs the directory); one that does not is created in the directory.
-    let regular = std::fs::metadata(path).map(|m| m.is_file()).unwrap_or(true);
-    let probe = if regular { dir } else { path };
-    if !writable(probe) {
-        bail!(
-            "cannot write report file {}: {} is not writable",
-            path.display(),
-            probe.display()
-        );
-    }
-    Ok(())
-}
-
-fn writable(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: access(2) reads a NUL-terminated path that lives for the call.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
-}
-
-/// Writes a whole file at a path the user named, without ever destroying what is there: a
-/// regular file (or none) is replaced atomically through a temporary file and a rename in its
-/// directory, so readers never see half a page; a symlink keeps pointing where it did (its
-/// target is replaced the same way); a FIFO or a device is written into, never replaced.
-pub fn write_user_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let target = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => match std::fs::canonicalize(path) {
-            Ok(real) => real,
-            // A dangling link: writing through it creates its target.
-            Err(_) => return write_through(path, bytes),
-        },
-        _ => path.to_path_buf(),
-    };
-    match std::fs::metadata(&target) {
-        Ok(m) if !m.is_file() => write_through(&target, bytes),
-        _ => replace(&target, bytes),
     }
 }
 
-fn write_through(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    // A FIFO or a device has nothing to truncate, and a dangling link's target is new.
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    f.write_all(bytes)?;
-    f.flush()
-}
-
-fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
-#[cfg(test)]
-mod tests {
-    use std::os::unix::fs::FileTypeExt;
-
-    use super::*;
-
-    #[test]
-    fn a_regular_file_is_replaced_and_a_symlink_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("r.html");
-        std::fs::write(&file, "old").unwrap();
-        write_user_file(&file, b"new").unwrap();
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "new");
-        let link = dir.path().join("link.html");
-        std::os::unix::fs::symlink(&file, &link).unwrap();
-        write_user_file(&link, b"through").unwrap();
-        assert!(std::fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink());
-        assert_eq!(std::fs::read_to_string(&file).unwrap(), "through");
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+impl Write for WholeLines {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf).map(|()| buf.len())
     }
 
-    #[test]
-    fn a_fifo_is_written_into_not_replaced() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo(3) on a NUL-terminated path in our own temp dir.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let reader = {
-            let fifo = fifo.clone();
-            std::thread::spawn(move || std::fs::read(fifo).unwrap())
-        };
-        write_user_file(&fifo, b"page").unwrap();
-        assert_eq!(reader.join().unwrap(), b"page");
-        let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
-        assert!(kind.is_fifo());
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self.file.write_all(buf) {
+            Ok(()) => {
+                if let Some(g) = &mut self.good {
+                    *g += buf.len() as u64;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(g) = self.good {
+                    let _ = self.file.set_len(g);
+                }
+                Err(e)
+            }
+        }
     }
 
-    #[test]
-    fn a_directory_is_refused_before_the_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let err = check_writable(dir.path()).unwrap_err().to_string();
-        assert!(err.ends_with("it is a directory"), "{err}");
-        let nested = dir.path().join("a/b/r.html");
-        check_writable(&nested).unwrap();
-        assert!(dir.path().join("a/b").is_dir());
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
     }
 }

@@ -200,8 +200,19 @@ pub struct RunInfo {
     /// `--self-protect` thresholds; `None` when the guard is off.
     pub cpu_threshold: Option<f64>,
     pub mem_threshold: Option<f64>,
-    /// The shard this run is (`hash:1/4`), when partitioned.
-    pub partition: Option<String>,
+}
+
+/// The shard a partitioned run is (`--partition`), as recorded in its `run-started` event so
+/// that `warden merge` can check that the shards agree: the same cut of the same selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// `duration:2/4`.
+    pub spec: String,
+    /// Digest of the whole assignment (every selected id and its shard): equal in every shard
+    /// of one cut.
+    pub cut: String,
+    /// Every selected test of the whole run (all shards), sorted.
+    pub selection: Vec<String>,
 }
 
 /// One thing that happened during a run.
@@ -220,6 +231,8 @@ pub enum EventKind {
         resumed_from: Option<String>,
         log_dir: Option<PathBuf>,
         info: Box<RunInfo>,
+        /// With `--partition`: which shard, and of which cut.
+        partition: Option<std::sync::Arc<ShardInfo>>,
     },
     TestStarted {
         id: String,

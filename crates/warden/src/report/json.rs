@@ -28,6 +28,13 @@ struct Line<'a> {
 }
 
 #[derive(Serialize)]
+struct PartitionJson<'a> {
+    spec: &'a str,
+    cut: &'a str,
+    selection: &'a [String],
+}
+
+#[derive(Serialize)]
 #[serde(untagged)]
 enum Body<'a> {
     RunStarted {
@@ -43,7 +50,9 @@ enum Body<'a> {
         retries: u32,
         cpu_threshold: Option<f64>,
         mem_threshold: Option<f64>,
-        partition: Option<&'a str>,
+        /// Only in shards: `{"spec":"duration:2/4","cut":"…","selection":[…]}`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        partition: Option<PartitionJson<'a>>,
     },
     TestStarted {
         id: &'a str,
@@ -158,6 +167,7 @@ fn line(event: &Event) -> Option<Line<'_>> {
             resumed_from,
             log_dir,
             info,
+            partition,
         } => (
             "run-started",
             Body::RunStarted {
@@ -173,7 +183,11 @@ fn line(event: &Event) -> Option<Line<'_>> {
                 retries: info.retries,
                 cpu_threshold: info.cpu_threshold,
                 mem_threshold: info.mem_threshold,
-                partition: info.partition.as_deref(),
+                partition: partition.as_deref().map(|p| PartitionJson {
+                    spec: &p.spec,
+                    cut: &p.cut,
+                    selection: &p.selection,
+                }),
             },
         ),
         EventKind::TestStarted {
@@ -378,7 +392,6 @@ mod tests {
                 ("retries", &[J::UInt]),
                 ("cpu_threshold", &[J::Num, J::Null]),
                 ("mem_threshold", &[J::Num, J::Null]),
-                ("partition", &[J::Str, J::Null]),
             ],
             "test-started" => &[
                 ("id", &[J::Str]),
@@ -547,8 +560,8 @@ mod tests {
                     retries: 1,
                     cpu_threshold: Some(90.0),
                     mem_threshold: Some(85.5),
-                    partition: Some("hash:1/2".into()),
                 }),
+                partition: None,
             }),
             ev(EventKind::RunStarted {
                 run_id: "r2".into(),
@@ -557,6 +570,7 @@ mod tests {
                 resumed_from: Some("r1".into()),
                 log_dir: None,
                 info: Box::default(),
+                partition: None,
             }),
             ev(EventKind::TestStarted {
                 id: "test/unit/a_test.sh".into(),

@@ -71,8 +71,8 @@ pub struct RunPlan {
     pub sample_host: bool,
     /// The command line after the program name, for `run-started` (what ran this).
     pub argv: Vec<String>,
-    /// The shard this run is (`hash:1/4`), for `run-started`.
-    pub partition: Option<String>,
+    /// With `--partition`: recorded in `run-started` for `warden merge`.
+    pub partition: Option<Arc<crate::events::ShardInfo>>,
 }
 
 /// A request to stop the run from outside (a signal).
@@ -134,6 +134,7 @@ pub async fn run(
         resumed_from: plan.resumed_from.clone(),
         log_dir: plan.run_dir.as_ref().map(|d| d.logs.clone()),
         info: Box::new(run_info(&plan)),
+        partition: plan.partition.clone(),
     }));
     for w in 0..workers {
         let _ = std::fs::create_dir_all(worker_tmp(&plan, w));
@@ -426,7 +427,6 @@ fn run_info(plan: &RunPlan) -> RunInfo {
         retries: plan.retries,
         cpu_threshold: plan.guard.as_ref().map(|g| g.cpu_threshold),
         mem_threshold: plan.guard.as_ref().map(|g| g.mem_threshold),
-        partition: plan.partition.clone(),
     }
 }
 

@@ -63,10 +63,18 @@ pub struct RunStarted {
     pub retries: Option<u32>,
     pub cpu_threshold: Option<f64>,
     pub mem_threshold: Option<f64>,
-    pub partition: Option<String>,
+    /// With `--partition`: which shard this run is.
+    pub partition: Option<Partition>,
     /// A merged stream's list of its shards.
     #[serde(default)]
     pub merged: Vec<MergedShard>,
+}
+
+/// `run-started`'s `partition` (its `cut` and `selection` are for `warden merge`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Partition {
+    /// `duration:2/4`.
+    pub spec: String,
 }
 
 /// A shard as a merged `run-started` lists it.

@@ -611,7 +611,7 @@ fn group_specs(started: &RunStarted, seen: &BTreeSet<Lane>) -> Vec<(Group, Vec<u
             host: started.host.clone(),
             cpu_threshold: started.cpu_threshold,
             mem_threshold: started.mem_threshold,
-            partition: started.partition.clone(),
+            partition: started.partition.as_ref().map(|p| p.spec.clone()),
             ..Group::default()
         };
         // Lanes of shards the stream does not list (a hand-made file) still get drawn.

@@ -107,7 +107,7 @@ fn header(model: &Model) -> String {
         meta.push(format!("--self-protect at CPU {c}%, memory {m}%"));
     }
     if let Some(p) = &s.partition {
-        meta.push(format!("shard {p}"));
+        meta.push(format!("shard {}", p.spec));
     }
     if let Some(r) = &s.resumed_from {
         meta.push(format!("resumes {r}"));

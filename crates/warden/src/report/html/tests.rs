@@ -35,8 +35,12 @@ fn run_started(workers: usize) -> EventKind {
             retries: 1,
             cpu_threshold: Some(90.0),
             mem_threshold: Some(80.0),
-            partition: None,
         }),
+        partition: Some(std::sync::Arc::new(crate::events::ShardInfo {
+            spec: "hash:1/2".into(),
+            cut: "abc".into(),
+            selection: vec!["t/api_test.sh".into()],
+        })),
     }
 }
 
@@ -244,6 +248,7 @@ fn the_page_has_a_bar_per_attempt_and_the_failing_output() {
     assert!(page.contains("cpu limit 90%") && page.contains("mem limit 80%"));
     assert!(page.contains("$ warden run --html r.html"));
     assert!(page.contains("on ci-7"));
+    assert!(page.contains("shard hash:1/2"));
     let d = data(&page);
     let tests = d["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 3);

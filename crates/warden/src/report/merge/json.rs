@@ -182,7 +182,8 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
                     workers: of("workers"),
                     host: of("host"),
                     warden_version: of("warden_version"),
-                    partition: of("partition"),
+                    // Only the spec: the shard's whole selection is already in its own file.
+                    partition: s.started.get("partition").and_then(|p| p.get("spec")),
                     cpu_threshold: of("cpu_threshold"),
                     mem_threshold: of("mem_threshold"),
                 }
@@ -247,6 +248,16 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
         failed,
         exit_code: Some(exit),
         warnings: duplicates(&shards),
+        disagreements: super::shards::disagreements(
+            &shards
+                .iter()
+                .map(|s| super::shards::ShardSide {
+                    name: s.name,
+                    started: &s.started,
+                    finished: s.finished_tests.iter().map(|(id, _)| id.as_str()).collect(),
+                })
+                .collect::<Vec<_>>(),
+        ),
     })
 }
 
@@ -435,9 +446,9 @@ mod tests {
                 info: Box::new(RunInfo {
                     warden_version: "0.1.0".into(),
                     host: Some(format!("ci-{run_id}")),
-                    partition: Some(format!("count:{}/4", &run_id[1..])),
                     ..RunInfo::default()
                 }),
+                partition: None,
             },
         );
         let mut totals = Totals::default();
@@ -524,7 +535,7 @@ mod tests {
             json!({
                 "shard": 4, "file": "s4.jsonl", "run_id": "r4",
                 "time": "2023-11-14T22:13:20.009Z", "workers": 2, "host": "ci-r4",
-                "warden_version": "0.1.0", "partition": "count:4/4",
+                "warden_version": "0.1.0", "partition": null,
                 "cpu_threshold": null, "mem_threshold": null,
             })
         );

@@ -26,6 +26,7 @@ fn started(workers: usize) -> EventKind {
             host: Some("ci-1".into()),
             ..RunInfo::default()
         }),
+        partition: None,
     }
 }
 
@@ -236,6 +237,7 @@ fn shard(run_id: &str, start: u64, tests: &[(&str, Status)], exit_code: i32) -> 
                 host: Some(format!("host-{run_id}")),
                 ..RunInfo::default()
             }),
+            partition: None,
         },
     ));
     let mut t = start;
