@@ -438,7 +438,7 @@ fn html_options_that_cannot_work_are_usage_errors() {
         ),
         (
             &["run", "t", "--html", "adir"],
-            "--html adir: is a directory",
+            "adir: is a directory",
         ),
     ];
     for (args, message) in cases {

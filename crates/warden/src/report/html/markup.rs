@@ -4,9 +4,14 @@
 use std::fmt::Write;
 
 /// Appends `text` with `& < > " '` escaped: safe in element content and in quoted attributes.
+/// Bidirectional overrides are shown as `\u{202e}`: a test id or output line must not reorder
+/// what the page shows after it.
 pub fn push_esc(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -146,6 +151,7 @@ mod tests {
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
         );
         assert_eq!(esc("ünïcødé ✓"), "ünïcødé ✓");
+        assert_eq!(esc("a\u{202e}cba.sh"), "a\\u{202e}cba.sh");
     }
 
     #[test]

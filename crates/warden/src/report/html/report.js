@@ -13,6 +13,8 @@
   function esc(s) {
     return String(s).replace(/[&<>"']/g, function (c) {
       return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    }).replace(/[\u202a-\u202e\u2066-\u2069]/g, function (c) {
+      return '\\u{' + c.charCodeAt(0).toString(16) + '}';
     });
   }
   function ms(v) {

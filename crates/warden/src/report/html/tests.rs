@@ -279,7 +279,7 @@ fn the_page_loads_nothing_from_anywhere() {
 
 #[test]
 fn hostile_names_and_output_stay_text() {
-    let id = r#"t/<script>alert(1)</script>"'&.sh"#;
+    let id = "t/<script>alert(1)</script>\"'&\u{202e}hs.sh";
     let events = vec![
         at(0, run_started(1)),
         at(
@@ -321,6 +321,9 @@ fn hostile_names_and_output_stay_text() {
     assert!(!page.contains("alert(1)</script>"));
     assert!(page.contains("&lt;/script&gt;&lt;script&gt;alert(2)&lt;/script&gt;red"));
     assert!(!page.contains('\u{1b}'));
+    // The override is shown, not obeyed, everywhere but in the script's data.
+    let markup = page.split(r#"id="warden-data""#).next().unwrap();
+    assert!(!markup.contains('\u{202e}') && markup.contains("\\u{202e}hs.sh"));
     assert_eq!(data(&page)["tests"][0][0], id);
 }
 
