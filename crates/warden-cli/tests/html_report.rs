@@ -436,10 +436,7 @@ fn html_options_that_cannot_work_are_usage_errors() {
             &["run", "t", "--list", "--html", "r.html"],
             "--list cannot be combined with --html",
         ),
-        (
-            &["run", "t", "--html", "adir"],
-            "adir: is a directory",
-        ),
+        (&["run", "t", "--html", "adir"], "adir: is a directory"),
     ];
     for (args, message) in cases {
         let out = Warden::new(sandbox.path()).args(args).run();

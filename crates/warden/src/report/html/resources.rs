@@ -132,7 +132,7 @@ fn chart(
             );
         }
     }
-    svg.push_str(&guard_lines(model, shard, 100));
+    svg.push_str(&guard_lines(model, shard, 0, 100));
     svg.push_str("</svg>");
     let guard: String = ["throttle", "requeue", "shutdown"]
         .iter()

@@ -435,3 +435,44 @@ pub(crate) fn big_run(n: usize, workers: usize) -> Vec<Event> {
     ));
     events
 }
+
+/// In a merged stream each shard's guard marks cross only that shard's lanes (its own host).
+#[test]
+fn a_shards_guard_marks_cross_only_its_lanes() {
+    let t = |ms: u64| crate::clock::rfc3339_utc_millis(UNIX_EPOCH + Duration::from_millis(T0 + ms));
+    let lines = [
+        format!(
+            r#"{{"type":"run-started","schema":1,"time":"{}","run_id":"a+b","selected":2,"workers":2,"merged":[{{"shard":1,"file":"a","workers":1}},{{"shard":2,"file":"b","workers":1}}]}}"#,
+            t(0)
+        ),
+        format!(
+            r#"{{"type":"test-started","schema":1,"time":"{}","id":"x","worker":0,"attempt":1,"shard":2}}"#,
+            t(1)
+        ),
+        format!(
+            r#"{{"type":"guard","schema":1,"time":"{}","action":"shutdown","reason":"memory","shard":2}}"#,
+            t(50)
+        ),
+        format!(
+            r#"{{"type":"test-cancelled","schema":1,"time":"{}","id":"x","reason":"guard","worker":0,"attempt":1,"duration_ms":99,"shard":2}}"#,
+            t(100)
+        ),
+    ];
+    let mut r = HtmlReport::new();
+    for l in &lines {
+        r.push_line(l).unwrap();
+    }
+    let page = r.render(&HashMap::new()).unwrap();
+    let timeline = &page[page.find(r#"<svg class="chart tl"#).unwrap()..];
+    let timeline = &timeline[..timeline.find("</svg>").unwrap()];
+    // Shard 1: a 24 px band and one 30 px lane; shard 2 from 54 to 108.
+    assert!(
+        timeline.contains(r#"<line class="gm shutdown" x1="500" x2="500" y1="54" y2="108"/>"#),
+        "{timeline}"
+    );
+    assert_eq!(timeline.matches(r#"class="gm "#).count(), 1);
+    assert!(
+        page.contains("<b>INCOMPLETE</b>"),
+        "no run-finished in this stream"
+    );
+}

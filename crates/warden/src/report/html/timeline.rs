@@ -102,9 +102,9 @@ pub fn grid_lines(model: &Model, height: u32) -> String {
     out
 }
 
-/// The guard's decisions as vertical lines over a chart of `height`, each with a wide
-/// invisible twin that carries the tooltip.
-pub fn guard_lines(model: &Model, shard: Option<u32>, height: u32) -> String {
+/// The guard's decisions (of one shard, or all) as vertical lines from `top` to `bottom`, each
+/// with a wide invisible twin that carries the tooltip.
+pub fn guard_lines(model: &Model, shard: Option<u32>, top: u32, bottom: u32) -> String {
     let mut out = String::from(r#"<g class="marks">"#);
     for g in model
         .guard
@@ -115,7 +115,7 @@ pub fn guard_lines(model: &Model, shard: Option<u32>, height: u32) -> String {
         let action = esc(&g.decision.action);
         let _ = write!(
             out,
-            r#"<line class="gm {action}" x1="{x}" x2="{x}" y1="0" y2="{height}"/><line class="hit" x1="{x}" x2="{x}" y1="0" y2="{height}"><title>guard {action} at +{}&#10;"#,
+            r#"<line class="gm {action}" x1="{x}" x2="{x}" y1="{top}" y2="{bottom}"/><line class="hit" x1="{x}" x2="{x}" y1="{top}" y2="{bottom}"><title>guard {action} at +{}&#10;"#,
             fmt_ms(g.t.max(0) as u64)
         );
         push_esc(&mut out, &g.decision.reason);
@@ -253,7 +253,16 @@ pub fn timeline(model: &Model) -> String {
         svg.push_str("</title></rect>");
     }
     svg.push_str("</g>");
-    svg.push_str(&guard_lines(model, None, h));
+    if model.is_merged() {
+        // Each shard's guard decided for its own host: its marks cross its own lanes only.
+        for g in model.groups.iter().filter(|g| !g.lanes.is_empty()) {
+            let top = tops[g.lanes.start].saturating_sub(GROUP_H);
+            let bottom = tops[g.lanes.end - 1] + lane_h;
+            svg.push_str(&guard_lines(model, Some(g.shard), top, bottom));
+        }
+    } else {
+        svg.push_str(&guard_lines(model, None, 0, h));
+    }
     svg.push_str("</svg>");
     // Test names on the bars wide enough to hold one: placed by the script, which knows the
     // width the page has.
