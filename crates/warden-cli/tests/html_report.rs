@@ -115,7 +115,7 @@ fn chromium() -> Option<PathBuf> {
 /// Runs headless chromium on a local page with `args` (`--dump-dom`, `--screenshot=...`) and
 /// returns its stdout. It runs in its own process group, which is killed when it is done
 /// (or after a minute), so none of its helper processes outlive the test.
-fn headless(chrome: &Path, page: &Path, args: &[String]) -> String {
+fn headless(chrome: &Path, page: &Path, args: &[String], hash: &str) -> String {
     let profile = tempfile::tempdir().expect("a profile dir");
     let mut cmd = Command::new(chrome);
     cmd.args([
@@ -128,7 +128,7 @@ fn headless(chrome: &Path, page: &Path, args: &[String]) -> String {
     ])
     .arg(format!("--user-data-dir={}", profile.path().display()))
     .args(args)
-    .arg(format!("file://{}", page.display()))
+    .arg(format!("file://{}{hash}", page.display()))
     .env("HOME", profile.path())
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
@@ -191,7 +191,7 @@ fn chromium_shows_a_bar_per_attempt_and_the_failing_output() {
     let Some(chrome) = chromium() else { return };
     let run = report_run();
     let page = run.sandbox.path().join("out/report.html");
-    let dom = headless(&chrome, &page, &["--dump-dom".to_string()]);
+    let dom = headless(&chrome, &page, &["--dump-dom".to_string()], "");
     assert!(dom.contains("</html>"), "no DOM from chromium:\n{dom}");
     assert_eq!(bars(&dom), started_attempts(&run.events), "bars in the DOM");
     // The failing tests' output, as text in the page.
@@ -221,6 +221,41 @@ fn chromium_shows_a_bar_per_attempt_and_the_failing_output() {
         "bar labels"
     );
 
+    // The table's filter and sort, as a link can set them.
+    let view = |hash: &str| -> Vec<(String, String)> {
+        let dom = headless(&chrome, &page, &["--dump-dom".to_string()], hash);
+        dom.split(r#"<tr class="row" data-i=""#)
+            .skip(1)
+            .filter(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+            .map(|row| {
+                let id = row
+                    .split("<code>")
+                    .nth(1)
+                    .and_then(|r| r.split("</code>").next());
+                let cells: Vec<&str> = row.split(r#"<td class="num">"#).skip(1).collect();
+                let dur = cells.first().and_then(|c| c.split("</td>").next());
+                (id.unwrap_or("").to_string(), dur.unwrap_or("").to_string())
+            })
+            .collect()
+    };
+    let api = view("#q=api_test&status=fail");
+    assert_eq!(api.len(), 1, "{api:?}");
+    assert_eq!(api[0].0, "report/integration/api_test.sh");
+    let passing = view("#status=pass");
+    assert_eq!(passing.len(), 8, "{passing:?}");
+    let by_duration: Vec<u64> = view("#sort=dur")
+        .iter()
+        .map(|(_, d)| match d.strip_suffix("ms") {
+            Some(ms) => ms.parse().unwrap(),
+            None => (d.trim_end_matches('s').parse::<f64>().unwrap() * 1000.0) as u64,
+        })
+        .collect();
+    assert_eq!(by_duration.len(), tests);
+    assert!(
+        by_duration.windows(2).all(|w| w[0] >= w[1]),
+        "not sorted by duration: {by_duration:?}"
+    );
+
     let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("html-report");
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("report.png");
@@ -232,6 +267,7 @@ fn chromium_shows_a_bar_per_attempt_and_the_failing_output() {
             "--window-size=1440,1400".to_string(),
             format!("--screenshot={}", shot.display()),
         ],
+        "",
     );
     let png = std::fs::read(&shot).expect("a screenshot");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");

@@ -378,5 +378,12 @@
     e.preventDefault();
     goto(+a.getAttribute('data-i'));
   });
+  // A link can carry a view of the table: report.html#q=api&status=fail,timeout&sort=dur
+  location.hash.slice(1).split('&').forEach(function (part) {
+    var kv = part.split('='), v = decodeURIComponent(kv[1] || '');
+    if (kv[0] === 'q') q.value = v;
+    if (kv[0] === 'status') v.split(',').forEach(function (s) { if (RANK[s] !== undefined) only[s] = true; });
+    if (kv[0] === 'sort' && keys[v]) sort = { key: v, dir: v === 'status' || v === 'id' ? 1 : -1 };
+  });
   render();
 })();
