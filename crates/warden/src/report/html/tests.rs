@@ -476,3 +476,109 @@ fn a_shards_guard_marks_cross_only_its_lanes() {
         "no run-finished in this stream"
     );
 }
+
+/// The timeline of the smallest run, byte for byte: what a change to the drawing changes shows
+/// up here first.
+#[test]
+fn timeline_snapshot() {
+    let events = vec![
+        at(0, run_started(1)),
+        at(
+            0,
+            EventKind::TestStarted {
+                id: "t/a.sh".into(),
+                worker: 0,
+                attempt: 1,
+            },
+        ),
+        at(
+            400,
+            EventKind::TestRetrying(result("t/a.sh", Status::Fail, 0, 1, 400, "x\n")),
+        ),
+        at(
+            400,
+            EventKind::TestStarted {
+                id: "t/a.sh".into(),
+                worker: 0,
+                attempt: 2,
+            },
+        ),
+        at(
+            1000,
+            EventKind::TestFinished(result("t/a.sh", Status::Flaky, 0, 2, 600, "")),
+        ),
+        at(
+            1000,
+            EventKind::RunFinished {
+                run_id: "r".into(),
+                totals: Totals {
+                    flaky: 1,
+                    ..Totals::default()
+                },
+                duration: Duration::from_millis(1000),
+                exit_code: 0,
+                stopped: None,
+            },
+        ),
+    ];
+    let page = render(&events, &HashMap::new());
+    let start = page
+        .find(r#"<div class="rows"><div class="labels"><div class="lab""#)
+        .unwrap();
+    let end = start + page[start..].find("</svg>").unwrap() + "</svg>".len();
+    let got = page[start..end].replace("><", ">\n<");
+    let want = SNAPSHOT.trim();
+    assert!(got == want, "the timeline changed:\n{got}");
+}
+
+const SNAPSHOT: &str = r#"
+<div class="rows">
+<div class="labels">
+<div class="lab" style="height:30px">w0</div>
+</div>
+<div class="plot">
+<svg class="chart tl zoomable" viewBox="0 0 1000 30" preserveAspectRatio="none" height="30" data-h="30" role="img" aria-label="timeline: 2 attempts on 1 worker slot">
+<defs>
+<pattern id="p-retried-fail" class="stripes" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">
+<rect width="6" height="6" class="pf fail"/>
+<rect width="2.5" height="6" class="ps"/>
+</pattern>
+<pattern id="p-retried-timeout" class="stripes" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">
+<rect width="6" height="6" class="pf timeout"/>
+<rect width="2.5" height="6" class="ps"/>
+</pattern>
+<pattern id="p-retried-other" class="stripes" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">
+<rect width="6" height="6" class="pf oom"/>
+<rect width="2.5" height="6" class="ps"/>
+</pattern>
+<pattern id="p-requeued" class="stripes" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">
+<rect width="6" height="6" class="pf requeued"/>
+<rect width="2.5" height="6" class="ps"/>
+</pattern>
+<pattern id="p-cancelled" class="stripes" patternUnits="userSpaceOnUse" width="6" height="6" patternTransform="rotate(45)">
+<rect width="6" height="6" class="pf cancelled"/>
+<rect width="2.5" height="6" class="ps"/>
+</pattern>
+</defs>
+<g class="lanes">
+</g>
+<g class="grid">
+<line x1="0" x2="0" y1="0" y2="30"/>
+<line x1="200" x2="200" y1="0" y2="30"/>
+<line x1="400" x2="400" y1="0" y2="30"/>
+<line x1="600" x2="600" y1="0" y2="30"/>
+<line x1="800" x2="800" y1="0" y2="30"/>
+<line x1="1000" x2="1000" y1="0" y2="30"/>
+</g>
+<g class="bars">
+<rect class="b fail retried" x="0" y="4" width="400" height="22" data-i="0">
+<title>t/a.sh&#10;attempt 1 · FAIL, retried · 400ms · peak 3.0 MiB</title>
+</rect>
+<rect class="b flaky" x="400" y="4" width="600" height="22" data-i="0" data-a="2">
+<title>t/a.sh&#10;attempt 2 · FLAKY · 600ms · peak 3.0 MiB</title>
+</rect>
+</g>
+<g class="marks">
+</g>
+</svg>
+"#;

@@ -188,9 +188,11 @@ pub fn timeline(model: &Model) -> String {
     let mut svg = String::with_capacity(200 + model.bars.len() * 160);
     let _ = write!(
         svg,
-        r#"<svg class="chart tl zoomable" viewBox="0 0 {WIDTH} {h}" preserveAspectRatio="none" height="{h}" data-h="{h}" role="img" aria-label="timeline: {} attempts on {} worker slots">"#,
+        r#"<svg class="chart tl zoomable" viewBox="0 0 {WIDTH} {h}" preserveAspectRatio="none" height="{h}" data-h="{h}" role="img" aria-label="timeline: {} attempt{} on {} worker slot{}">"#,
         model.bars.len(),
-        model.lanes.len()
+        if model.bars.len() == 1 { "" } else { "s" },
+        model.lanes.len(),
+        if model.lanes.len() == 1 { "" } else { "s" },
     );
     svg.push_str(defs());
     svg.push_str(r#"<g class="lanes">"#);
