@@ -73,7 +73,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .context("cannot start the async runtime")?;
     let _runtime = rt.enter();
     let (stop_tx, stop_rx) = watch::channel(None);
-    signals::install(stop_tx).context("cannot install signal handlers")?;
+    let signals = signals::install(stop_tx).context("cannot install signal handlers")?;
     if let Some(path) = &settings.output.html {
         bail!(
             "--html / [run] html ({}): the HTML report is not available in this version of warden yet",
@@ -190,6 +190,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         settings.output.verbose,
         engine.as_ref(),
     )?;
+    // A signal during the set-up (a long sweep of dead runs, say): the run starts no test.
+    signals.forward_pending();
     let container = engine.as_ref().map(|engine| {
         Arc::new(ContainerRun {
             engine: engine.clone(),
@@ -279,7 +281,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
         _ => {}
     }
-    containment.tear_down();
+    containment.tear_down(outcome.temp_left.is_some());
     let mut late_warnings = persist.finish(&outcome);
     late_warnings.extend(reports.finish()?);
     prune_runs(&state_dir, KEEP_RUNS);
