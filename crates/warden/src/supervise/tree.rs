@@ -71,7 +71,7 @@ impl Tree {
     /// mark or token: a `setsid` daemon with a scrubbed environment, a non-dumpable process
     /// whose environment cannot be read, one that moved itself out of its cgroup.
     fn own_orphans(&self) -> Vec<i32> {
-        os::own_children()
+        os::adopted_children()
             .into_iter()
             .filter(|&pid| !child::is_waited_for(pid) && self.owns(pid))
             .collect()

@@ -127,6 +127,41 @@ pub fn own_children() -> Vec<i32> {
     children_in("/proc/self/task")
 }
 
+/// Orphans re-parented to this process (the child subreaper), with the children of its main
+/// thread: the kernel hands orphans to the first live thread of the subreaper, its leader.
+/// One file read, for the end of every test.
+pub fn adopted_children() -> Vec<i32> {
+    use std::io::Read;
+    use std::sync::OnceLock;
+    static PATH: OnceLock<String> = OnceLock::new();
+    let path = PATH.get_or_init(|| format!("/proc/self/task/{}/children", std::process::id()));
+    // Read into a stack buffer: no size lookup, no allocation when there is nothing.
+    let mut buf = [0u8; 4096];
+    let mut out = Vec::new();
+    let Ok(mut f) = fs::File::open(path) else {
+        return out;
+    };
+    let mut rest = Vec::new();
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                rest.extend_from_slice(&buf[..n]);
+                // A procfs file hands over all it has in one read when it fits.
+                if n < buf.len() {
+                    break;
+                }
+            }
+        }
+    }
+    for p in rest.split(|b| b.is_ascii_whitespace()) {
+        if let Some(pid) = std::str::from_utf8(p).ok().and_then(|s| s.parse().ok()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
 fn children_in(tasks: &str) -> Vec<i32> {
     let Ok(tasks) = fs::read_dir(tasks) else {
         return Vec::new();

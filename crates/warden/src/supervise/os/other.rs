@@ -74,6 +74,10 @@ pub fn own_children() -> Vec<i32> {
     Vec::new()
 }
 
+pub fn adopted_children() -> Vec<i32> {
+    Vec::new()
+}
+
 pub fn with_descendants(pids: impl IntoIterator<Item = i32>) -> Vec<i32> {
     pids.into_iter().collect()
 }
