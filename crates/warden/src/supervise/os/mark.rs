@@ -9,8 +9,6 @@
 //! the processes whose environment is gone or unreadable. A test that changes its own
 //! `RLIMIT_RTTIME` loses the mark; its process tree and session are still followed.
 
-use nix::sys::resource::Resource;
-
 use super::rlimit::Rlimit;
 
 /// Every mark has this bit, far above any limit a person would set.
@@ -50,7 +48,9 @@ pub fn of_run(mark: u64, run_base: u64) -> bool {
 
 /// The rlimit that puts `mark` on a test's processes, or `None` where the hard limit is not
 /// unlimited (a process cannot raise it, and a lower soft limit could bite).
+#[cfg(target_os = "linux")]
 pub fn rlimit(mark: u64) -> Option<Rlimit> {
+    use nix::sys::resource::Resource;
     // Looked up once: it is asked for every test.
     static UNLIMITED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let unlimited = *UNLIMITED.get_or_init(|| {
@@ -62,6 +62,12 @@ pub fn rlimit(mark: u64) -> Option<Rlimit> {
         soft: mark,
         hard: nix::sys::resource::RLIM_INFINITY,
     })
+}
+
+/// No `RLIMIT_RTTIME` off Linux: no mark.
+#[cfg(not(target_os = "linux"))]
+pub fn rlimit(_mark: u64) -> Option<Rlimit> {
+    None
 }
 
 /// The mark of `pid`, read from `/proc/<pid>/limits`: `None` when it has none (or is gone).
