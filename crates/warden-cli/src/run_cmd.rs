@@ -278,6 +278,21 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .await;
         anyhow::Ok(outcome)
     })?;
+    // Every child of warden is a test's now (the watchdog is claimed): an orphan that shed
+    // both the run's token and its mark, so that even the runner could not tell it, ends here.
+    let strays = warden::supervise::kill_unclaimed(|_| true);
+    if !strays.is_empty() {
+        let list: Vec<String> = strays
+            .iter()
+            .map(|l| format!("{} {}", l.pid, l.cmd))
+            .collect();
+        terminal.warning(&format!(
+            "killed {} orphaned process{} left under warden: {}",
+            strays.len(),
+            if strays.len() == 1 { "" } else { "es" },
+            list.join(", ")
+        ));
+    }
     // Every test removed its container; this catches one whose removal failed.
     if let Some(engine) = &engine {
         match remove_run_containers(engine, &run_id, false) {

@@ -648,3 +648,38 @@ fn a_signal_during_the_sweep_of_a_dead_run_is_honoured() {
     let _ = fs::remove_dir_all(&temp_root);
     case.finish(Some(&out));
 }
+
+/// An orphan that shed its session, its environment (token) and its rlimit mark cannot be
+/// charged to its test without a cgroup; warden still kills it when the run ends, naming it.
+#[test]
+fn an_orphan_that_sheds_token_and_mark_ends_with_the_run() {
+    let mut case = Case::new("hostile/escapes");
+    let tag = unique_tag_base();
+    let probe = case.sandbox.mkdir("probe");
+    let out = case
+        .warden()
+        .args(["run", "escapes/shed", "--state-dir"])
+        .arg(case.state_dir())
+        .args(["--json", "events.jsonl", "--junit", "junit.xml"])
+        .args(CAPS)
+        .env(NO_CGROUP_ENV, "1")
+        .env("HOSTILE_TAG", tag.to_string())
+        .env("HOSTILE_PROBE", &probe)
+        .env("HOSTILE_MODE", "exit")
+        .run();
+    let left = kill_tagged(tag);
+    case.check(left.is_empty(), || format!("outlived the run: {left:?}"));
+    let events = case.events();
+    let Some(run_id) = case.run_id(&events) else {
+        return case.finish(Some(&out));
+    };
+    case.check(out.code == Some(0), || format!("exit code {:?}", out.code));
+    let own = (tag + 20).to_string();
+    case.check(
+        out.stderr.contains("killed 1 orphaned process") && out.stderr.contains(&own),
+        || "no warning naming the orphan killed at the end".into(),
+    );
+    check_junit_count(&mut case, 1);
+    case.check_nothing_left(&run_id, Some(&out));
+    case.finish(Some(&out));
+}
