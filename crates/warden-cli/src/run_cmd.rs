@@ -74,7 +74,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .context("cannot start the async runtime")?;
     let _runtime = rt.enter();
     let (stop_tx, stop_rx) = watch::channel(None);
-    signals::install(stop_tx).context("cannot install signal handlers")?;
+    let signals = signals::install(stop_tx).context("cannot install signal handlers")?;
     let state_dir = settings.run.state_dir.clone();
     let _lock = StateLock::acquire(&state_dir)?;
     let run_id = new_run_id();
@@ -192,6 +192,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         settings.output.verbose,
         engine.as_ref(),
     )?;
+    // A signal during the set-up (a long sweep of dead runs, say): the run starts no test.
+    signals.forward_pending();
     let container = engine.as_ref().map(|engine| {
         Arc::new(ContainerRun {
             engine: engine.clone(),
@@ -273,6 +275,21 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .await;
         anyhow::Ok(outcome)
     })?;
+    // Every child of warden is a test's now (the watchdog is claimed): an orphan that shed
+    // both the run's token and its mark, so that even the runner could not tell it, ends here.
+    let strays = warden::supervise::kill_unclaimed(|_| true);
+    if !strays.is_empty() {
+        let list: Vec<String> = strays
+            .iter()
+            .map(|l| format!("{} {}", l.pid, l.cmd))
+            .collect();
+        terminal.warning(&format!(
+            "killed {} orphaned process{} left under warden: {}",
+            strays.len(),
+            if strays.len() == 1 { "" } else { "es" },
+            list.join(", ")
+        ));
+    }
     // Every test removed its container; this catches one whose removal failed.
     if let Some(engine) = &engine {
         match remove_run_containers(engine, &run_id, false) {
@@ -298,7 +315,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
         _ => {}
     }
-    containment.tear_down();
+    containment.tear_down(outcome.temp_left.is_some());
     let (mut late_warnings, mut lost) = persist.finish(&outcome);
     let (report_lost, report_warnings) =
         reports.finish((!no_state()).then_some(state_dir.as_path()));
