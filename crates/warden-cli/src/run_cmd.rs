@@ -32,9 +32,6 @@ const KEEP_RUNS: usize = 20;
 pub const EXIT_NO_RESUME: u8 = 43;
 
 pub fn run(args: RunArgs) -> Result<u8> {
-    if let Some(option) = args.later.first_given() {
-        bail!("{option} is not available in this version of warden yet");
-    }
     let resume_force = match args.resume.as_deref() {
         None => None,
         Some("") => Some(false),
@@ -77,13 +74,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .context("cannot start the async runtime")?;
     let _runtime = rt.enter();
     let (stop_tx, stop_rx) = watch::channel(None);
-    signals::install(stop_tx).context("cannot install signal handlers")?;
-    if let Some(path) = &settings.output.html {
-        bail!(
-            "--html / [run] html ({}): the HTML report is not available in this version of warden yet",
-            path.display()
-        );
-    }
+    let signals = signals::install(stop_tx).context("cannot install signal handlers")?;
     let state_dir = settings.run.state_dir.clone();
     let _lock = StateLock::acquire(&state_dir)?;
     let run_id = new_run_id();
@@ -212,6 +203,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         settings.output.verbose,
         engine.as_ref(),
     )?;
+    // A signal during the set-up (a long sweep of dead runs, say): the run starts no test.
+    signals.forward_pending();
     let container = engine.as_ref().map(|engine| {
         Arc::new(ContainerRun {
             engine: engine.clone(),
@@ -266,6 +259,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }),
         temp_root,
         container,
+        // The page draws the host's CPU and memory: sample them even without the guard.
+        sample_host: settings.output.html.is_some(),
+        argv: std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
         partition: shard_info.clone().map(Arc::new),
     };
 
@@ -287,6 +286,21 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .await;
         anyhow::Ok(outcome)
     })?;
+    // Every child of warden is a test's now (the watchdog is claimed): an orphan that shed
+    // both the run's token and its mark, so that even the runner could not tell it, ends here.
+    let strays = warden::supervise::kill_unclaimed(|_| true);
+    if !strays.is_empty() {
+        let list: Vec<String> = strays
+            .iter()
+            .map(|l| format!("{} {}", l.pid, l.cmd))
+            .collect();
+        terminal.warning(&format!(
+            "killed {} orphaned process{} left under warden: {}",
+            strays.len(),
+            if strays.len() == 1 { "" } else { "es" },
+            list.join(", ")
+        ));
+    }
     // Every test removed its container; this catches one whose removal failed.
     if let Some(engine) = &engine {
         match remove_run_containers(engine, &run_id, false) {
@@ -312,9 +326,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
         _ => {}
     }
-    containment.tear_down();
-    let (late_warnings, mut lost) = persist.finish(&outcome);
-    lost.extend(reports.finish());
+    containment.tear_down(outcome.temp_left.is_some());
+    let (mut late_warnings, mut lost) = persist.finish(&outcome);
+    let (report_lost, report_warnings) =
+        reports.finish((!no_state()).then_some(state_dir.as_path()));
+    lost.extend(report_lost);
+    late_warnings.extend(report_warnings);
     if !lost_logs.is_empty() {
         let shown: Vec<&str> = lost_logs.iter().take(5).map(String::as_str).collect();
         lost.push(format!(

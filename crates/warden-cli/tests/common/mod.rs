@@ -10,6 +10,7 @@ mod hostile;
 mod model;
 mod procs;
 mod sandbox;
+mod tagged;
 mod user;
 mod warden;
 
@@ -20,5 +21,6 @@ pub use hostile::*;
 pub use model::*;
 pub use procs::*;
 pub use sandbox::*;
+pub use tagged::*;
 pub use user::*;
 pub use warden::*;

@@ -14,6 +14,9 @@ use super::settings::{
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 const STATE_DIR_NAME: &str = ".warden";
+/// The most tests warden runs at once. Every worker slot holds a temp dir, cgroups and file
+/// descriptors; a value above this is a typo or an attack (issue 17), not a machine.
+pub const MAX_WORKERS: usize = 1024;
 
 impl Resolver {
     pub(super) fn run_config(&self) -> Result<RunConfig, ConfigError> {
@@ -22,6 +25,12 @@ impl Resolver {
         let no_capture = given!(self.no_capture);
         if max_workers.value == Some(0) {
             return Err(self.invalid(&max_workers, "must be at least 1"));
+        }
+        if let Some(n) = max_workers.value.filter(|n| *n > MAX_WORKERS) {
+            return Err(self.invalid(
+                &max_workers,
+                format!("{n} is more than the {MAX_WORKERS} tests warden runs at once"),
+            ));
         }
         let mut requested = max_workers.value;
         let mut sequential = parallel.value == Some(false);
@@ -72,6 +81,7 @@ impl Resolver {
                 std::thread::available_parallelism()
                     .map(usize::from)
                     .unwrap_or(1)
+                    .min(MAX_WORKERS)
             })
         };
 
@@ -186,6 +196,15 @@ impl Resolver {
             Some("-") => Some(ReportTarget::Stdout),
             _ => report_path(&json_opt)?.map(ReportTarget::File),
         };
+        let html_opt = given!(self.html);
+        // The page is written whole at the end, and stdout may carry `--json -`: a file only.
+        if html_opt.value.as_deref().map(str::trim) == Some("-") {
+            return Err(self.invalid(
+                &html_opt,
+                "`-` (stdout) is not supported for the HTML report; name a file \
+                 (`warden report EVENTS.jsonl --html -` can write one to stdout)",
+            ));
+        }
         let color_opt = given!(self.color);
         let color = match color_opt.value.as_deref() {
             None | Some("auto") => ColorChoice::Auto,
@@ -212,7 +231,7 @@ impl Resolver {
         Ok(OutputConfig {
             junit: report_path(&given!(self.junit))?,
             json,
-            html: report_path(&given!(self.html))?,
+            html: report_path(&html_opt)?,
             color,
             verbose,
             quiet,
@@ -236,6 +255,10 @@ mod tests {
             ),
             ("grace = \"-1s\"", "[run] grace: invalid duration `-1s`"),
             ("max_workers = 0", "[run] max_workers: must be at least 1"),
+            (
+                "max_workers = 99999999999999999",
+                "[run] max_workers: 99999999999999999 is more than the 1024 tests warden runs at once",
+            ),
             ("max_fail = 0", "[run] max_fail: must be at least 1"),
             (
                 "color = \"blue\"",
@@ -252,6 +275,8 @@ mod tests {
             ("tag = [\"\"]", "[run] tag: empty tag"),
             ("paths = []", "[run] paths: empty list"),
             ("junit = \"\"", "[run] junit: empty file name"),
+            ("html = \"\"", "[run] html: empty file name"),
+            ("html = \"-\"", "[run] html: `-` (stdout) is not supported"),
         ];
         for (line, expected) in cases {
             let dir = project(Some(&format!("# project\n[run]\n{line}\n")));
@@ -283,6 +308,13 @@ mod tests {
             ),
             (
                 RunOptions {
+                    max_workers: Some(100_000),
+                    ..cli()
+                },
+                "--max-workers: 100000 is more than the 1024 tests warden runs at once",
+            ),
+            (
+                RunOptions {
                     exclude_tag: Some(vec![" ".into()]),
                     ..cli()
                 },
@@ -308,6 +340,13 @@ mod tests {
                     ..cli()
                 },
                 "PATH: empty path",
+            ),
+            (
+                RunOptions {
+                    html: Some("-".into()),
+                    ..cli()
+                },
+                "--html: `-` (stdout) is not supported for the HTML report; name a file",
             ),
         ];
         for (opts, expected) in cases {

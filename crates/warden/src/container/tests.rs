@@ -68,6 +68,7 @@ impl Project {
             }),
             cgroup: None,
             token: Vec::new(),
+            mark: None,
             controllers: None,
             limits: Limits::default(),
         }
