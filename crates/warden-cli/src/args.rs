@@ -110,7 +110,7 @@ pub struct ListArgs {
 #[derive(Debug, Args, Default)]
 pub struct SelectArgs {
     /// Test directories (searched recursively) or single test files [default: `paths` from
-    /// warden.toml, else test/, else tests/]
+    /// warden.toml, else those of test/, tests/ and t/ that exist]
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
     /// Only tests of level `unit`
@@ -222,7 +222,7 @@ pub struct RunArgs {
     #[arg(long, visible_alias = "cpu-limit", value_name = "P", value_parser = percent, help_heading = "Host and test limits")]
     pub cpu_threshold: Option<f64>,
     /// Host memory in use (percent) above which no test starts [default: 90]
-    #[arg(long, visible_alias = "mem-limit", value_name = "P", value_parser = percent, help_heading = "Host and test limits")]
+    #[arg(long, visible_alias = "mem-limit", value_name = "P", value_parser = mem_percent, help_heading = "Host and test limits")]
     pub mem_threshold: Option<f64>,
     /// Memory cap of each test (512M, 2G); a test over it is killed and reported OOM
     #[arg(long, value_name = "SIZE", help_heading = "Host and test limits")]
@@ -378,6 +378,24 @@ fn percent(text: &str) -> Result<f64, String> {
         .trim_end_matches('%')
         .parse::<f64>()
         .map_err(|_| format!("`{text}` is not a percentage (e.g. 85 or 87.5)"))
+}
+
+/// `--mem-threshold` (the seed's `--mem-limit`) is a share of the host; a size typed there was
+/// meant as the per-test cap, so the error says which option takes it.
+fn mem_percent(text: &str) -> Result<f64, String> {
+    percent(text).map_err(|e| {
+        let size = text.trim();
+        let looks_like_size = size.ends_with(|c: char| c.is_ascii_alphabetic())
+            && warden::units::parse_size(size).is_ok();
+        if looks_like_size {
+            format!(
+                "`{text}` is a size, but this option is the host memory threshold in percent \
+                 (e.g. 90); to cap each test's memory, use --test-mem-limit {size}"
+            )
+        } else {
+            e
+        }
+    })
 }
 
 /// The partition from the option, else from the environment's value (empty = not set, as CI
@@ -538,6 +556,18 @@ mod tests {
             err.contains("--cpu-threshold") && err.contains("not a percentage"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_size_for_the_memory_threshold_points_to_the_test_cap() {
+        for flag in ["--mem-limit", "--mem-threshold"] {
+            let argv = with_default_command(vec!["warden".into(), flag.into(), "512M".into()]);
+            let err = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(err.contains("use --test-mem-limit 512M"), "{err}");
+        }
+        let argv = with_default_command(vec!["warden".into(), "--mem-limit".into(), "x".into()]);
+        let err = Cli::try_parse_from(argv).unwrap_err().to_string();
+        assert!(err.contains("not a percentage"), "{err}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub fn run_list(
     }
     if let Some(seed) = settings.selection.shuffle_seed {
         // The order shown is only repeatable with its seed.
-        eprintln!("shuffled with --seed {seed}");
+        eprintln!("warning: shuffled with --seed {seed}");
     }
     let ids: Vec<&str> = tests.iter().map(|t| t.id.as_str()).collect();
     let stats = history

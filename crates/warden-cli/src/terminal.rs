@@ -1,6 +1,7 @@
 //! The human report on stderr: a live progress bar on an interactive terminal (not in CI),
 //! plain lines otherwise; failed tests' output and the summary at the end.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -29,6 +30,9 @@ pub struct Terminal {
     host: Option<HostReading>,
     /// Why the host guard stopped the run, with its readings.
     shutdown: Option<String>,
+    /// Whether anything was printed yet: the summary is set off by a blank line only from
+    /// something above it (`-q` on a passing run prints the summary alone).
+    printed: Cell<bool>,
 }
 
 impl Terminal {
@@ -71,10 +75,12 @@ impl Terminal {
             finished: None,
             host: None,
             shutdown: None,
+            printed: Cell::new(false),
         }
     }
 
     fn line(&self, text: &str) {
+        self.printed.set(true);
         match &self.progress {
             Some(pb) => pb.println(text.trim_end_matches('\n')),
             None => {
@@ -282,19 +288,27 @@ impl Terminal {
             .iter()
             .filter(|r| r.status.is_failure())
             .collect();
+        // A blank line between blocks, never before the first thing printed.
+        let gap = |printed: &Cell<bool>| if printed.replace(true) { "\n" } else { "" };
         for r in failures {
             let _ = writeln!(
                 err,
-                "\n{}",
+                "{}{}",
+                gap(&self.printed),
                 human::failure_details(r, &self.style).trim_end()
             );
         }
         if let Some(why) = &self.shutdown {
-            let _ = writeln!(err, "\nstopped by --self-protect: {why}");
+            let _ = writeln!(
+                err,
+                "{}stopped by --self-protect: {why}",
+                gap(&self.printed)
+            );
         }
         let _ = writeln!(
             err,
-            "\n{}",
+            "{}{}",
+            gap(&self.printed),
             human::summary(
                 &totals,
                 &self.results,

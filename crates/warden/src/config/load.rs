@@ -14,6 +14,9 @@ use crate::units::parse_duration;
 
 pub const CONFIG_FILE_NAME: &str = "warden.toml";
 
+/// Where tests are looked for without PATH and without `[run] paths`: those that exist.
+pub const DEFAULT_TEST_DIRS: [&str; 3] = ["test", "tests", "t"];
+
 /// Resolves the settings of one invocation.
 ///
 /// `cwd` is where warden runs (test ids are relative to it); `cli` holds the options given on
@@ -146,7 +149,7 @@ impl Resolver {
     }
 
     /// PATH arguments (relative to cwd), else `[run] paths` (relative to the root), else
-    /// `test/` or `tests/` in cwd.
+    /// those of `test/`, `tests/` and `t/` in cwd that exist.
     fn test_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
         let cli_paths = self.cli.paths.as_deref().unwrap_or_default();
         if !cli_paths.is_empty() {
@@ -171,14 +174,18 @@ impl Resolver {
                 paths.iter().map(|p| absolute(&self.root, Path::new(p))),
             ));
         }
-        ["test", "tests"]
+        // Every conventional directory that exists: `t/` is Perl's and git's.
+        let found: Vec<PathBuf> = DEFAULT_TEST_DIRS
             .iter()
             .map(|d| self.cwd.join(d))
-            .find(|d| d.is_dir())
-            .map(|d| vec![d])
-            .ok_or_else(|| ConfigError::NoTestPaths {
+            .filter(|d| d.is_dir())
+            .collect();
+        if found.is_empty() {
+            return Err(ConfigError::NoTestPaths {
                 cwd: self.cwd.clone(),
-            })
+            });
+        }
+        Ok(found)
     }
 
     pub(super) fn duration(
@@ -360,14 +367,20 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn falls_back_to_tests_dir_then_errors() {
+    fn falls_back_to_the_conventional_dirs_then_errors() {
         let dir = tempfile::tempdir().unwrap();
         let err = load(dir.path(), cli()).unwrap_err();
-        assert!(err.contains("neither test/ nor tests/"), "{err}");
+        assert!(err.contains("none of test/, tests/ or t/"), "{err}");
         assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        fs::create_dir(dir.path().join("t")).unwrap();
+        let s = load(dir.path(), cli()).unwrap();
+        assert_eq!(s.discovery.paths, vec![dir.path().join("t")]);
         fs::create_dir(dir.path().join("tests")).unwrap();
         let s = load(dir.path(), cli()).unwrap();
-        assert_eq!(s.discovery.paths, vec![dir.path().join("tests")]);
+        assert_eq!(
+            s.discovery.paths,
+            vec![dir.path().join("tests"), dir.path().join("t")]
+        );
     }
 
     #[test]

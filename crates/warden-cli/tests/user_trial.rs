@@ -1,0 +1,97 @@
+//! Defects a user trial found (issue 10, section 5), each with its regression test on the real
+//! binary: what a new user sees on the terminal, and the small errors of the first hour.
+
+mod common;
+
+use common::*;
+
+/// `-q` on a passing run prints the summary alone: no blank line before it.
+#[test]
+fn quiet_passing_run_starts_with_the_summary() {
+    let sb = Sandbox::new();
+    sb.write_executable("test/a_test.sh", "#!/bin/sh\nexit 0\n");
+    let out = Warden::new(sb.path()).args(["run", "-q"]).run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stderr.starts_with("1 passed, 0 failed, 0 skipped\n"),
+        "{}",
+        out.describe()
+    );
+    // A failure keeps its blank line between the list and the details.
+    sb.write_executable("test/b_test.sh", "#!/bin/sh\necho boom\nexit 1\n");
+    let out = Warden::new(sb.path()).args(["run", "-q"]).run();
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(out.stderr.starts_with("FAIL"), "{}", out.describe());
+    assert!(
+        out.stderr.contains("\n\n1 passed, 1 failed, 0 skipped\n"),
+        "{}",
+        out.describe()
+    );
+}
+
+/// `list --shuffle` says its seed as `run --shuffle` does (and as the guide shows it).
+#[test]
+fn list_shuffle_prints_its_seed_as_a_warning() {
+    let sb = Sandbox::new();
+    sb.write_executable("test/a_test.sh", "#!/bin/sh\n");
+    sb.write_executable("test/b_test.sh", "#!/bin/sh\n");
+    for command in ["list", "run"] {
+        let out = Warden::new(sb.path())
+            .args([command, "--shuffle", "--seed", "7"])
+            .run();
+        assert!(matches!(out.code, Some(0)), "{}", out.describe());
+        assert!(
+            out.stderr.contains("warning: shuffled with --seed 7\n"),
+            "{}",
+            out.describe()
+        );
+    }
+}
+
+/// The seed's `--mem-limit` is the host threshold: a size there points to `--test-mem-limit`.
+#[test]
+fn a_size_for_mem_limit_names_the_per_test_cap() {
+    let sb = Sandbox::new();
+    sb.write_executable("test/a_test.sh", "#!/bin/sh\n");
+    let out = Warden::new(sb.path())
+        .args(["test", "--mem-limit", "512M", "test/"])
+        .run();
+    out.assert_usage_error(&["--mem-threshold", "--test-mem-limit 512M"]);
+}
+
+/// Without PATH, `t/` (Perl's and git's convention) is searched beside `test/` and `tests/`,
+/// and the error names all three.
+#[test]
+fn default_paths_include_t_and_the_error_names_all_three() {
+    let sb = Sandbox::new();
+    let out = Warden::new(sb.path()).arg("run").run();
+    out.assert_usage_error(&["test/, tests/ or t/"]);
+    sb.write_executable("t/basic.t", "#!/bin/sh\necho 1..1\necho ok 1\n");
+    sb.write_executable("tests/a_test.sh", "#!/bin/sh\n");
+    let out = Warden::new(sb.path())
+        .args(["run", "--json", "ev.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let ids: Vec<String> = statuses(&read_events(&sb, "ev.jsonl", &out))
+        .unwrap()
+        .into_keys()
+        .collect();
+    assert_eq!(ids, ["t/basic.t", "tests/a_test.sh"]);
+}
+
+/// `warden clean` as a normal user who never ran containers says nothing about an engine it
+/// cannot reach (docker without the docker group).
+#[test]
+fn clean_as_a_normal_user_is_quiet_about_container_engines() {
+    let user = normal_user().expect("a normal user");
+    let sb = Sandbox::new();
+    user.own_tree(sb.path());
+    let out = Warden::new(sb.path())
+        .run_as(&user)
+        .env("WARDEN_REGISTRY_DIR", sb.path().join("registry"))
+        .arg("clean")
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(!out.stderr.contains("warning"), "{}", out.describe());
+    assert_eq!(out.stdout.trim(), "nothing to clean", "{}", out.describe());
+}
