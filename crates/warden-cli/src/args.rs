@@ -14,8 +14,8 @@ pub const PARTITION_ENV: &str = "WARDEN_PARTITION";
 const AFTER_HELP: &str = "\
 Without a command, `warden PATH...` runs the tests (same as `warden run PATH...`).
 Durations: 500ms, 30s, 5m, 1h. Exit codes: 0 all passed or skipped, 1 a test failed,
-2 usage or configuration error, 42 stopped by --self-protect, 43 --resume impossible,
-130/143/129 stopped by SIGINT/SIGTERM/SIGHUP.
+2 usage or configuration error, 4 no test selected (see --no-tests), 42 stopped by
+--self-protect, 43 --resume impossible, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP.
 Docs: docs/guide.md and docs/reference.md in the warden repository.";
 
 #[derive(Debug, Parser)]
@@ -214,6 +214,10 @@ pub struct RunArgs {
     /// its status) or fail (the test is LEAK, a failure)
     #[arg(long, value_name = "kill|fail", help_heading = "Execution")]
     pub leak: Option<String>,
+    /// When no test is selected: fail (exit 4), warn (exit 0 with a warning) or pass (exit 0)
+    /// [default: fail]
+    #[arg(long, value_name = "fail|warn|pass", help_heading = "Execution")]
+    pub no_tests: Option<String>,
     /// Guard the host: start fewer tests when CPU is busy, none when memory is short, and stop
     /// (exit 42, resumable) when memory stays short
     #[arg(long, help_heading = "Host and test limits")]
@@ -248,6 +252,10 @@ pub struct RunArgs {
     /// Colour: auto, always or never (NO_COLOR is honoured)
     #[arg(long, value_name = "WHEN", help_heading = "Reports")]
     pub color: Option<String>,
+    /// Report a test still running as SLOW each time it passes another multiple of DUR
+    /// [default: 60s]
+    #[arg(long, value_name = "DUR", help_heading = "Reports")]
+    pub slow_after: Option<String>,
     /// Continue the interrupted run: run only what did not finish, report the whole run.
     /// `--resume=force` resumes even when the selection changed (on the common tests)
     #[arg(long, value_name = "force", num_args = 0..=1, require_equals = true, default_missing_value = "", help_heading = "Execution")]
@@ -352,6 +360,8 @@ impl RunArgs {
             retries: self.retries,
             no_capture: flag(self.no_capture),
             leak: self.leak.clone(),
+            no_tests: self.no_tests.clone(),
+            slow_after: self.slow_after.clone(),
             self_protect: flag(self.self_protect),
             cpu_threshold: self.cpu_threshold,
             mem_threshold: self.mem_threshold,

@@ -44,10 +44,19 @@ pub struct Prepared {
     pub expected: HashMap<String, Duration>,
     /// With `--partition`: which shard, and of how many selected tests it is a part.
     pub shard: Option<(Partition, usize)>,
+    /// `--failed` found a completed run in which nothing failed: an empty selection is the
+    /// good news it looks like, not a typo in a filter.
+    pub nothing_failed: bool,
 }
 
 impl Prepared {
     /// `shard hash:2/4: 12 of 48 selected tests`, when partitioned.
+    /// Whether an empty selection is expected rather than a mistake (`--no-tests` does not
+    /// apply): nothing failed for `--failed`, or this shard got none of a non-empty selection.
+    pub fn empty_is_expected(&self) -> bool {
+        self.nothing_failed || self.shard.is_some_and(|(_, of)| of > 0)
+    }
+
     pub fn shard_note(&self) -> Option<String> {
         self.shard.map(|(p, of)| {
             format!(
@@ -96,12 +105,14 @@ pub fn prepare(
         None
     };
 
+    let mut nothing_failed = false;
     if failed_only {
         let failures = history.as_ref().map(|h| h.last_completed_failures());
         match failures {
             Some(Ok(Some((run_id, failed)))) => {
                 tests.retain(|t| failed.contains(&t.id));
                 if failed.is_empty() {
+                    nothing_failed = true;
                     warnings.push(format!(
                         "--failed: nothing failed in the last completed run ({run_id})"
                     ));
@@ -160,7 +171,46 @@ pub fn prepare(
         history,
         expected,
         shard,
+        nothing_failed,
     })
+}
+
+/// `no tests selected in test/unit, tests (filters: -k parse, --tag smoke)`: what was
+/// searched and what narrowed it, so that a typo is visible.
+pub fn nothing_selected(settings: &Settings, failed_only: bool) -> String {
+    let cwd = &settings.discovery.cwd;
+    let paths: Vec<String> = settings
+        .discovery
+        .paths
+        .iter()
+        .map(|p| warden::config::relative_id(p, cwd))
+        .collect();
+    let sel = &settings.selection;
+    let mut filters: Vec<String> = Vec::new();
+    filters.extend(sel.levels.iter().map(|l| format!("--level {l}")));
+    filters.extend(sel.tags.iter().map(|t| format!("--tag {t}")));
+    filters.extend(
+        sel.exclude_tags
+            .iter()
+            .map(|t| format!("--exclude-tag {t}")),
+    );
+    filters.extend(sel.filters.iter().map(|f| format!("-k {f}")));
+    // Slow tests left out are already counted in a warning of their own.
+    if sel.slow == SlowMode::Only {
+        filters.push("--only-slow".into());
+    }
+    if sel.only_skipped {
+        filters.push("--only-skipped".into());
+    }
+    if failed_only {
+        filters.push("--failed".into());
+    }
+    let filters = if filters.is_empty() {
+        "no filters".to_string()
+    } else {
+        filters.join(", ")
+    };
+    format!("no tests selected in {} ({filters})", paths.join(", "))
 }
 
 /// `WARDEN_NO_STATE=1`: no journal and no history (benchmarks of their cost; throw-away runs).

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
-use warden::config::{LeakPolicy, Settings};
+use warden::config::{LeakPolicy, NoTests, Settings};
 use warden::container::{remove_run_containers, ContainerRun, Engine};
 use warden::events::{Event, StopReason};
 use warden::monitor::GuardConfig;
-use warden::runner::{self, RunPlan};
+use warden::runner::{self, RunPlan, NO_TESTS_EXIT_CODE};
 use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journal};
 use warden::state::{new_run_id, plan_resume, prune_runs, RunDir, StateLock};
 use warden::supervise::Limits;
@@ -21,7 +21,7 @@ use warden::watchdog::INTERRUPTED_FILE;
 use crate::args::RunArgs;
 use crate::containment::Containment;
 use crate::persist::Persistence;
-use crate::prepare::{no_state, plural, prepare, Prepared, Sharding};
+use crate::prepare::{no_state, nothing_selected, plural, prepare, Prepared, Sharding};
 use crate::reports::Reports;
 use crate::signals;
 use crate::terminal::Terminal;
@@ -49,6 +49,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         true,
     )?;
     let shard_note = prepared.shard_note();
+    let empty_is_expected = prepared.empty_is_expected();
     let Prepared {
         settings,
         mut tests,
@@ -167,8 +168,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
         // Printed even with -q: without it a failing order cannot be reproduced.
         terminal.warning(&format!("shuffled with --seed {seed}"));
     }
-    if tests.is_empty() && carried.is_empty() {
-        terminal.warning("no tests selected");
+    let mut exit_when_empty = 0;
+    if tests.is_empty() && carried.is_empty() && !empty_is_expected {
+        let what = nothing_selected(&settings, args.select.failed);
+        match settings.run.no_tests {
+            NoTests::Fail => {
+                terminal.error(&format!(
+                    "{what}; exit {NO_TESTS_EXIT_CODE} (--no-tests=warn or pass to allow it)"
+                ));
+                exit_when_empty = NO_TESTS_EXIT_CODE;
+            }
+            NoTests::Warn => terminal.warning(&what),
+            NoTests::Pass => {}
+        }
     }
     let pending = tests
         .iter()
@@ -243,6 +255,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }),
         temp_root,
         container,
+        exit_when_empty,
+        slow_after: Some(settings.run.slow_after),
     };
 
     let outcome = rt.block_on(async {

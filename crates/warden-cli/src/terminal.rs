@@ -51,7 +51,7 @@ impl Terminal {
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             pb.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
@@ -88,6 +88,11 @@ impl Terminal {
                 let _ = writeln!(err, "{}", text.trim_end_matches('\n'));
             }
         }
+    }
+
+    /// A problem that decides the exit code (printed even with `-q`).
+    pub fn error(&self, text: &str) {
+        self.line(&format!("error: {text}"));
     }
 
     pub fn warning(&self, text: &str) {
@@ -135,6 +140,32 @@ impl Terminal {
         Some(work / self.workers as u32)
     }
 
+    /// `: a_test.sh, b_test.sh +3`: the tests running longest, so that a hang has a name.
+    fn longest_running(&self) -> String {
+        const NAMED: usize = 2;
+        let mut running: Vec<(&String, &Instant)> = self
+            .running
+            .iter()
+            .filter_map(|id| self.started.get(id).map(|t| (id, t)))
+            .collect();
+        if running.is_empty() {
+            return String::new();
+        }
+        running.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
+        let names: Vec<&str> = running
+            .iter()
+            .take(NAMED)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let more = running.len().saturating_sub(NAMED);
+        let more = if more > 0 {
+            format!(" +{more}")
+        } else {
+            String::new()
+        };
+        format!(": {}{more}", names.join(", "))
+    }
+
     fn update_progress(&self) {
         if let Some(pb) = &self.progress {
             let eta = self
@@ -158,8 +189,9 @@ impl Terminal {
                 })
                 .unwrap_or_default();
             pb.set_message(format!(
-                "running {}, failed {}{eta}{host}",
+                "running {}{}, failed {}{eta}{host}",
                 self.running.len(),
+                self.longest_running(),
                 self.failed
             ));
         }
@@ -193,6 +225,12 @@ impl Terminal {
                     self.line(&format!("START [w{worker}] {id} (attempt {attempt})"));
                 }
                 self.update_progress();
+            }
+            EventKind::TestSlow { id, elapsed, .. } => {
+                // The live display names the longest-running tests instead.
+                if self.progress.is_none() && !self.quiet {
+                    self.line(&human::slow_line(id, *elapsed, &self.style));
+                }
             }
             EventKind::TestRetrying(r) => {
                 self.running.remove(&r.id);

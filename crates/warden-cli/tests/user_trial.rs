@@ -95,3 +95,112 @@ fn clean_as_a_normal_user_is_quiet_about_container_engines() {
     assert!(!out.stderr.contains("warning"), "{}", out.describe());
     assert_eq!(out.stdout.trim(), "nothing to clean", "{}", out.describe());
 }
+
+/// A filter that matches nothing is exit 4, naming the PATHs and filters; `--no-tests=warn`
+/// and `pass` (or `[run] no_tests`) exit 0; the JSON `run-finished` says 4 too.
+#[test]
+fn no_tests_selected_is_exit_4_unless_allowed() {
+    let sb = Sandbox::new();
+    sb.write_executable("test/parse_test.sh", "#!/bin/sh\n");
+    let out = Warden::new(sb.path())
+        .args(["run", "test", "-k", "pasre", "--json", "ev.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(4), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("error: no tests selected in test (-k pasre)"),
+        "{}",
+        out.describe()
+    );
+    let events = read_events(&sb, "ev.jsonl", &out);
+    assert_eq!(of_type(&events, "run-finished")[0]["exit_code"], 4);
+
+    let out = Warden::new(sb.path())
+        .args(["test", "--tag", "nope", "--no-tests=warn"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains("warning: no tests selected in test (--tag nope)"),
+        "{}",
+        out.describe()
+    );
+    let out = Warden::new(sb.path())
+        .args(["run", "-k", "x", "--no-tests", "pass"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(
+        !out.stderr.contains("no tests selected"),
+        "{}",
+        out.describe()
+    );
+    sb.write("warden.toml", "[run]\nno_tests = \"warn\"\n");
+    let out = Warden::new(sb.path()).args(["run", "-k", "x"]).run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let out = Warden::new(sb.path())
+        .args(["run", "-k", "x", "--no-tests=fail"])
+        .run();
+    assert_eq!(out.code, Some(4), "{}", out.describe());
+    let out = Warden::new(sb.path())
+        .args(["run", "--no-tests=maybe"])
+        .run();
+    out.assert_usage_error(&["--no-tests", "maybe"]);
+}
+
+/// Empty selections that are not mistakes: `--failed` after a green run, and a shard that
+/// got none of a non-empty selection.
+#[test]
+fn empty_failed_and_empty_shards_exit_0() {
+    let sb = Sandbox::new();
+    sb.write_executable("test/a_test.sh", "#!/bin/sh\n");
+    assert_eq!(Warden::new(sb.path()).arg("run").run().code, Some(0));
+    let out = Warden::new(sb.path()).args(["run", "--failed"]).run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert!(out.stderr.contains("nothing failed"), "{}", out.describe());
+    let codes: Vec<Option<i32>> = (1..=3)
+        .map(|k| {
+            Warden::new(sb.path())
+                .args(["run", "--partition", &format!("count:{k}/3")])
+                .run()
+                .code
+        })
+        .collect();
+    assert_eq!(codes, [Some(0), Some(0), Some(0)]);
+}
+
+/// Plain output names a test that is still running at each multiple of `--slow-after`, and
+/// the JSON stream has a `test-slow` event for each.
+#[test]
+fn slow_tests_are_named_while_they_run() {
+    let sb = Sandbox::new();
+    sb.write_executable("test/long_test.sh", "#!/bin/sh\nsleep 1.3\n");
+    sb.write_executable("test/quick_test.sh", "#!/bin/sh\n");
+    let out = Warden::new(sb.path())
+        .args(["run", "--slow-after", "500ms", "--json", "ev.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let slow: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("SLOW"))
+        .collect();
+    assert_eq!(
+        slow,
+        [
+            "SLOW [   0.5s] test/long_test.sh",
+            "SLOW [   1.0s] test/long_test.sh"
+        ],
+        "{}",
+        out.describe()
+    );
+    let events = read_events(&sb, "ev.jsonl", &out);
+    let slow_events = of_type(&events, "test-slow");
+    assert_eq!(slow_events.len(), 2, "{events:?}");
+    assert_eq!(slow_events[0]["id"], "test/long_test.sh");
+    assert_eq!(slow_events[1]["elapsed_ms"], 1000);
+    // -q keeps them out.
+    let out = Warden::new(sb.path())
+        .args(["run", "-q", "--slow-after", "500ms"])
+        .run();
+    assert!(!out.stderr.contains("SLOW"), "{}", out.describe());
+}

@@ -208,6 +208,14 @@ pub enum EventKind {
     /// A failed attempt that will be retried; the final attempt comes as `TestFinished`.
     TestRetrying(Box<TestResult>),
     TestFinished(Box<TestResult>),
+    /// A test still running has passed another multiple of `--slow-after` (not paused time).
+    TestSlow {
+        id: String,
+        worker: usize,
+        attempt: u32,
+        /// The multiple it passed: it has run at least this long.
+        elapsed: Duration,
+    },
     /// A running test terminated because the run is stopping.
     TestCancelled {
         id: String,

@@ -364,6 +364,8 @@ pub(super) mod tests {
         assert_eq!(s.output.color, ColorChoice::Auto);
         assert_eq!((s.output.junit, s.output.json), (None, None));
         assert!(s.run.host_guard.is_none() && !s.container.enabled);
+        assert_eq!(s.run.no_tests, crate::config::NoTests::Fail);
+        assert_eq!(s.run.slow_after, Duration::from_secs(60));
     }
 
     #[test]

@@ -13,8 +13,9 @@ mod suites;
 pub use error::ConfigError;
 pub use load::{load_settings, CONFIG_FILE_NAME};
 pub use options::RunOptions;
+pub use paths::{absolute, relative_id};
 pub use settings::{
     compile_glob, ColorChoice, ContainerSettings, DiscoveryConfig, HostGuard, LeakPolicy, Levels,
-    OutputConfig, ReportTarget, RunConfig, Selection, Settings, SlowMode, Suite, TestLimits,
-    BUILTIN_SUITE, DEFAULT_INCLUDE,
+    NoTests, OutputConfig, ReportTarget, RunConfig, Selection, Settings, SlowMode, Suite,
+    TestLimits, BUILTIN_SUITE, DEFAULT_INCLUDE,
 };

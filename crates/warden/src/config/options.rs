@@ -54,6 +54,10 @@ pub struct RunOptions {
     pub safe_mode: Option<bool>,
     pub test_mem_limit: Option<String>,
     pub test_pids_limit: Option<u32>,
+    /// `fail | warn | pass`: what an empty selection means (SPEC §5, exit 4).
+    pub no_tests: Option<String>,
+    /// A running test is reported `SLOW` each time it passes another multiple of this.
+    pub slow_after: Option<String>,
 }
 
 impl RunOptions {
@@ -101,6 +105,8 @@ impl RunOptions {
             safe_mode,
             test_mem_limit,
             test_pids_limit,
+            no_tests,
+            slow_after,
         )
     }
 }

@@ -249,6 +249,22 @@ pub struct RunConfig {
     pub host_guard: Option<HostGuard>,
     /// Caps of every test (a test's `@mem-limit` or its suite's `mem_limit` wins).
     pub test_limits: TestLimits,
+    /// What a run with no test selected exits with (`--no-tests`).
+    pub no_tests: NoTests,
+    /// `SLOW` is reported each time a running test passes another multiple of this.
+    pub slow_after: Duration,
+}
+
+/// `--no-tests`: what an empty selection means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoTests {
+    /// Exit 4 with an error: a typo in a filter must not turn CI green.
+    #[default]
+    Fail,
+    /// A warning, exit 0.
+    Warn,
+    /// Nothing said, exit 0.
+    Pass,
 }
 
 /// The host guard's thresholds, percentages of the host (SPEC §6).

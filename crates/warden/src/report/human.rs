@@ -135,6 +135,15 @@ pub fn retry_line(r: &TestResult, style: &HumanStyle) -> String {
     )
 }
 
+/// A test still running past another multiple of `--slow-after`: `SLOW [  60.0s] test/x.sh`.
+pub fn slow_line(id: &str, elapsed: Duration, style: &HumanStyle) -> String {
+    format!(
+        "{} [{:>6.1}s] {id}",
+        paint("SLOW", colored(AnsiColor::Yellow), style),
+        elapsed.as_secs_f64()
+    )
+}
+
 /// A running test terminated because the run stops; the id stays in the same column.
 pub fn cancelled_line(id: &str, reason: StopReason, style: &HumanStyle) -> String {
     const WORD: &str = "CANCEL";
@@ -337,6 +346,18 @@ mod tests {
         r.signal = Some("SIGTERM".into());
         r.message = Some("timed out after 2s".into());
         r
+    }
+
+    #[test]
+    fn slow_line_has_the_spec_shape() {
+        let line = slow_line("test/x_test.sh", Duration::from_secs(60), &PLAIN);
+        assert_eq!(line, "SLOW [  60.0s] test/x_test.sh");
+        let line = slow_line("a b.t", Duration::from_millis(1_234_560), &PLAIN);
+        assert_eq!(line, "SLOW [1234.6s] a b.t");
+        assert_eq!(
+            strip_ansi(&slow_line("x", Duration::from_secs(120), &COLOR)),
+            "SLOW [ 120.0s] x"
+        );
     }
 
     #[test]

@@ -56,7 +56,7 @@ impl JunitReport {
                 self.suite
                     .add_property(("run_id", xml_text(run_id).as_str()));
             }
-            EventKind::TestStarted { .. } => {}
+            EventKind::TestStarted { .. } | EventKind::TestSlow { .. } => {}
             EventKind::TestRetrying(r) => {
                 self.earlier
                     .entry(r.id.clone())

@@ -8,7 +8,8 @@ mod merge;
 mod text;
 
 pub use human::{
-    cancelled_line, failure_details, finished_line, guard_line, retry_line, summary, HumanStyle,
+    cancelled_line, failure_details, finished_line, guard_line, retry_line, slow_line, summary,
+    HumanStyle,
 };
 pub use json::{event_to_json, JsonLinesWriter, SCHEMA};
 pub use junit::{JunitError, JunitReport};

@@ -20,7 +20,7 @@ use crate::state::RunDir;
 use crate::supervise::os::cgroup::{CgroupRun, TestCgroup};
 use crate::supervise::os::controllers::{ControllerRun, ControllerSlot};
 use crate::supervise::{
-    run_process, Cancel, CaptureSpec, Exit, Limits, ProcessOutcome, SpawnSpec, TapMode,
+    pause, run_process, Cancel, CaptureSpec, Exit, Limits, ProcessOutcome, SpawnSpec, TapMode,
 };
 use crate::test_case::{OutputFormat, TestCase};
 
@@ -66,7 +66,15 @@ pub struct RunPlan {
     pub temp_root: PathBuf,
     /// Run every test in a container of this engine and image instead of as a process.
     pub container: Option<Arc<ContainerRun>>,
+    /// The run's exit code when nothing at all was selected (no test, nothing carried over):
+    /// 4 with `--no-tests=fail`, else 0.
+    pub exit_when_empty: i32,
+    /// `TestSlow` each time a running test passes another multiple of this; `None` = never.
+    pub slow_after: Option<Duration>,
 }
+
+/// Exit code of a run that selected no test, with `--no-tests=fail` (SPEC §5).
+pub const NO_TESTS_EXIT_CODE: i32 = 4;
 
 /// A request to stop the run from outside (a signal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +110,30 @@ struct Finished {
 /// A test on a worker slot.
 struct Running {
     index: usize,
+    attempt: u32,
     started: Instant,
+    /// `pause::paused_total()` when it started: pauses (Ctrl-Z) do not count as running time.
+    paused_at_start: Duration,
+    /// `TestSlow` events sent for it so far.
+    slow_reported: u32,
     cancel: watch::Sender<Cancel>,
     /// The guard asked for it to be terminated and run again later.
     requeue: bool,
+}
+
+impl Running {
+    /// Time it has run, pauses left out.
+    fn active(&self, now: Instant) -> Duration {
+        let paused = pause::paused_total().saturating_sub(self.paused_at_start);
+        now.saturating_duration_since(self.started)
+            .saturating_sub(paused)
+    }
+
+    /// When it passes its next multiple of `every`, if no pause comes first.
+    fn next_slow(&self, every: Duration, now: Instant) -> Instant {
+        let due = every.saturating_mul(self.slow_reported + 1);
+        now + due.saturating_sub(self.active(now))
+    }
 }
 
 /// Run the plan to the end. `stop` turning `Some` (a signal, say) terminates running tests and
@@ -224,7 +252,10 @@ pub async fn run(
                 worker,
                 Running {
                     index,
+                    attempt,
                     started: Instant::now(),
+                    paused_at_start: pause::paused_total(),
+                    slow_reported: 0,
                     cancel: cancel_tx,
                     requeue: false,
                 },
@@ -252,6 +283,13 @@ pub async fn run(
             break;
         }
         let sample_at = host.as_ref().map(HostWatch::deadline);
+        let slow_at = plan.slow_after.and_then(|every| {
+            let now = Instant::now();
+            on_slot
+                .values()
+                .map(|r| tokio::time::Instant::from_std(r.next_slow(every, now)))
+                .min()
+        });
 
         tokio::select! {
             joined = running.join_next(), if !running.is_empty() => {
@@ -314,6 +352,23 @@ pub async fn run(
                     cancel_all(&on_slot, if req.immediate { Cancel::Now } else { Cancel::Graceful });
                 }
             }
+            _ = sleep_until_opt(slow_at), if slow_at.is_some() => {
+                let (Some(every), now) = (plan.slow_after, Instant::now()) else { continue };
+                for (worker, r) in on_slot.iter_mut() {
+                    let active = r.active(now);
+                    if active >= every.saturating_mul(r.slow_reported + 1) {
+                        // Once per multiple, even when a pause made several pass at once; the
+                        // multiple itself is reported, not when the timer happened to fire.
+                        r.slow_reported = (active.as_nanos() / every.as_nanos().max(1)) as u32;
+                        on_event(Event::now(EventKind::TestSlow {
+                            id: plan.tests[r.index].id.clone(),
+                            worker: *worker,
+                            attempt: r.attempt,
+                            elapsed: every.saturating_mul(r.slow_reported),
+                        }));
+                    }
+                }
+            }
             _ = sleep_until_opt(sample_at), if sample_at.is_some() => {
                 let Some(watch) = host.as_mut() else { continue };
                 let now = Instant::now();
@@ -372,8 +427,11 @@ pub async fn run(
         cg.remove();
     }
     let duration = started.elapsed();
+    let nothing_selected = plan.tests.is_empty() && plan.carried.is_empty();
     let exit_code = stop_exit.unwrap_or(if stopped == Some(StopReason::Guard) {
         GUARD_EXIT_CODE
+    } else if nothing_selected {
+        plan.exit_when_empty
     } else {
         i32::from(any_failure)
     });

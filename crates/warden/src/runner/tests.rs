@@ -46,6 +46,8 @@ pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         guard: None,
         temp_root: dir.join("tmp"),
         container: None,
+        exit_when_empty: 0,
+        slow_after: None,
     }
 }
 
