@@ -204,3 +204,67 @@ fn slow_tests_are_named_while_they_run() {
         .run();
     assert!(!out.stderr.contains("SLOW"), "{}", out.describe());
 }
+
+/// What real suites need (issue 10, section 3): a suite's `skip_exit_codes` (CPython's
+/// regrtest exits 4 when a resource is off, pytest 5 when it collects nothing), and TAP whose
+/// plan comes last (Perl's `done_testing`) read in `auto` mode.
+#[test]
+fn suite_skip_codes_and_done_testing_tap() {
+    let sb = Sandbox::new();
+    sb.write(
+        "warden.toml",
+        "[[suite]]\nname = \"py\"\ninclude = [\"**/*_test.py\"]\nskip_exit_codes = [4, 5]\n\n\
+         [[suite]]\nname = \"perl\"\ninclude = [\"**/*.t\"]\n",
+    );
+    sb.write("test/resource_test.py", "import sys\nsys.exit(4)\n");
+    sb.write("test/empty_test.py", "import sys\nsys.exit(5)\n");
+    sb.write("test/automake_test.py", "import sys\nsys.exit(77)\n");
+    sb.write(
+        "test/done.t",
+        "use strict; use Test::More;\ndiag('starting');\nok(1, 'one');\nok(1, 'two');\n\
+         SKIP: { skip 'no db', 1; ok(0) }\ndone_testing();\n",
+    );
+    sb.write(
+        "test/broken.t",
+        "use strict; use Test::More;\nok(1);\nok(0, 'broken');\ndone_testing();\n",
+    );
+    // Exits 0: only the TAP says it failed.
+    sb.write_executable(
+        "test/sh_tap.t",
+        "#!/bin/sh\necho '# checking'\necho 'ok 1'\necho 'not ok 2 - nope'\necho '1..2'\n",
+    );
+    let out = Warden::new(sb.path())
+        .args(["run", "--json", "ev.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    let events = read_events(&sb, "ev.jsonl", &out);
+    let finished = finished_by_id(&events).unwrap();
+    let status = |id: &str| finished[id]["status"].as_str().unwrap().to_string();
+    assert_eq!(status("test/resource_test.py"), "skip");
+    assert_eq!(finished["test/resource_test.py"]["message"], "exit 4");
+    assert_eq!(status("test/empty_test.py"), "skip");
+    // The suite named its skip codes: 77 is a failure there.
+    assert_eq!(status("test/automake_test.py"), "fail");
+    assert_eq!(status("test/done.t"), "pass");
+    assert_eq!(
+        finished["test/done.t"]["subtests"],
+        serde_json::json!({"passed": 2, "failed": 0, "skipped": 1})
+    );
+    assert_eq!(status("test/broken.t"), "fail", "{}", out.describe());
+    assert_eq!(
+        finished["test/broken.t"]["subtests"],
+        serde_json::json!({"passed": 1, "failed": 1, "skipped": 0})
+    );
+    let sh = finished["test/sh_tap.t"];
+    assert_eq!(
+        (sh["status"].as_str(), sh["exit_code"].as_i64()),
+        (Some("fail"), Some(0))
+    );
+    assert!(
+        sh["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not ok 2"),
+        "{sh}"
+    );
+}

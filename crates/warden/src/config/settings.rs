@@ -66,6 +66,9 @@ impl DiscoveryConfig {
 /// Globs of the built-in suite (SPEC §3), also the `include` of a suite that names none.
 pub const DEFAULT_INCLUDE: [&str; 3] = ["**/*_test.*", "**/*_spec.*", "**/*.t"];
 
+/// Exit codes that mean "skipped" unless a suite says otherwise (automake's 77).
+pub const DEFAULT_SKIP_EXIT_CODES: [i32; 1] = [77];
+
 /// Name of the suite used when `warden.toml` configures none.
 pub const BUILTIN_SUITE: &str = "default";
 
@@ -83,6 +86,8 @@ pub struct Suite {
     pub timeout: Option<Duration>,
     /// Memory cap of the suite's tests, in bytes (`mem_limit = "512M"`).
     pub mem_limit: Option<u64>,
+    /// Exit codes that mean "skipped" (`skip_exit_codes`, default `[77]`).
+    pub skip_exit_codes: Vec<i32>,
     include_set: GlobSet,
     exclude_set: GlobSet,
 }
@@ -105,6 +110,7 @@ impl Suite {
             env: BTreeMap::new(),
             timeout: None,
             mem_limit: None,
+            skip_exit_codes: DEFAULT_SKIP_EXIT_CODES.to_vec(),
             include_set,
             exclude_set,
         })
