@@ -2,7 +2,7 @@
 //! shard (`--partition`) and the run order (history's longest-first, `@serial` last), so `list`
 //! shows exactly what `run` runs.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -107,19 +107,23 @@ pub fn prepare(
 
     let mut nothing_failed = false;
     if failed_only {
-        let failures = history.as_ref().map(|h| h.last_completed_failures());
+        let failures = history.as_ref().map(|h| h.latest_failures());
         match failures {
-            Some(Ok(Some((run_id, failed)))) => {
+            Some(Ok(Some(failed))) => {
+                let failed: HashSet<String> = failed.into_iter().collect();
+                let before = tests.len();
                 tests.retain(|t| failed.contains(&t.id));
-                if failed.is_empty() {
+                if tests.is_empty() && before > 0 {
                     nothing_failed = true;
                     warnings.push(format!(
-                        "--failed: nothing failed in the last completed run ({run_id})"
+                        "--failed: none of the {before} selected test{} failed in its most \
+                         recent recorded run",
+                        plural(before)
                     ));
                 }
             }
             Some(Ok(None)) | None => {
-                warnings.push("--failed: no completed run is recorded yet".to_string());
+                warnings.push("--failed: no test result is recorded yet".to_string());
                 tests.clear();
             }
             Some(Err(e)) => anyhow::bail!("--failed: cannot read the history: {e}"),

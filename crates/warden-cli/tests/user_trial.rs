@@ -156,7 +156,13 @@ fn empty_failed_and_empty_shards_exit_0() {
     assert_eq!(Warden::new(sb.path()).arg("run").run().code, Some(0));
     let out = Warden::new(sb.path()).args(["run", "--failed"]).run();
     assert_eq!(out.code, Some(0), "{}", out.describe());
-    assert!(out.stderr.contains("nothing failed"), "{}", out.describe());
+    assert!(
+        out.stderr.contains(
+            "--failed: none of the 1 selected test failed in its most recent recorded run"
+        ),
+        "{}",
+        out.describe()
+    );
     let codes: Vec<Option<i32>> = (1..=3)
         .map(|k| {
             Warden::new(sb.path())
@@ -267,4 +273,44 @@ fn suite_skip_codes_and_done_testing_tap() {
             .contains("not ok 2"),
         "{sh}"
     );
+}
+
+/// `--failed` after a partial run still knows the failures of the tests that run left out:
+/// each test's most recent recorded result decides.
+#[test]
+fn failed_remembers_failures_across_partial_runs() {
+    let sb = Sandbox::new();
+    sb.write_executable("test/math_test.sh", "#!/bin/sh\n");
+    sb.write("test/parse_test.py", "import sys\nsys.exit(1)\n");
+    sb.write_executable("test/flaky_test.sh", "#!/bin/sh\nexit 2\n");
+    for _ in 0..2 {
+        assert_eq!(Warden::new(sb.path()).arg("run").run().code, Some(1));
+    }
+    let out = Warden::new(sb.path()).args(["run", "-k", "math"]).run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let list = Warden::new(sb.path())
+        .args(["list", "--failed", "--json"])
+        .run();
+    let failed: Vec<String> = list_ids(&list.stdout).unwrap().into_iter().collect();
+    assert_eq!(
+        failed,
+        ["test/flaky_test.sh", "test/parse_test.py"],
+        "{}",
+        list.describe()
+    );
+    // Fixed and rerun alone: only parse_test.py is left.
+    sb.write_executable("test/flaky_test.sh", "#!/bin/sh\n");
+    let out = Warden::new(sb.path())
+        .args(["run", "--failed", "-k", "flaky"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let out = Warden::new(sb.path())
+        .args(["run", "--failed", "--json", "ev.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    let ran: Vec<String> = statuses(&read_events(&sb, "ev.jsonl", &out))
+        .unwrap()
+        .into_keys()
+        .collect();
+    assert_eq!(ran, ["test/parse_test.py"]);
 }
