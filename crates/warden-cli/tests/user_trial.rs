@@ -314,3 +314,43 @@ fn failed_remembers_failures_across_partial_runs() {
         .collect();
     assert_eq!(ran, ["test/parse_test.py"]);
 }
+
+/// Without cgroups (a normal user, `WARDEN_NO_CGROUP=1`) peak memory is the test's own, not
+/// warden's: a trivial shell test reads under 3 MiB (or unknown, when it ended before warden
+/// could look at it once; never warden's own size), a 200 MiB test about 200 MiB.
+#[test]
+fn peak_memory_without_cgroups_is_the_tests_own() {
+    let user = normal_user().expect("a normal user");
+    let sb = Sandbox::new();
+    sb.write_executable("test/trivial_test.sh", "#!/bin/sh\nexit 0\n");
+    sb.write(
+        "test/big_test.py",
+        "import time\nb = bytearray(b'x') * (200 << 20)\ntime.sleep(0.3)\n",
+    );
+    user.own_tree(sb.path());
+    let runs = [
+        ("normal user", Warden::new(sb.path()).run_as(&user)),
+        (
+            "WARDEN_NO_CGROUP=1",
+            Warden::new(sb.path()).env("WARDEN_NO_CGROUP", "1"),
+        ),
+    ];
+    for (how, warden) in runs {
+        let out = warden.args(["run", "--json", "ev.jsonl"]).run();
+        assert_eq!(out.code, Some(0), "{how}: {}", out.describe());
+        let events = read_events(&sb, "ev.jsonl", &out);
+        let finished = finished_by_id(&events).unwrap();
+        let peak = |id: &str| finished[id]["peak_rss_bytes"].as_u64();
+        let trivial = peak("test/trivial_test.sh");
+        assert!(
+            trivial.is_none_or(|p| p < 3 << 20),
+            "{how}: trivial test peak {trivial:?}"
+        );
+        let big = peak("test/big_test.py").unwrap_or_default();
+        assert!(
+            (195 << 20..260 << 20).contains(&big),
+            "{how}: 200 MiB test peak {big}"
+        );
+        user.own_tree(sb.path());
+    }
+}
