@@ -3,11 +3,11 @@
 //! shows exactly what `run` runs.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use warden::config::{load_settings, RunOptions, Settings, SlowMode};
+use warden::config::{load_settings_over, RunOptions, Settings, SlowMode};
 use warden::discovery::discover;
 use warden::select::{order_by_expected, select, serial_last, Partition, PartitionKind};
 use warden::state::History;
@@ -29,6 +29,42 @@ impl Sharding {
         Ok(Sharding {
             partition: select.partition().map_err(anyhow::Error::msg)?,
             history_file: select.history.clone(),
+        })
+    }
+}
+
+/// What to prepare: the options and where they apply.
+pub struct Request {
+    /// Where warden runs, as far as test ids are concerned (`--resume`: where the interrupted
+    /// run ran).
+    pub cwd: PathBuf,
+    pub options: RunOptions,
+    /// The interrupted run's options under `--resume` (below `options`, above warden.toml).
+    pub saved: RunOptions,
+    pub config: Option<PathBuf>,
+    pub failed: bool,
+    pub sharding: Sharding,
+    /// `--resume` of a selection that depended on history (`--failed`, `--partition`): the
+    /// interrupted run's tests stand in for those two steps, which would now cut differently.
+    pub only: Option<HashSet<String>>,
+}
+
+impl Request {
+    /// The command line as given, in the current directory.
+    pub fn here(
+        options: RunOptions,
+        config: Option<&str>,
+        failed: bool,
+        sharding: Sharding,
+    ) -> Result<Request> {
+        Ok(Request {
+            cwd: std::env::current_dir().context("cannot read the current directory")?,
+            options,
+            saved: RunOptions::default(),
+            config: config.map(PathBuf::from),
+            failed,
+            sharding,
+            only: None,
         })
     }
 }
@@ -69,15 +105,17 @@ impl Prepared {
 }
 
 /// `for_run`: the history database is created when missing (`list` only reads an existing one).
-pub fn prepare(
-    options: RunOptions,
-    config_file: Option<&str>,
-    failed_only: bool,
-    sharding: Sharding,
-    for_run: bool,
-) -> Result<Prepared> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let settings = load_settings(&cwd, options, config_file.map(Path::new))?;
+pub fn prepare(req: Request, for_run: bool) -> Result<Prepared> {
+    let Request {
+        cwd,
+        options,
+        saved,
+        config,
+        failed: failed_only,
+        sharding,
+        only,
+    } = req;
+    let settings = load_settings_over(&cwd, options, saved, config.as_deref())?;
     let discovered = discover(&settings.discovery)?;
     let mut warnings = discovered.warnings;
     let selected = select(discovered.tests, &settings.selection);
@@ -106,7 +144,9 @@ pub fn prepare(
     };
 
     let mut nothing_failed = false;
-    if failed_only {
+    if let Some(only) = &only {
+        tests.retain(|t| only.contains(&t.id));
+    } else if failed_only {
         let failures = history.as_ref().map(|h| h.latest_failures());
         match failures {
             Some(Ok(Some(failed))) => {
@@ -150,7 +190,8 @@ pub fn prepare(
         },
     };
     // After every filter and before ordering; the assignment does not depend on the order.
-    let shard = sharding.partition.map(|p| {
+    let partition = sharding.partition.filter(|_| only.is_none());
+    let shard = partition.map(|p| {
         let of = tests.len();
         let unknown = ids.iter().filter(|id| !expected.contains_key(**id)).count();
         if p.kind == PartitionKind::Duration && unknown > 0 {

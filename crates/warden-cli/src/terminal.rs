@@ -33,6 +33,8 @@ pub struct Terminal {
     /// Whether anything was printed yet: the summary is set off by a blank line only from
     /// something above it (`-q` on a passing run prints the summary alone).
     printed: Cell<bool>,
+    /// The command that continues this run if it stops early; `None` without a checkpoint.
+    continue_with: Option<String>,
 }
 
 impl Terminal {
@@ -76,6 +78,7 @@ impl Terminal {
             host: None,
             shutdown: None,
             printed: Cell::new(false),
+            continue_with: None,
         }
     }
 
@@ -88,6 +91,11 @@ impl Terminal {
                 let _ = writeln!(err, "{}", text.trim_end_matches('\n'));
             }
         }
+    }
+
+    /// The "continue with" command printed when the run stops early (`None`: no checkpoint).
+    pub fn continue_with(&mut self, command: Option<String>) {
+        self.continue_with = command;
     }
 
     /// A problem that decides the exit code (printed even with `-q`).
@@ -353,6 +361,7 @@ impl Terminal {
                 duration,
                 self.log_dir.as_deref(),
                 exit_code,
+                self.continue_with.as_deref(),
                 &self.style
             )
             .trim_end()

@@ -158,16 +158,20 @@ pub enum GuardAction {
     Throttle,
     /// A running test was terminated to be run again later.
     Requeue,
+    /// A test running alone (it was running when the guard stopped the run being resumed)
+    /// still filled memory: terminated and reported failed, so the run can finish.
+    Fail,
     /// The run was stopped.
     Shutdown,
 }
 
 impl GuardAction {
-    /// The name used in reports (`throttle`, `requeue`, `shutdown`).
+    /// The name used in reports (`throttle`, `requeue`, `fail`, `shutdown`).
     pub fn name(self) -> &'static str {
         match self {
             GuardAction::Throttle => "throttle",
             GuardAction::Requeue => "requeue",
+            GuardAction::Fail => "fail",
             GuardAction::Shutdown => "shutdown",
         }
     }

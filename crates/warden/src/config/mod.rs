@@ -11,7 +11,7 @@ mod settings;
 mod suites;
 
 pub use error::ConfigError;
-pub use load::{load_settings, CONFIG_FILE_NAME};
+pub use load::{load_settings, load_settings_over, state_dir_of, CONFIG_FILE_NAME};
 pub use options::RunOptions;
 pub use paths::{absolute, relative_id};
 pub use settings::{

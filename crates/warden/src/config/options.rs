@@ -2,11 +2,12 @@
 //! `[run]` table of `warden.toml` and one from the command line, merged field by field
 //! (command line wins). Values stay as text where validation must name what was wrong.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Every option of SPEC §2 that can have a default in `[run]`, spelled with `_`.
-/// `None` / empty means "not given here".
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+/// `None` / empty means "not given here". Also what a run's checkpoint keeps of its command
+/// line, so that `--resume` alone can repeat it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RunOptions {
     pub paths: Option<Vec<String>>,

@@ -15,7 +15,7 @@ use super::settings::{
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 const DEFAULT_SLOW_AFTER: Duration = Duration::from_secs(60);
-const STATE_DIR_NAME: &str = ".warden";
+pub(super) const STATE_DIR_NAME: &str = ".warden";
 
 impl Resolver {
     pub(super) fn run_config(&self) -> Result<RunConfig, ConfigError> {

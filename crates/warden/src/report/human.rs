@@ -160,7 +160,9 @@ pub fn cancelled_line(id: &str, reason: StopReason, style: &HumanStyle) -> Strin
 pub fn guard_line(action: GuardAction, reason: &str, style: &HumanStyle) -> String {
     let st = match action {
         GuardAction::Throttle => colored(AnsiColor::Yellow),
-        GuardAction::Requeue | GuardAction::Shutdown => colored(AnsiColor::Red).bold(),
+        GuardAction::Requeue | GuardAction::Fail | GuardAction::Shutdown => {
+            colored(AnsiColor::Red).bold()
+        }
     };
     format!(
         "{}{}: {reason}",
@@ -212,6 +214,7 @@ pub fn summary(
     duration: Duration,
     log_dir: Option<&Path>,
     exit_code: i32,
+    continue_with: Option<&str>,
     style: &HumanStyle,
 ) -> String {
     let mut lines = vec![format!(
@@ -273,18 +276,17 @@ pub fn summary(
         "finished in {:.3}s, exit code {exit_code}",
         duration.as_secs_f64()
     ));
-    match exit_code {
-        42 => lines.push(paint(
-            "stopped by --self-protect; continue with `warden run --resume`",
-            yellow,
-            style,
-        )),
-        129 | 130 | 143 => lines.push(paint(
-            "interrupted; continue with `warden run --resume`",
-            yellow,
-            style,
-        )),
-        _ => {}
+    let stopped = match exit_code {
+        42 => Some("stopped by --self-protect"),
+        129 | 130 | 143 => Some("interrupted"),
+        _ => None,
+    };
+    if let Some(stopped) = stopped {
+        let next = match continue_with {
+            Some(command) => format!("{stopped}; continue with `{command}`"),
+            None => format!("{stopped}; no checkpoint was kept, so it cannot be resumed"),
+        };
+        lines.push(paint(&next, yellow, style));
     }
     if let Some(dir) = log_dir {
         lines.push(format!("logs: {}", dir.display()));
@@ -540,6 +542,7 @@ mod tests {
             Duration::from_millis(3_456),
             Some(Path::new(".warden/runs/r1/logs")),
             1,
+            None,
             &PLAIN,
         );
         assert_eq!(
@@ -566,7 +569,7 @@ mod tests {
         for (r, mib) in results.iter_mut().zip([5u64, 300, 1024, 0, 12]) {
             r.peak_rss_bytes = Some(mib << 20);
         }
-        let text = summary(&totals, &results, Duration::ZERO, None, 1, &PLAIN);
+        let text = summary(&totals, &results, Duration::ZERO, None, 1, None, &PLAIN);
         let at = text.find("most memory:\n").expect(&text);
         assert_eq!(
             &text[at..],
@@ -599,7 +602,15 @@ mod tests {
         let mut totals = Totals::default();
         totals.add(&r);
         assert_eq!(
-            summary(&totals, &[r], Duration::from_millis(7), None, 0, &PLAIN),
+            summary(
+                &totals,
+                &[r],
+                Duration::from_millis(7),
+                None,
+                0,
+                None,
+                &PLAIN
+            ),
             "1 passed, 0 failed, 0 skipped\nfinished in 0.007s, exit code 0"
         );
     }
@@ -607,10 +618,28 @@ mod tests {
     #[test]
     fn summary_explains_resumable_stops() {
         let totals = Totals::default();
-        let text = summary(&totals, &[], Duration::ZERO, None, 42, &PLAIN);
+        let text = summary(
+            &totals,
+            &[],
+            Duration::ZERO,
+            None,
+            42,
+            Some("warden run --resume"),
+            &PLAIN,
+        );
         assert!(text.ends_with("stopped by --self-protect; continue with `warden run --resume`"));
-        let text = summary(&totals, &[], Duration::ZERO, None, 130, &PLAIN);
+        let text = summary(
+            &totals,
+            &[],
+            Duration::ZERO,
+            None,
+            130,
+            Some("warden run --resume"),
+            &PLAIN,
+        );
         assert!(text.ends_with("interrupted; continue with `warden run --resume`"));
+        let text = summary(&totals, &[], Duration::ZERO, None, 143, None, &PLAIN);
+        assert!(text.ends_with("interrupted; no checkpoint was kept, so it cannot be resumed"));
     }
 
     #[test]
@@ -619,8 +648,24 @@ mod tests {
         totals.errors = 2;
         totals.oom = 1;
         let dir = PathBuf::from("logs");
-        let coloured = summary(&totals, &results, Duration::ZERO, Some(&dir), 1, &COLOR);
-        let plain = summary(&totals, &results, Duration::ZERO, Some(&dir), 1, &PLAIN);
+        let coloured = summary(
+            &totals,
+            &results,
+            Duration::ZERO,
+            Some(&dir),
+            1,
+            None,
+            &COLOR,
+        );
+        let plain = summary(
+            &totals,
+            &results,
+            Duration::ZERO,
+            Some(&dir),
+            1,
+            None,
+            &PLAIN,
+        );
         let first = coloured.lines().next().unwrap_or_default();
         assert_eq!(first, "4 passed, 1 failed, 1 skipped");
         assert!(!first.contains('\x1b'));

@@ -1,7 +1,7 @@
 //! The scheduler loop: hands queued tests to free worker slots, retries failures, stops on
 //! fail-fast or when told to, and reports everything as events.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,6 +71,10 @@ pub struct RunPlan {
     pub exit_when_empty: i32,
     /// `TestSlow` each time a running test passes another multiple of this; `None` = never.
     pub slow_after: Option<Duration>,
+    /// Ids of tests that run alone, as `@serial` ones do: they were running when the host
+    /// guard stopped the run this one resumes. The guard fails such a test, instead of
+    /// requeueing it or shutting down, if it fills memory again.
+    pub alone: HashSet<String>,
 }
 
 /// Exit code of a run that selected no test, with `--no-tests=fail` (SPEC §5).
@@ -119,6 +123,8 @@ struct Running {
     cancel: watch::Sender<Cancel>,
     /// The guard asked for it to be terminated and run again later.
     requeue: bool,
+    /// The guard terminated it for good, for this reason (it ran alone and filled memory).
+    guard_failed: Option<String>,
 }
 
 impl Running {
@@ -227,7 +233,8 @@ pub async fn run(
                 }
                 continue;
             }
-            if serial_running || (test.serial && !running.is_empty()) {
+            let alone = test.serial || plan.alone.contains(&test.id);
+            if serial_running || (alone && !running.is_empty()) {
                 break;
             }
             if on_slot.len() >= allowed {
@@ -237,7 +244,7 @@ pub async fn run(
                 break;
             };
             queue.pop_front();
-            serial_running = test.serial;
+            serial_running = alone;
             on_event(Event::now(EventKind::TestStarted {
                 id: test.id.clone(),
                 worker,
@@ -258,6 +265,7 @@ pub async fn run(
                     slow_reported: 0,
                     cancel: cancel_tx,
                     requeue: false,
+                    guard_failed: None,
                 },
             );
             let tmp = worker_tmp(&plan, worker);
@@ -302,6 +310,23 @@ pub async fn run(
                 let slot = on_slot.remove(&f.worker);
                 serial_running = false;
                 let test = &plan.tests[f.index];
+                let guard_failed = slot.as_ref().and_then(|s| s.guard_failed.clone());
+                if let (Exit::Cancelled, Some(reason)) = (&f.outcome.exit, guard_failed) {
+                    let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
+                    result.status = Status::Oom;
+                    result.message = Some(format!("stopped by --self-protect: {reason}"));
+                    totals.add(&result);
+                    any_failure = true;
+                    failures += 1;
+                    if stopped.is_none() {
+                        if let Some(reason) = should_stop(&plan, failures) {
+                            stopped = Some(reason);
+                            cancel_all(&on_slot, Cancel::Graceful);
+                        }
+                    }
+                    on_event(Event::now(EventKind::TestFinished(Box::new(result))));
+                    continue;
+                }
                 if f.outcome.exit == Exit::Cancelled {
                     if slot.is_some_and(|s| s.requeue) && stopped.is_none() {
                         // Terminated by the guard: it runs again later and is reported once.
@@ -372,7 +397,7 @@ pub async fn run(
             _ = sleep_until_opt(sample_at), if sample_at.is_some() => {
                 let Some(watch) = host.as_mut() else { continue };
                 let now = Instant::now();
-                let state = running_state(&on_slot, &requeued, stopped.is_some());
+                let state = running_state(&plan, &on_slot, &requeued, stopped.is_some());
                 let tick = match watch.tick(&state, now) {
                     Ok(t) => t,
                     Err(e) => {
@@ -395,6 +420,13 @@ pub async fn run(
                         slot.requeue = true;
                         let _ = slot.cancel.send(Cancel::Graceful);
                         (GuardAction::Requeue, reason, Some(plan.tests[slot.index].id.clone()))
+                    }
+                    Action::Fail { key, reason } => {
+                        let worker = key as usize;
+                        let Some(slot) = on_slot.get_mut(&worker) else { continue };
+                        slot.guard_failed = Some(reason.clone());
+                        let _ = slot.cancel.send(Cancel::Graceful);
+                        (GuardAction::Fail, reason, Some(plan.tests[slot.index].id.clone()))
                     }
                     Action::Shutdown { reason } => {
                         if stopped.is_none() {
@@ -463,6 +495,7 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
 
 /// The running tests as the guard sees them (keys are worker slots).
 fn running_state(
+    plan: &RunPlan,
     on_slot: &BTreeMap<usize, Running>,
     requeued: &[bool],
     stopping: bool,
@@ -474,7 +507,8 @@ fn running_state(
                 key: *worker as u64,
                 started: r.started,
                 requeued_before: requeued[r.index],
-                terminating: r.requeue || stopping,
+                terminating: r.requeue || r.guard_failed.is_some() || stopping,
+                alone: plan.alone.contains(&plan.tests[r.index].id),
             })
             .collect(),
     }

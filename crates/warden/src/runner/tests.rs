@@ -48,6 +48,7 @@ pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         container: None,
         exit_when_empty: 0,
         slow_after: None,
+        alone: Default::default(),
     }
 }
 
