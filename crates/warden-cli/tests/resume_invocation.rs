@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -76,33 +75,12 @@ fn hint(out: &Outcome) -> String {
 
 /// Run `command` verbatim through `sh -c` in `cwd`, as a user pasting it would; its output.
 fn run_verbatim(sb: &Sandbox, cwd: &Path, command: &str) -> (Option<i32>, String) {
-    let mut child = Command::new("sh")
-        .args(["-c", command])
-        .current_dir(cwd)
-        .env("WARDEN_REGISTRY_DIR", sb.path().join("registry"))
-        .env("RAN", sb.path().join("ran.txt"))
-        .env(MARK_VAR, sb.path())
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sh");
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("`{command}` did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code(), text)
+    let envs = [
+        ("WARDEN_REGISTRY_DIR", sb.path().join("registry").into()),
+        ("RAN", sb.path().join("ran.txt").into()),
+    ];
+    let out = sh(cwd, command, sb.path(), &envs, Duration::from_secs(60));
+    (out.code, format!("{}{}", out.stdout, out.stderr))
 }
 
 fn events(sb: &Sandbox, file: &str) -> Vec<Value> {

@@ -9,6 +9,7 @@ mod model;
 mod procs;
 mod sandbox;
 mod user;
+mod verbatim;
 mod warden;
 
 pub use contain::*;
@@ -17,4 +18,5 @@ pub use model::*;
 pub use procs::*;
 pub use sandbox::*;
 pub use user::*;
+pub use verbatim::*;
 pub use warden::*;
