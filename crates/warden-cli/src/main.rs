@@ -14,6 +14,7 @@ mod resume;
 mod run_cmd;
 mod signals;
 mod terminal;
+mod tty;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -58,6 +58,7 @@ impl Terminal {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             pb.enable_steady_tick(Duration::from_millis(120));
+            crate::tty::hold(&pb);
             pb
         });
         Terminal {
@@ -196,11 +197,12 @@ impl Terminal {
                     format!(", host {cpu}mem {:.0}%", h.mem_used_percent)
                 })
                 .unwrap_or_default();
+            // Names last: a narrow terminal cuts them, not the counts.
             pb.set_message(format!(
-                "running {}{}, failed {}{eta}{host}",
+                "failed {}{eta}{host}, running {}{}",
+                self.failed,
                 self.running.len(),
                 self.longest_running(),
-                self.failed
             ));
         }
     }
@@ -324,6 +326,7 @@ impl Terminal {
     pub fn finish(&mut self) {
         if let Some(pb) = self.progress.take() {
             pb.finish_and_clear();
+            crate::tty::release();
         }
         let Some((totals, duration, exit_code)) = self.finished.take() else {
             return;
@@ -366,5 +369,15 @@ impl Terminal {
             )
             .trim_end()
         );
+    }
+}
+
+impl Drop for Terminal {
+    /// An early return (an error after the bar appeared) still gives the terminal back.
+    fn drop(&mut self) {
+        if let Some(pb) = self.progress.take() {
+            pb.finish_and_clear();
+            crate::tty::release();
+        }
     }
 }
