@@ -64,7 +64,7 @@ pub fn invocation_now(args: &RunArgs, command: &str, cwd: &Path) -> Invocation {
 
 /// What `prepare` gets for a run resuming `saved` with `now` given on the command line.
 /// Selection options given now win (only with `--resume=force` is there a difference); a
-/// selection that depended on history is cut as the interrupted run cut it.
+/// `--failed` selection is the interrupted run's.
 pub fn request(
     saved: &Invocation,
     now: &Invocation,
@@ -80,8 +80,9 @@ pub fn request(
     }
     let partition = now.partition.clone().or(saved.partition.clone());
     let failed = now.failed || saved.failed;
-    let history_dependent = failed || partition.is_some();
-    let only = (history_dependent && !changed).then(|| {
+    // `--failed` would now read the interrupted run's own failures; partitions cut by the
+    // durations of the last run that was not a shard, which the interrupted run did not move.
+    let only = (failed && !changed).then(|| {
         checkpoint
             .contents
             .header

@@ -99,18 +99,19 @@ impl Terminal {
         self.continue_with = command;
     }
 
-    /// A problem that decides the exit code (printed even with `-q`).
-    pub fn error(&self, text: &str) {
-        self.line(&format!("error: {text}"));
+    /// Warnings and notes quote paths and test ids: escaped like every other echo.
+    pub fn warning(&self, text: &str) {
+        self.line(&format!("warning: {}", human::terminal_safe_lines(text)));
     }
 
-    pub fn warning(&self, text: &str) {
-        self.line(&format!("warning: {text}"));
+    /// Something went wrong that did not stop the run (printed even with -q).
+    pub fn error(&self, text: &str) {
+        self.line(&format!("error: {}", human::terminal_safe_lines(text)));
     }
 
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            self.line(text);
+            self.line(&human::terminal_safe_lines(text));
         }
     }
 
@@ -323,6 +324,16 @@ impl Terminal {
     }
 
     /// Failed tests' output, then the summary.
+    /// The run lost data (a report, logs, the checkpoint): the summary says the exit code
+    /// warden really returns.
+    pub fn raise_exit_code(&mut self, code: i32) {
+        if let Some((_, _, exit)) = &mut self.finished {
+            if *exit == 0 {
+                *exit = code;
+            }
+        }
+    }
+
     pub fn finish(&mut self) {
         if let Some(pb) = self.progress.take() {
             pb.finish_and_clear();

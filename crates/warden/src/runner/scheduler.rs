@@ -75,6 +75,8 @@ pub struct RunPlan {
     /// guard stopped the run this one resumes. The guard fails such a test, instead of
     /// requeueing it or shutting down, if it fills memory again.
     pub alone: HashSet<String>,
+    /// With `--partition`: recorded in `run-started` for `warden merge`.
+    pub partition: Option<Arc<crate::events::ShardInfo>>,
 }
 
 /// Exit code of a run that selected no test, with `--no-tests=fail` (SPEC §5).
@@ -160,6 +162,7 @@ pub async fn run(
         workers,
         resumed_from: plan.resumed_from.clone(),
         log_dir: plan.run_dir.as_ref().map(|d| d.logs.clone()),
+        partition: plan.partition.clone(),
     }));
     for w in 0..workers {
         let _ = std::fs::create_dir_all(worker_tmp(&plan, w));

@@ -49,6 +49,7 @@ pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         exit_when_empty: 0,
         slow_after: None,
         alone: Default::default(),
+        partition: None,
     }
 }
 
