@@ -276,8 +276,10 @@ pub struct RunArgs {
     /// [default: 60s]
     #[arg(long, value_name = "DUR", help_heading = "Reports")]
     pub slow_after: Option<String>,
-    /// Continue the interrupted run: run only what did not finish, report the whole run.
-    /// `--resume=force` resumes even when the selection changed (on the common tests)
+    /// Continue the interrupted run: run only what did not finish, report the whole run. Alone
+    /// it repeats the interrupted run's PATHs, selection and options (from any directory of
+    /// the project); execution options given with it override them. `--resume=force` resumes
+    /// even when the selection changed (on the common tests)
     #[arg(long, value_name = "force", num_args = 0..=1, require_equals = true, default_missing_value = "", help_heading = "Execution")]
     pub resume: Option<String>,
     /// Print the selected tests instead of running them (same as `warden list`)
