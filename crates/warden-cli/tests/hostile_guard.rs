@@ -17,20 +17,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::Value;
 
-/// Host memory in use, percent, as warden computes it.
-fn host_mem_percent() -> f64 {
-    let info = std::fs::read_to_string("/proc/meminfo").expect("/proc/meminfo");
-    let field = |name: &str| -> f64 {
-        info.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim_start_matches(':').split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /proc/meminfo"))
-    };
-    let (total, available) = (field("MemTotal"), field("MemAvailable"));
-    (total - available) * 100.0 / total
-}
-
 /// `sh -c COMMAND` in `cwd`, as a user pasting it; exit code and output.
 fn run_verbatim(sb: &Sandbox, cwd: &Path, command: &str) -> (Option<i32>, String) {
     let envs = [("WARDEN_REGISTRY_DIR", sb.path().join("registry").into())];

@@ -11,14 +11,11 @@ mod common;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::*;
 use serde::Deserialize;
 
-const IMAGE: &str = "warden-test-busybox:1";
 const LIMIT: Duration = Duration::from_secs(90);
 
 #[derive(Debug, Deserialize)]
@@ -52,25 +49,6 @@ fn expected() -> Expected {
     let path = repo_root().join("fixtures/seed/expected.json");
     let text = std::fs::read_to_string(&path).expect("fixtures/seed/expected.json");
     serde_json::from_str(&text).expect("valid expected.json")
-}
-
-/// The container tests' image, built once from local files (nothing is pulled).
-fn image() {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let script = repo_root().join("fixtures/container/build-image.sh");
-        let out = Command::new("sh")
-            .arg(&script)
-            .arg(IMAGE)
-            .env("ENGINE", "docker")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "building the test image failed (the container commands need docker):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
 }
 
 /// A copy of `fixtures/seed`; commands run in it.
@@ -199,7 +177,7 @@ fn the_seeds_command_lines_work_verbatim() {
 /// `warden.toml`: the tests ran in containers.
 #[test]
 fn the_container_command_lines_work_verbatim() {
-    image();
+    test_image();
     for case in expected().commands {
         if case.r#where.is_none() {
             continue;

@@ -5,6 +5,7 @@
 
 mod contain;
 mod events;
+mod host;
 mod hostile;
 mod model;
 mod procs;
@@ -15,6 +16,7 @@ mod warden;
 
 pub use contain::*;
 pub use events::*;
+pub use host::*;
 pub use hostile::*;
 pub use model::*;
 pub use procs::*;

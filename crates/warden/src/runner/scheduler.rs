@@ -313,24 +313,9 @@ pub async fn run(
                 let slot = on_slot.remove(&f.worker);
                 serial_running = false;
                 let test = &plan.tests[f.index];
-                let guard_failed = slot.as_ref().and_then(|s| s.guard_failed.clone());
-                if let (Exit::Cancelled, Some(reason)) = (&f.outcome.exit, guard_failed) {
-                    let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
-                    result.status = Status::Oom;
-                    result.message = Some(format!("stopped by --self-protect: {reason}"));
-                    totals.add(&result);
-                    any_failure = true;
-                    failures += 1;
-                    if stopped.is_none() {
-                        if let Some(reason) = should_stop(&plan, failures) {
-                            stopped = Some(reason);
-                            cancel_all(&on_slot, Cancel::Graceful);
-                        }
-                    }
-                    on_event(Event::now(EventKind::TestFinished(Box::new(result))));
-                    continue;
-                }
-                if f.outcome.exit == Exit::Cancelled {
+                let guard_failed = slot.as_ref().and_then(|s| s.guard_failed.clone())
+                    .filter(|_| f.outcome.exit == Exit::Cancelled);
+                if f.outcome.exit == Exit::Cancelled && guard_failed.is_none() {
                     if slot.is_some_and(|s| s.requeue) && stopped.is_none() {
                         // Terminated by the guard: it runs again later and is reported once.
                         requeued[f.index] = true;
@@ -345,13 +330,16 @@ pub async fn run(
                     continue;
                 }
                 let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
-                if result.status.is_failure() && f.attempt <= plan.retries && stopped.is_none() {
+                if let Some(reason) = guard_failed {
+                    // Stopped by the guard for good: a retry would only fill memory again.
+                    result.status = Status::Oom;
+                    result.message = Some(format!("stopped by --self-protect: {reason}"));
+                } else if result.status.is_failure() && f.attempt <= plan.retries && stopped.is_none() {
                     failed_before[f.index] = true;
                     on_event(Event::now(EventKind::TestRetrying(Box::new(result))));
                     queue.push_front((f.index, f.attempt + 1));
                     continue;
-                }
-                if result.status == Status::Pass && failed_before[f.index] {
+                } else if result.status == Status::Pass && failed_before[f.index] {
                     result.status = Status::Flaky;
                 }
                 totals.add(&result);
