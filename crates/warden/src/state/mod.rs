@@ -4,6 +4,7 @@ pub mod invocation;
 pub mod journal;
 mod lock;
 pub mod registry;
+mod remove;
 pub mod resume;
 mod run_dir;
 pub use history::{History, HistoryError, TestStats};
@@ -13,6 +14,7 @@ pub use journal::{
     JournalContents, JournalError, TestRecord,
 };
 pub use lock::{LockError, StateLock};
+pub use remove::{remove_tree_within, Unfinished};
 pub use resume::{
     find_checkpoint, plan_resume, plan_resume_from, Checkpoint, ResumeError, ResumePlan,
 };

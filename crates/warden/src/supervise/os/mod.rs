@@ -11,6 +11,8 @@ pub use other::*;
 pub mod cgroup;
 /// Memory, pids and CPU controllers, v1 or v2, for per-test caps and measurements.
 pub mod controllers;
+/// The rlimit mark every process of a test carries, whatever it does to its environment.
+pub mod mark;
 /// rlimits set between fork and exec.
 pub mod rlimit;
 /// Starting a test's main process with clone(CLONE_VM | CLONE_VFORK) instead of fork.
