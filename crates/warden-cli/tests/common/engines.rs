@@ -17,7 +17,8 @@ use super::sandbox::repo_root;
 use super::user::{is_root, normal_user, TestUser};
 use super::warden::Warden;
 
-pub const IMAGE: &str = "warden-test-busybox:1";
+/// The test image's tag, in every engine's store.
+pub const IMAGE: &str = super::host::TEST_IMAGE;
 /// `1`: a missing podman fails the podman tests instead of skipping them (CI sets it).
 pub const REQUIRE_PODMAN: &str = "WARDEN_REQUIRE_PODMAN";
 

@@ -6,21 +6,25 @@
 mod contain;
 mod engines;
 mod events;
+mod host;
 mod hostile;
 mod model;
 mod procs;
 mod sandbox;
 mod tagged;
 mod user;
+mod verbatim;
 mod warden;
 
 pub use contain::*;
 pub use engines::*;
 pub use events::*;
+pub use host::*;
 pub use hostile::*;
 pub use model::*;
 pub use procs::*;
 pub use sandbox::*;
 pub use tagged::*;
 pub use user::*;
+pub use verbatim::*;
 pub use warden::*;

@@ -252,6 +252,15 @@ pub struct SlotStart {
     cpu: Option<u64>,
     /// v2 `memory.peak` opened and reset for this test (kernels ≥ 6.12 reset it per fd).
     peak_fd: Option<File>,
+    /// A v1 memory cgroup, whose `memory.max_usage_in_bytes` was reset for this test.
+    v1_peak: bool,
+}
+
+impl SlotStart {
+    /// Whether `finish` will know the test's own peak memory.
+    pub fn measures_peak(&self) -> bool {
+        self.v1_peak || self.peak_fd.is_some()
+    }
 }
 
 impl ControllerSlot {
@@ -285,6 +294,7 @@ impl ControllerSlot {
             failcnt: None,
             cpu: None,
             peak_fd: None,
+            v1_peak: false,
         };
         if let Some(m) = &self.memory {
             let d = &m.dir;
@@ -309,7 +319,7 @@ impl ControllerSlot {
                     } else {
                         m.set("memory.limit_in_bytes", &limit)?;
                     }
-                    let _ = fs::write(d.join("memory.max_usage_in_bytes"), "0");
+                    start.v1_peak = fs::write(d.join("memory.max_usage_in_bytes"), "0").is_ok();
                     (start.oom_kills, start.failcnt) = match known {
                         Some(k) => (k.oom_kills, k.failcnt),
                         None => (
