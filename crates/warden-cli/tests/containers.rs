@@ -53,10 +53,12 @@ fn statuses_and_hardening_in_containers(e: &Engine) {
     s.write("test/skip_test.sh", "exit 77\n");
     s.write("test/hang_test.sh", "echo hanging\nsleep 60\n");
     s.write("test/signal_test.sh", "kill -9 $$\n");
-    // Reclaim before the OOM kill can be slow on a busy host: more than the hang's 3 s.
+    // Reclaim before the OOM kill can be slow on a busy host: more than the hang's 3 s. One
+    // read of 100 MiB goes over the cap inside the kernel; a hog that grows between its own
+    // instructions can make a v1 memory cgroup refault its program text for minutes instead.
     s.write(
         "test/oom_test.sh",
-        "# @timeout: 60s\n# @mem-limit: 32M\nhead -c 100m /dev/zero | tail\n",
+        "# @timeout: 60s\n# @mem-limit: 32M\ndd if=/dev/zero of=/dev/null bs=100M count=1\n",
     );
     s.write(
         "test/tap_test.sh",

@@ -233,7 +233,8 @@ mod tests {
             .args(["run", "--name", &name, "--network", "none"])
             .args(bare_run_args(&podman))
             .args(["--memory", "32m", "--memory-swap", "32m", &test_image()])
-            .args(["sh", "-c", "head -c 100m /dev/zero | tail"]);
+            // Over the limit at once (see container::tests::over_the_memory_limit_is_oom).
+            .args(["dd", "if=/dev/zero", "of=/dev/null", "bs=100M", "count=1"]);
         let out = crate::container::engine::run_with_timeout(cmd, Duration::from_secs(60)).unwrap();
         assert_eq!(out.code, Some(137), "{}", out.stderr);
         let flagged = podman
