@@ -88,6 +88,10 @@ pub fn serve(registry_dir: &Path) -> i32 {
         }
     }
     reap_run(&entry, "warden died; the watchdog ended the run", false);
+    // The watchdog may be the last process in the leaf warden moved itself into.
+    if let Some(undo) = &entry.cgroup_undo {
+        crate::supervise::os::placement::leave(undo);
+    }
     registry::unregister(registry_dir, &entry.run_id);
     0
 }
