@@ -4,6 +4,7 @@
 mod args;
 mod clean_cmd;
 mod containment;
+mod degraded;
 mod history_cmd;
 mod list_cmd;
 mod merge_cmd;
@@ -12,6 +13,7 @@ mod prepare;
 mod reports;
 mod run_cmd;
 mod signals;
+mod systemd_scope;
 mod terminal;
 
 use std::path::PathBuf;

@@ -48,6 +48,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         Sharding::from_args(&args.select)?,
         true,
     )?;
+    // Before anything of the run exists: this may run warden again in a systemd scope.
+    crate::systemd_scope::enter_if_needed();
     let shard_note = prepared.shard_note();
     let Prepared {
         settings,
