@@ -16,15 +16,10 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use common::*;
-use serde_json::Value;
-
-/// The whole boot, every row and scenario, must be over by then.
-const VM_LIMIT: Duration = Duration::from_secs(20 * 60);
 
 const MIB: u64 = 1 << 20;
 
@@ -53,7 +48,7 @@ const ROWS: [(&str, Option<&str>); 6] = [
 #[test]
 fn pure_cgroup_v2_placements_as_root_and_as_a_user() {
     let Some(vm) = Vm::find() else { return };
-    let dir = tempdir();
+    let dir = vm_tempdir("cgroup-v2");
     let initrd = dir.join("initrd.cpio.gz");
     let script = repo_root().join("tests/vm/build-initramfs.sh");
     let out = Command::new("bash")
@@ -76,7 +71,7 @@ fn pure_cgroup_v2_placements_as_root_and_as_a_user() {
         String::from_utf8_lossy(&out.stderr)
     );
     let started = Instant::now();
-    let results = vm.boot(&initrd, &dir);
+    let results = vm.boot(&initrd, &dir, 768, "loglevel=1");
     eprintln!("VM ({}) done in {:?}", vm.accel, started.elapsed());
     let facts = Facts::parse(&results);
 
@@ -298,223 +293,4 @@ fn check_row(
         ),
         cell(g42, "42".into()),
     ]
-}
-
-/// qemu and a kernel to boot, or `None` (skipped) when they are missing and not required.
-struct Vm {
-    qemu: PathBuf,
-    kernel: PathBuf,
-    accel: &'static str,
-}
-
-fn required() -> bool {
-    std::env::var("WARDEN_REQUIRE_VM").is_ok_and(|v| v == "1")
-}
-
-impl Vm {
-    fn find() -> Option<Vm> {
-        let qemu = which("qemu-system-x86_64").filter(|_| cfg!(target_arch = "x86_64"));
-        let kernel = std::env::var_os("WARDEN_VM_KERNEL")
-            .map(PathBuf::from)
-            .or_else(newest_boot_kernel);
-        match (qemu, kernel) {
-            (Some(qemu), Some(kernel)) => Some(Vm {
-                qemu,
-                kernel,
-                accel: accel(),
-            }),
-            (q, k) => {
-                let why = format!(
-                    "qemu-system-x86_64: {}, kernel: {} (Debian: qemu-system-x86, linux-image-amd64)",
-                    q.map_or("missing".into(), |p| p.display().to_string()),
-                    k.map_or("missing".into(), |p| p.display().to_string()),
-                );
-                assert!(!required(), "WARDEN_REQUIRE_VM=1 but {why}");
-                eprintln!("skipping the VM test: {why}");
-                None
-            }
-        }
-    }
-
-    /// Boot, let init run every scenario and power off; what it wrote on its second serial port.
-    fn boot(&self, initrd: &Path, dir: &Path) -> String {
-        let results = dir.join("results.txt");
-        let console = dir.join("console.log");
-        let mut child = Command::new(&self.qemu)
-            .args(["-accel", self.accel, "-cpu", "max", "-m", "768", "-smp", "1"])
-            .arg("-kernel")
-            .arg(&self.kernel)
-            .arg("-initrd")
-            .arg(initrd)
-            .args([
-                "-append",
-                "console=ttyS0 loglevel=1 panic=-1 cgroup_no_v1=all systemd.unified_cgroup_hierarchy=1 no_timer_check",
-                "-display",
-                "none",
-                "-nodefaults",
-                "-no-reboot",
-            ])
-            .arg("-serial")
-            .arg(format!("file:{}", console.display()))
-            .arg("-serial")
-            .arg(format!("file:{}", results.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.qemu.display()));
-        let started = Instant::now();
-        let status = loop {
-            if let Some(st) = child.try_wait().expect("wait for qemu") {
-                break Some(st);
-            }
-            if started.elapsed() > VM_LIMIT {
-                // Ours, by pid.
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        let text = std::fs::read_to_string(&results).unwrap_or_default();
-        let tail = |p: &Path| {
-            let s = std::fs::read_to_string(p).unwrap_or_default();
-            s.lines()
-                .rev()
-                .take(40)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "qemu: {status:?} after {:?} (limit {VM_LIMIT:?})\nconsole tail:\n{}\nresults tail:\n{}",
-            started.elapsed(),
-            tail(&console),
-            tail(&results)
-        );
-        text
-    }
-}
-
-/// KVM when it can work here (a readable /dev/kvm and hardware virtualisation in the CPU
-/// flags: a /dev/kvm without them hangs the guest), else software emulation.
-fn accel() -> &'static str {
-    if let Ok(a) = std::env::var("WARDEN_VM_ACCEL") {
-        return if a == "kvm" { "kvm" } else { "tcg" };
-    }
-    let flags = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let hw = flags
-        .lines()
-        .filter(|l| l.starts_with("flags"))
-        .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"));
-    let kvm = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok();
-    if hw && kvm {
-        "kvm"
-    } else {
-        "tcg"
-    }
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
-}
-
-/// The newest readable `/boot/vmlinuz-*`.
-fn newest_boot_kernel() -> Option<PathBuf> {
-    let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("vmlinuz-"))
-                && std::fs::File::open(p).is_ok()
-        })
-        .collect();
-    kernels.sort();
-    kernels.pop()
-}
-
-fn tempdir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("warden-vm-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// Everything init reported: `VM <row> <scenario> <key> <value...>`.
-struct Facts {
-    lines: Vec<String>,
-}
-
-/// One warden run in the VM.
-struct RunFacts {
-    scenario: String,
-    exit: Option<i32>,
-    events: Vec<Value>,
-    stderr: Vec<String>,
-}
-
-impl RunFacts {
-    fn finished(&self, id: &str) -> Option<&Value> {
-        self.events
-            .iter()
-            .find(|e| e["type"] == "test-finished" && e["id"] == id)
-    }
-}
-
-impl Facts {
-    fn parse(text: &str) -> Facts {
-        Facts {
-            lines: text.lines().map(|l| l.trim_end().to_string()).collect(),
-        }
-    }
-
-    /// Values of `key` under `prefix` (`"<row> <scenario>"` or `"boot"`).
-    fn all(&self, prefix: &str, key: &str) -> Vec<&str> {
-        let head = format!("VM {prefix} {key} ");
-        let bare = format!("VM {prefix} {key}");
-        self.lines
-            .iter()
-            .filter_map(|l| l.strip_prefix(&head).or_else(|| (l == &bare).then_some("")))
-            .collect()
-    }
-
-    /// The first value of `key`, or "" when init did not report it.
-    fn get(&self, prefix: &str, key: &str) -> String {
-        self.all(prefix, key)
-            .first()
-            .map(|s| s.to_string())
-            .unwrap_or_default()
-    }
-
-    fn run(&self, row: &str, scenario: &str) -> RunFacts {
-        let prefix = format!("{row} {scenario}");
-        RunFacts {
-            scenario: prefix.clone(),
-            exit: self.get(&prefix, "exit").parse().ok(),
-            events: self
-                .all(&prefix, "event")
-                .iter()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect(),
-            stderr: self
-                .all(&prefix, "stderr")
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-        }
-    }
 }

@@ -9,6 +9,7 @@ mod model;
 mod procs;
 mod sandbox;
 mod user;
+mod vm;
 mod warden;
 
 pub use contain::*;
@@ -17,4 +18,5 @@ pub use model::*;
 pub use procs::*;
 pub use sandbox::*;
 pub use user::*;
+pub use vm::*;
 pub use warden::*;
