@@ -73,15 +73,20 @@ All REPORTs must be of one kind: JSON lines (--json) or JUnit XML (--junit); OUT
 JSON lines: one run-started, every shard's events in order (each with its `shard` number), one
 run-finished with the counts added up and the worst exit code: 2 > 43 > 130 > 143 > 129 > 42 >
 other > 1 > 0. JUnit: one <testsuites> holding every shard's <testsuite>.
-Exit codes: 0 merged (with --exit-code: the merged run's exit code), 2 a report is missing,
-unreadable, malformed or of the other kind; nothing is written then.";
+Shards (--partition) must make one run: the same cut of the same selection, each shard once,
+every selected test run in some shard; otherwise each problem is named and the exit code is 1.
+OUT: a regular file is replaced atomically; a symlink, FIFO or device is written through.
+Exit codes: 0 merged (with --exit-code: the merged run's exit code), 1 the shards do not make
+one run (OUT is still written), 2 a report is missing, unreadable, malformed or of the other
+kind; nothing is written then.";
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// Reports written by `warden run --json FILE` or `--junit FILE` of each shard
     #[arg(value_name = "REPORT", required = true)]
     pub reports: Vec<PathBuf>,
-    /// Where to write the merged report (`-` = stdout)
+    /// Where to write the merged report (`-` = stdout; a device, FIFO or symlink is written
+    /// through, never replaced)
     #[arg(short, long, value_name = "OUT")]
     pub output: PathBuf,
     /// Once merged, exit with the worst exit code the reports recorded (the merged run's
@@ -193,10 +198,20 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Execution")]
     pub sequential: bool,
     /// Per-test wall-clock limit; then SIGTERM to the whole test, SIGKILL after --grace [default: 120s]
-    #[arg(long, value_name = "DUR", help_heading = "Execution")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DUR",
+        help_heading = "Execution"
+    )]
     pub timeout: Option<String>,
     /// Time between SIGTERM and SIGKILL for timeouts and stops [default: 5s]
-    #[arg(long, value_name = "DUR", help_heading = "Execution")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "DUR",
+        help_heading = "Execution"
+    )]
     pub grace: Option<String>,
     /// Stop after the first failure; running tests are terminated
     #[arg(long, help_heading = "Execution")]
@@ -225,7 +240,12 @@ pub struct RunArgs {
     #[arg(long, visible_alias = "mem-limit", value_name = "P", value_parser = percent, help_heading = "Host and test limits")]
     pub mem_threshold: Option<f64>,
     /// Memory cap of each test (512M, 2G); a test over it is killed and reported OOM
-    #[arg(long, value_name = "SIZE", help_heading = "Host and test limits")]
+    #[arg(
+        long,
+        allow_hyphen_values = true,
+        value_name = "SIZE",
+        help_heading = "Host and test limits"
+    )]
     pub test_mem_limit: Option<String>,
     /// Most processes and threads a test may have at once
     #[arg(long, value_name = "N", help_heading = "Host and test limits")]

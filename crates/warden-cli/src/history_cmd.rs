@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use warden::config::{load_settings, RunOptions};
+use warden::report::UserPath;
 use warden::state::History;
 
 use crate::args::{HistoryArgs, HistoryCommand};
@@ -22,20 +23,19 @@ pub fn run_history(args: &HistoryArgs) -> Result<u8> {
     let db = state_dir.join(HISTORY_DB);
     match &args.command {
         HistoryCommand::Export(_) => {
-            // Like the reports: missing directories of FILE are created (CI artifact dirs).
-            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("cannot create directory {}", dir.display()))?;
-            }
+            // Like the reports: missing directories of FILE are created (CI artifact dirs), and
+            // a device, FIFO or symlink is written through, never replaced.
+            let out = UserPath::new("history export", file);
+            out.check()?;
             // Exporting a history that was never written is exporting nothing: an empty file,
             // which `--history` and `import` read as no durations (a first CI run).
+            let mut bytes = Vec::new();
             let n = if db.exists() {
-                History::open(&db)?.export(file)?
+                History::open(&db)?.export_to(&mut bytes)?
             } else {
-                std::fs::write(file, b"")
-                    .with_context(|| format!("cannot write {}", file.display()))?;
                 0
             };
+            out.write_atomic(&bytes)?;
             eprintln!(
                 "exported the durations of {n} test{} to {}",
                 plural(n),

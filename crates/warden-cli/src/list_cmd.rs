@@ -31,7 +31,7 @@ pub fn run_list(
         ..
     } = prepared;
     for w in &warnings {
-        eprintln!("warning: {w}");
+        eprintln!("warning: {}", warden::report::terminal_safe_lines(w));
     }
     if let Some(seed) = settings.selection.shuffle_seed {
         // The order shown is only repeatable with its seed.
@@ -54,7 +54,8 @@ pub fn run_list(
     } else {
         tests
             .iter()
-            .try_for_each(|t| writeln!(out, "{}", describe(t)))
+            // One line per test, whatever its name holds (a newline is shown as `\n`).
+            .try_for_each(|t| writeln!(out, "{}", warden::report::terminal_safe(&describe(t))))
     };
     match written {
         // `warden list | head` is fine: the reader has what it wanted.

@@ -66,8 +66,26 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                warden::report::terminal_safe_lines(&error_chain(&e))
+            );
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// `outer: cause: cause`, leaving out a cause whose text the message before it already
+/// holds: many errors say their source in their own message (`cannot open X: Permission
+/// denied`) and also return it as their source, and the OS error must not appear twice.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }

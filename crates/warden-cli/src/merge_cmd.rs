@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use warden::report::{merge_files, ReportFormat};
+use warden::report::{merge_files, ReportFormat, UserPath};
 
 use crate::args::MergeArgs;
 
@@ -23,7 +23,9 @@ pub fn run_merge(args: &MergeArgs) -> Result<u8> {
             .and_then(|()| out.flush())
             .context("cannot write the merged report to stdout")?;
     } else {
-        write_file(&args.output, merged.text.as_bytes())?;
+        // Atomic for a regular file (OUT may be one of the inputs); a device, FIFO or symlink
+        // is written through, never replaced.
+        UserPath::new("-o", &args.output).write_atomic(merged.text.as_bytes())?;
     }
     let what = match merged.format {
         ReportFormat::JsonLines => "finished tests",
@@ -46,6 +48,13 @@ pub fn run_merge(args: &MergeArgs) -> Result<u8> {
             args.output.display().to_string()
         }
     );
+    if !merged.disagreements.is_empty() {
+        for d in &merged.disagreements {
+            eprintln!("error: {}", warden::report::terminal_safe(d));
+        }
+        eprintln!("error: the merged report is not the whole run (see above)");
+        return Ok(1);
+    }
     if args.exit_code {
         // A JUnit report of another tool records none: judge by its failures then.
         let code = merged
@@ -54,21 +63,4 @@ pub fn run_merge(args: &MergeArgs) -> Result<u8> {
         return Ok(u8::try_from(code).unwrap_or(1));
     }
     Ok(0)
-}
-
-/// Writes through a temporary file and a rename, so OUT is never left half written, and OUT
-/// may be one of the inputs.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".tmp-{}", std::process::id()));
-    let tmp = std::path::PathBuf::from(tmp);
-    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.with_context(|| format!("cannot write merged report {}", path.display()))
 }

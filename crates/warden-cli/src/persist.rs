@@ -16,6 +16,8 @@ pub struct Persistence {
     pub history: Option<History>,
     /// Problems met while writing; reported once at the end.
     pub warnings: Vec<String>,
+    /// What could not be kept (the checkpoint): reported at the end, and the run exits non-zero.
+    pub lost: Vec<String>,
     /// Results not yet in history, and when history was last written.
     pub pending: Vec<(TestResult, SystemTime)>,
     pub flushed: Instant,
@@ -32,8 +34,10 @@ impl Persistence {
             EventKind::TestFinished(r) if !r.carried_over => {
                 if let Some(j) = &mut self.journal {
                     if let Err(e) = j.append(r) {
-                        self.warnings.push(format!(
-                            "journal: {e}; --resume will rerun tests finished after this"
+                        self.lost.push(format!(
+                            "the checkpoint is incomplete ({e}): --resume would rerun {} and \
+                             every test finished after it",
+                            r.id
                         ));
                         self.journal = None;
                     }
@@ -73,7 +77,8 @@ impl Persistence {
     }
 
     /// A run that completed removes its checkpoint; an interrupted one keeps it for `--resume`.
-    pub fn finish(mut self, outcome: &RunOutcome) -> Vec<String> {
+    /// Returns the warnings, and what was lost.
+    pub fn finish(mut self, outcome: &RunOutcome) -> (Vec<String>, Vec<String>) {
         self.flush();
         // Stopping on failures is the run the user asked for: complete, not resumable.
         let completed = matches!(
@@ -93,6 +98,6 @@ impl Persistence {
                 self.warnings.push(format!("journal: {e}"));
             }
         }
-        self.warnings
+        (self.warnings, self.lost)
     }
 }

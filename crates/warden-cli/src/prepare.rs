@@ -9,7 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use warden::config::{load_settings, RunOptions, Settings, SlowMode};
 use warden::discovery::discover;
-use warden::select::{order_by_expected, select, serial_last, Partition, PartitionKind};
+use warden::events::ShardInfo;
+use warden::select::{assign, order_by_expected, select, serial_last, Partition, PartitionKind};
+use warden::state::journal::fingerprint_hash;
 use warden::state::History;
 use warden::test_case::TestCase;
 
@@ -44,6 +46,8 @@ pub struct Prepared {
     pub expected: HashMap<String, Duration>,
     /// With `--partition`: which shard, and of how many selected tests it is a part.
     pub shard: Option<(Partition, usize)>,
+    /// With `--partition`: the cut and the whole selection, for `run-started` and `merge`.
+    pub shard_info: Option<ShardInfo>,
 }
 
 impl Prepared {
@@ -134,10 +138,42 @@ pub fn prepare(
             None => HashMap::new(),
         },
     };
+    // Duration shards cut by the durations as of the last run that was not a shard (or by the
+    // pinned --history FILE): shards run one after another on one state dir must not see
+    // each other's results, or a test can fall between two cuts.
+    let cut_durations = match (&sharding.partition, &sharding.history_file, &history) {
+        (Some(p), None, Some(h)) if p.kind == PartitionKind::Duration => {
+            match h.expected_durations_for_cut(&ids) {
+                Ok(map) => map,
+                Err(e) => {
+                    warnings.push(format!("history: cannot read durations: {e}"));
+                    HashMap::new()
+                }
+            }
+        }
+        _ => expected.clone(),
+    };
+    let shard_info = sharding.partition.map(|p| {
+        let mut sorted: Vec<&str> = ids.clone();
+        sorted.sort_unstable();
+        let shards = assign(p.kind, p.total, &sorted, &cut_durations);
+        let mut text = format!("{}:{}\n", p.kind.name(), p.total);
+        for (id, s) in sorted.iter().zip(&shards) {
+            text.push_str(&format!("{id}\t{s}\n"));
+        }
+        ShardInfo {
+            spec: p.to_string(),
+            cut: fingerprint_hash(text.as_bytes()),
+            selection: sorted.iter().map(|s| s.to_string()).collect(),
+        }
+    });
     // After every filter and before ordering; the assignment does not depend on the order.
     let shard = sharding.partition.map(|p| {
         let of = tests.len();
-        let unknown = ids.iter().filter(|id| !expected.contains_key(**id)).count();
+        let unknown = ids
+            .iter()
+            .filter(|id| !cut_durations.contains_key(**id))
+            .count();
         if p.kind == PartitionKind::Duration && unknown > 0 {
             warnings.push(format!(
                 "--partition {p}: no recorded duration for {unknown} of {of} tests; they are \
@@ -147,7 +183,7 @@ pub fn prepare(
         (p, of)
     });
     if let Some((p, _)) = shard {
-        tests = p.keep(tests, &expected);
+        tests = p.keep(tests, &cut_durations);
     }
     if settings.selection.shuffle_seed.is_none() {
         order_by_expected(&mut tests, &expected);
@@ -160,6 +196,7 @@ pub fn prepare(
         history,
         expected,
         shard,
+        shard_info,
     })
 }
 

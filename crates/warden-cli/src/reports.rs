@@ -1,72 +1,194 @@
-//! The machine-readable reports: opened before the first test runs (a bad path is a usage
-//! error, not a lost run), fed from the event stream, finished at the end.
+//! The machine-readable reports: checked before the first test runs (a bad path is a usage
+//! error, not a lost run), fed from the event stream, finished at the end. Every path goes
+//! through the engine's `UserPath`, so a device, FIFO or symlink is written through, never
+//! replaced.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{self, Write};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use warden::config::{OutputConfig, ReportTarget};
 use warden::events::Event;
-use warden::report::{JsonLinesWriter, JunitReport};
+use warden::report::output_path::same_file;
+use warden::report::{JsonLinesWriter, JunitReport, PathKind, UserPath};
+use warden::test_case::TestCase;
 
 pub struct Reports {
     json: Option<JsonLinesWriter<Box<dyn Write>>>,
-    junit: Option<(JunitReport, PathBuf, File)>,
-    json_error: Option<String>,
+    json_path: Option<UserPath>,
+    junit: Option<(JunitReport, UserPath)>,
+    /// What could not be written; each makes the run's exit code non-zero.
+    lost: Vec<String>,
+}
+
+/// The report paths of `out` as user paths, with the option that named each.
+fn user_paths(out: &OutputConfig) -> Vec<UserPath> {
+    let json = match &out.json {
+        Some(ReportTarget::File(p)) => Some(UserPath::new("--json", p)),
+        _ => None,
+    };
+    let junit = out.junit.as_ref().map(|p| UserPath::new("--junit", p));
+    let html = out.html.as_ref().map(|p| UserPath::new("--html", p));
+    [json, junit, html].into_iter().flatten().collect()
+}
+
+/// Refuses (exit 2) report paths that would destroy something: two reports into one file, or
+/// a report over one of the selected tests. Creates missing report directories.
+pub fn check_paths(out: &OutputConfig, tests: &[TestCase]) -> Result<()> {
+    let paths = user_paths(out);
+    for (i, a) in paths.iter().enumerate() {
+        for b in &paths[i + 1..] {
+            // A device (`/dev/null`) takes any number of writers.
+            if a.same_file(b) && !is_device(&a.path) {
+                bail!(
+                    "{} and {} name the same file {}: each report needs its own",
+                    a.option,
+                    b.option,
+                    a.path.display()
+                );
+            }
+        }
+    }
+    for p in &paths {
+        // Only an existing regular file can be a test; the inode comparison sees through
+        // symlinks and `./`.
+        if p.kind() == PathKind::Regular {
+            if let Some(t) = tests.iter().find(|t| same_file(&p.path, &t.path)) {
+                bail!(
+                    "{} {} is the selected test {}: the report would overwrite it",
+                    p.option,
+                    p.path.display(),
+                    t.id
+                );
+            }
+        }
+        p.check()?;
+    }
+    Ok(())
+}
+
+fn is_device(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    std::fs::metadata(path).is_ok_and(|m| {
+        let t = m.file_type();
+        t.is_char_device() || t.is_block_device()
+    })
 }
 
 impl Reports {
     pub fn open(out: &OutputConfig, run_id: &str) -> Result<Reports> {
+        let mut json_path = None;
         let json = match &out.json {
             None => None,
             Some(ReportTarget::Stdout) => Some(JsonLinesWriter::new(
-                Box::new(std::io::stdout()) as Box<dyn Write>
+                Box::new(io::stdout()) as Box<dyn Write>
             )),
-            Some(ReportTarget::File(path)) => Some(JsonLinesWriter::new(Box::new(BufWriter::new(
-                create(path)?,
-            ))
-                as Box<dyn Write>)),
+            Some(ReportTarget::File(path)) => {
+                let up = UserPath::new("--json", path);
+                let file = up.open_stream()?;
+                json_path = Some(up);
+                Some(JsonLinesWriter::new(
+                    Box::new(WholeLines::new(file)) as Box<dyn Write>
+                ))
+            }
         };
         let junit = match &out.junit {
             None => None,
-            Some(path) => Some((JunitReport::new(run_id), path.clone(), create(path)?)),
+            Some(path) => {
+                let up = UserPath::new("--junit", path);
+                up.check()?;
+                Some((JunitReport::new(run_id), up))
+            }
         };
         Ok(Reports {
             json,
+            json_path,
             junit,
-            json_error: None,
+            lost: Vec::new(),
         })
     }
 
+    /// The tests this run will start: any never reported (the run stopped first) still
+    /// appears in the JUnit report, as skipped, "not run".
+    pub fn expect(&mut self, ids: impl IntoIterator<Item = String>) {
+        if let Some((j, _)) = &mut self.junit {
+            j.expect(ids);
+        }
+    }
+
     pub fn on_event(&mut self, event: &Event) {
-        if let Some((j, _, _)) = &mut self.junit {
+        if let Some((j, _)) = &mut self.junit {
             j.on_event(event);
         }
         if let Some(w) = &mut self.json {
             if let Err(e) = w.write_event(event) {
-                self.json_error = Some(format!("cannot write the JSON report: {e}"));
+                let place = self
+                    .json_path
+                    .as_ref()
+                    .map(|p| format!("the JSON report {}", p.path.display()))
+                    .unwrap_or_else(|| "the JSON report on stdout".to_string());
+                self.lost.push(format!(
+                    "{place} is incomplete: it ends with the last event before this error ({e})"
+                ));
                 self.json = None;
             }
         }
     }
 
-    /// Write the JUnit document; returns a problem to warn about, if any.
-    pub fn finish(self) -> Result<Option<String>> {
-        if let Some((j, path, file)) = self.junit {
-            let mut w = BufWriter::new(file);
-            w.write_all(j.to_xml().as_bytes())
-                .and_then(|()| w.flush())
-                .with_context(|| format!("cannot write JUnit report {}", path.display()))?;
+    /// Writes the JUnit document; returns what was lost (each one a reason for a non-zero
+    /// exit).
+    pub fn finish(mut self) -> Vec<String> {
+        if let Some((j, path)) = self.junit.take() {
+            if let Err(e) = path.write_atomic(j.to_xml().as_bytes()) {
+                self.lost
+                    .push(format!("the JUnit report was not written: {e}"));
+            }
         }
-        Ok(self.json_error)
+        self.lost
     }
 }
 
-fn create(path: &Path) -> Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+/// A report file written a whole line at a time: when a write fails (the disk is full), the
+/// file is cut back to the end of the last whole line, so a reader never meets half an event.
+struct WholeLines {
+    file: File,
+    /// Bytes written in whole lines so far; `None` for a device or FIFO (nothing to cut).
+    good: Option<u64>,
+}
+
+impl WholeLines {
+    fn new(file: File) -> WholeLines {
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        WholeLines {
+            file,
+            good: regular.then_some(0),
+        }
     }
-    File::create(path).with_context(|| format!("cannot create report file {}", path.display()))
+}
+
+impl Write for WholeLines {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf).map(|()| buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self.file.write_all(buf) {
+            Ok(()) => {
+                if let Some(g) = &mut self.good {
+                    *g += buf.len() as u64;
+                }
+                Ok(())
+            }
+            Err(e) => {
+                if let Some(g) = self.good {
+                    let _ = self.file.set_len(g);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
 }

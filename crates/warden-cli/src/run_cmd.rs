@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 use warden::config::{LeakPolicy, Settings};
 use warden::container::{remove_run_containers, ContainerRun, Engine};
-use warden::events::{Event, StopReason};
+use warden::events::{Event, EventKind, StopReason};
 use warden::monitor::GuardConfig;
 use warden::runner::{self, RunPlan};
 use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journal};
@@ -22,7 +22,7 @@ use crate::args::RunArgs;
 use crate::containment::Containment;
 use crate::persist::Persistence;
 use crate::prepare::{no_state, plural, prepare, Prepared, Sharding};
-use crate::reports::Reports;
+use crate::reports::{self, Reports};
 use crate::signals;
 use crate::terminal::Terminal;
 
@@ -48,6 +48,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
         Sharding::from_args(&args.select)?,
         true,
     )?;
+    // A report over a selected test, or two reports into one file, is refused before
+    // anything runs.
+    reports::check_paths(&prepared.settings.output, &prepared.tests)?;
     // Before anything of the run exists: this may run warden again in a systemd scope.
     crate::systemd_scope::enter_if_needed();
     let shard_note = prepared.shard_note();
@@ -57,6 +60,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         warnings,
         history,
         expected,
+        shard_info,
         ..
     } = prepared;
     // Containers: the engine answers and has the image, or nothing runs (exit 2).
@@ -113,6 +117,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
 
     let mut reports = Reports::open(&settings.output, &run_id)?;
+    reports.expect(tests.iter().map(|t| t.id.clone()));
     let run_dir = RunDir::create(&state_dir, &run_id)?;
     let mut terminal = Terminal::new(&settings.output, tests.len() + carried.len());
     for w in warnings.iter().chain(&resume_warnings) {
@@ -160,7 +165,13 @@ pub fn run(args: RunArgs) -> Result<u8> {
     }
     let mut history = history;
     if let Some(h) = &history {
-        if let Err(e) = h.begin_run(&run_id, resumed_from.as_ref().map(|(id, _)| id.as_str())) {
+        let begun = h
+            .begin_run(&run_id, resumed_from.as_ref().map(|(id, _)| id.as_str()))
+            .and_then(|()| match &shard_info {
+                Some(s) => h.mark_shard(&run_id, &s.spec),
+                None => Ok(()),
+            });
+        if let Err(e) = begun {
             terminal.warning(&format!("running without history: {e}"));
             history = None;
         }
@@ -208,6 +219,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         journal,
         history,
         warnings: Vec::new(),
+        lost: Vec::new(),
         pending: Vec::new(),
         flushed: std::time::Instant::now(),
     };
@@ -245,13 +257,23 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }),
         temp_root,
         container,
+        partition: shard_info.clone().map(Arc::new),
     };
 
+    let keeps_logs = plan.run_dir.is_some();
+    let mut lost_logs: Vec<String> = Vec::new();
     let outcome = rt.block_on(async {
         let outcome = runner::run(plan, stop_rx, |event: Event| {
+            // The checkpoint first: whatever a report shows as finished is never run again.
+            persist.on_event(&event);
             terminal.on_event(&event);
             reports.on_event(&event);
-            persist.on_event(&event);
+            if let EventKind::TestFinished(r) = &event.kind {
+                // Output without a log file: the log could not be written (a full disk).
+                if keeps_logs && !r.carried_over && r.output.total_bytes > 0 && r.log.is_none() {
+                    lost_logs.push(r.id.clone());
+                }
+            }
         })
         .await;
         anyhow::Ok(outcome)
@@ -282,14 +304,38 @@ pub fn run(args: RunArgs) -> Result<u8> {
         _ => {}
     }
     containment.tear_down();
-    let mut late_warnings = persist.finish(&outcome);
-    late_warnings.extend(reports.finish()?);
+    let (late_warnings, mut lost) = persist.finish(&outcome);
+    lost.extend(reports.finish());
+    if !lost_logs.is_empty() {
+        let shown: Vec<&str> = lost_logs.iter().take(5).map(String::as_str).collect();
+        lost.push(format!(
+            "the logs of {} test{} could not be written ({}{}); their output is lost beyond \
+             what is shown here",
+            lost_logs.len(),
+            plural(lost_logs.len()),
+            shown.join(", "),
+            if lost_logs.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        ));
+    }
     prune_runs(&state_dir, KEEP_RUNS);
+    // Tests that passed do not make a run whose results were lost a success.
+    let mut code = u8::try_from(outcome.exit_code).unwrap_or(1);
+    if !lost.is_empty() && code == 0 {
+        code = 1;
+        terminal.raise_exit_code(1);
+    }
     terminal.finish();
     for w in &late_warnings {
         terminal.warning(w);
     }
-    Ok(u8::try_from(outcome.exit_code).unwrap_or(1))
+    for l in &lost {
+        terminal.error(l);
+    }
+    Ok(code)
 }
 
 /// What a checkpoint must match for `--resume`: the selected tests, the config file, and the

@@ -84,13 +84,19 @@ impl Terminal {
         }
     }
 
+    /// Warnings and notes quote paths and test ids: escaped like every other echo.
     pub fn warning(&self, text: &str) {
-        self.line(&format!("warning: {text}"));
+        self.line(&format!("warning: {}", human::terminal_safe_lines(text)));
+    }
+
+    /// Something went wrong that did not stop the run (printed even with -q).
+    pub fn error(&self, text: &str) {
+        self.line(&format!("error: {}", human::terminal_safe_lines(text)));
     }
 
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            self.line(text);
+            self.line(&human::terminal_safe_lines(text));
         }
     }
 
@@ -269,6 +275,16 @@ impl Terminal {
     }
 
     /// Failed tests' output, then the summary.
+    /// The run lost data (a report, logs, the checkpoint): the summary says the exit code
+    /// warden really returns.
+    pub fn raise_exit_code(&mut self, code: i32) {
+        if let Some((_, _, exit)) = &mut self.finished {
+            if *exit == 0 {
+                *exit = code;
+            }
+        }
+    }
+
     pub fn finish(&mut self) {
         if let Some(pb) = self.progress.take() {
             pb.finish_and_clear();

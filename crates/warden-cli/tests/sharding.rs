@@ -283,17 +283,31 @@ fn merging_four_shards_gives_summed_counts_the_worst_exit_code_and_every_test() 
         }
     }
 
-    // --exit-code: the merged verdict as the exit code; without the failing shard, 0.
-    for (inputs, want) in [
+    // --exit-code: the merged verdict as the exit code. Without one of the shards the merge
+    // is not the whole run whatever the shards' verdicts (issue 19): exit 1, naming that a
+    // part of the selection ran in no shard.
+    for (inputs, want, missing) in [
         (
             &["reports/s1.jsonl", "reports/s3.jsonl", "reports/s4.jsonl"][..],
             1,
+            true,
         ),
         (
             &["reports/s1.jsonl", "reports/s2.jsonl", "reports/s4.jsonl"],
-            0,
+            1,
+            true,
         ),
-        (&["reports/s3.xml", "reports/s4.xml"], 1),
+        (&["reports/s3.xml", "reports/s4.xml"], 1, true),
+        (
+            &[
+                "reports/s1.jsonl",
+                "reports/s2.jsonl",
+                "reports/s3.jsonl",
+                "reports/s4.jsonl",
+            ],
+            1,
+            false,
+        ),
     ] {
         let out = Warden::new(sandbox.path())
             .arg("merge")
@@ -301,6 +315,12 @@ fn merging_four_shards_gives_summed_counts_the_worst_exit_code_and_every_test() 
             .args(["--exit-code", "-o", "merged/verdict"])
             .run();
         assert_eq!(out.code, Some(want), "{inputs:?}\n{}", out.describe());
+        assert_eq!(
+            out.stderr.contains("ran in no shard"),
+            missing,
+            "{inputs:?}\n{}",
+            out.describe()
+        );
     }
 
     // JUnit.
@@ -321,7 +341,7 @@ fn merging_four_shards_gives_summed_counts_the_worst_exit_code_and_every_test() 
     assert_eq!(root.tag_name().name(), "testsuites");
     assert_eq!(root.attribute("tests"), Some(TESTS.to_string().as_str()));
     assert_eq!(root.attribute("failures"), Some("2"));
-    assert_eq!(root.attribute("disabled"), Some("3"));
+    assert_eq!(root.attribute("skipped"), Some("3"));
     let suites = root
         .children()
         .filter(|n| n.has_tag_name("testsuite"))

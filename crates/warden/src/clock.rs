@@ -1,6 +1,15 @@
 //! Wall-clock formatting (UTC), computed by hand so the engine needs no date crate.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// `at + d`, never panicking: a sum past what the clock can hold (a timeout of
+/// `u64::MAX` seconds) is a deadline decades away, which is what such a value means.
+pub fn instant_after(at: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 366 * 24 * 3600);
+    at.checked_add(d)
+        .or_else(|| at.checked_add(FAR))
+        .unwrap_or(at)
+}
 
 /// `2023-11-14T22:13:20.123Z`: UTC, millisecond precision, truncated (never rounded up, so a
 /// timestamp is never later than the instant it describes).
@@ -57,6 +66,17 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instant_after_saturates_instead_of_panicking() {
+        let now = Instant::now();
+        assert_eq!(
+            instant_after(now, Duration::from_secs(5)),
+            now + Duration::from_secs(5)
+        );
+        let far = instant_after(now, Duration::from_secs(u64::MAX));
+        assert!(far > now + Duration::from_secs(10 * 365 * 24 * 3600));
+    }
     use std::time::Duration;
 
     fn at_ms(ms: i64) -> SystemTime {

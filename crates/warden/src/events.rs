@@ -184,6 +184,19 @@ pub struct HostReading {
     pub mem_pressure: Option<f64>,
 }
 
+/// The shard a partitioned run is (`--partition`), as recorded in its `run-started` event so
+/// that `warden merge` can check that the shards agree: the same cut of the same selection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// `duration:2/4`.
+    pub spec: String,
+    /// Digest of the whole assignment (every selected id and its shard): equal in every shard
+    /// of one cut.
+    pub cut: String,
+    /// Every selected test of the whole run (all shards), sorted.
+    pub selection: Vec<String>,
+}
+
 /// One thing that happened during a run.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -199,6 +212,8 @@ pub enum EventKind {
         workers: usize,
         resumed_from: Option<String>,
         log_dir: Option<PathBuf>,
+        /// With `--partition`: which shard, and of which cut.
+        partition: Option<std::sync::Arc<ShardInfo>>,
     },
     TestStarted {
         id: String,

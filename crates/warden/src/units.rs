@@ -13,6 +13,12 @@ pub enum UnitError {
 }
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// The longest duration warden accepts anywhere (timeouts, grace, markers): one year. Longer
+/// is never meant, and values near `u64::MAX` seconds overflow every clock they are added to.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+/// How [`MAX_DURATION`] is written in messages.
+pub const MAX_DURATION_TEXT: &str = "8784h (a year)";
 const DURATION_UNITS: &str = "ns, us, ms, s, m or h";
 
 /// Parses `500ms`, `30s`, `5m`, `1h`, `1.5s`, compounds like `1m30s`; a plain number is seconds.
@@ -59,13 +65,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, UnitError> {
         if !well_formed(number) {
             return Err(fail(&format!("malformed number `{number}`")));
         }
-        let nanos = scale_decimal(number, unit_nanos).ok_or_else(|| fail("too large"))?;
-        total = total.checked_add(nanos).ok_or_else(|| fail("too large"))?;
+        let too_large = || fail(&format!("too large (at most {MAX_DURATION_TEXT})"));
+        let nanos = scale_decimal(number, unit_nanos).ok_or_else(too_large)?;
+        total = total.checked_add(nanos).ok_or_else(too_large)?;
         parts += 1;
         rest = after;
     }
-    let secs = u64::try_from(total / NANOS_PER_SEC).map_err(|_| fail("too large"))?;
-    Ok(Duration::new(secs, (total % NANOS_PER_SEC) as u32))
+    let too_large = || fail(&format!("too large (at most {MAX_DURATION_TEXT})"));
+    let secs = u64::try_from(total / NANOS_PER_SEC).map_err(|_| too_large())?;
+    let d = Duration::new(secs, (total % NANOS_PER_SEC) as u32);
+    if d > MAX_DURATION {
+        return Err(too_large());
+    }
+    Ok(d)
 }
 
 /// Parses `512M`, `2G`, `1024K`, `1T`, optional `B`/`iB` suffix, or plain bytes. K = 1024.
@@ -262,10 +274,21 @@ mod tests {
         assert!(err.to_string().contains("too large"), "{err}");
         let err = parse_duration("18446744073709551616s").unwrap_err();
         assert!(err.to_string().contains("too large"), "{err}");
-        assert_eq!(
-            parse_duration("18446744073709551615s"),
-            Ok(Duration::from_secs(u64::MAX))
-        );
+        // Representable, but past any clock it is added to (issue 19): refused, saying the
+        // limit.
+        for past in [
+            "18446744073709551615s",
+            "5124095576030431h",
+            "8785h",
+            "366d",
+        ] {
+            let err = parse_duration(past).unwrap_err().to_string();
+            assert!(
+                err.contains("at most 8784h") || err.contains("unknown unit"),
+                "{err}"
+            );
+        }
+        assert_eq!(parse_duration("8784h"), Ok(MAX_DURATION));
     }
 
     #[test]

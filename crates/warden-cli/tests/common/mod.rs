@@ -5,6 +5,7 @@
 
 mod contain;
 mod events;
+mod hostile;
 mod model;
 mod procs;
 mod sandbox;
@@ -14,6 +15,7 @@ mod warden;
 
 pub use contain::*;
 pub use events::*;
+pub use hostile::*;
 pub use model::*;
 pub use procs::*;
 pub use sandbox::*;

@@ -57,6 +57,9 @@ pub struct Outcome {
     /// Those of them still alive `SETTLE` later; they were killed.
     pub left_behind: Vec<Proc>,
     pub command: String,
+    /// warden's own peak resident memory (`VmHWM` of its process, KiB) as last read before it
+    /// exited; `None` when never read (it exited before the first look).
+    pub peak_rss_kib: Option<u64>,
 }
 
 impl Outcome {
@@ -277,7 +280,12 @@ impl Running {
 
     fn wait_and(mut self, sweep: bool) -> Result<Outcome, String> {
         let mut hung = false;
+        let mut peak_rss_kib = None;
         let status = loop {
+            // The high-water mark only grows, so the last reading before the exit is the peak.
+            if let Some(kib) = vm_hwm_kib(self.pid()) {
+                peak_rss_kib = Some(kib);
+            }
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) if self.start.elapsed() > self.limit => {
@@ -319,6 +327,7 @@ impl Running {
             alive_at_exit,
             left_behind,
             command: self.command,
+            peak_rss_kib,
         };
         if hung {
             return Err(format!(
@@ -329,6 +338,13 @@ impl Running {
         }
         Ok(outcome)
     }
+}
+
+/// `VmHWM` (peak resident set, KiB) of a live process; `None` once it has exited.
+fn vm_hwm_kib(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn unique_mark() -> String {

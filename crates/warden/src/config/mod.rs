@@ -13,6 +13,7 @@ mod suites;
 pub use error::ConfigError;
 pub use load::{load_settings, CONFIG_FILE_NAME};
 pub use options::RunOptions;
+pub use protect::MIN_TEST_MEM_LIMIT;
 pub use settings::{
     compile_glob, ColorChoice, ContainerSettings, DiscoveryConfig, HostGuard, LeakPolicy, Levels,
     OutputConfig, ReportTarget, RunConfig, Selection, Settings, SlowMode, Suite, TestLimits,

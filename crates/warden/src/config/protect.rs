@@ -8,6 +8,9 @@ use crate::units::parse_size;
 
 /// Default CPU and memory thresholds of the host guard, in percent (SPEC §2).
 pub const DEFAULT_THRESHOLD: f64 = 90.0;
+/// The smallest per-test memory cap (`--test-mem-limit`, suite `mem_limit`, `@mem-limit`):
+/// below it not even a shell starts, and a value like `1` is a size typed without its unit.
+pub const MIN_TEST_MEM_LIMIT: u64 = 1 << 20;
 
 impl Resolver {
     pub(super) fn host_guard(&self) -> Result<Option<HostGuard>, ConfigError> {
@@ -36,8 +39,15 @@ impl Resolver {
             None => None,
             Some(text) => {
                 let bytes = parse_size(text).map_err(|e| self.invalid(&mem_opt, e))?;
-                if bytes == 0 {
-                    return Err(self.invalid(&mem_opt, format!("`{text}`: must be greater than 0")));
+                if bytes < MIN_TEST_MEM_LIMIT {
+                    return Err(self.invalid(
+                        &mem_opt,
+                        format!(
+                            "`{text}` is too small: no test can start with less than {} (a size \
+                             takes a unit: 512M, 2G)",
+                            crate::units::format_size(MIN_TEST_MEM_LIMIT)
+                        ),
+                    ));
                 }
                 Some(bytes)
             }

@@ -121,6 +121,15 @@ impl Suite {
         self.include_set.is_match(rel) && !self.exclude_set.is_match(rel)
     }
 
+    /// Whether the exclude globs leave out everything below the directory `rel_dir`: then
+    /// a directory there that cannot be read hides nothing of this suite.
+    pub fn excludes_dir(&self, rel_dir: &str) -> bool {
+        self.exclude_set.is_match(rel_dir)
+            || self
+                .exclude_set
+                .is_match(format!("{rel_dir}/any_test.file"))
+    }
+
     /// Whether an include glob matches `rel`, ignoring excludes (for explicitly named files).
     pub fn includes(&self, rel: &str) -> bool {
         self.include_set.is_match(rel)

@@ -107,10 +107,10 @@ fn resolve_suite(
     }
     if let Some(text) = &table.mem_limit {
         let bytes = parse_size(text).map_err(|e| file.error_at(&at("mem_limit"), e))?;
-        if bytes == 0 {
+        if bytes < super::protect::MIN_TEST_MEM_LIMIT {
             return Err(file.error_at(
                 &at("mem_limit"),
-                format!("`{text}`: must be greater than 0"),
+                format!("`{text}` is too small: at least 1M (a size takes a unit: 512M, 2G)"),
             ));
         }
         suite.mem_limit = Some(bytes);
@@ -275,7 +275,7 @@ command = ["python3", "{path}"]
             ),
             (
                 "[[suite]]\nmem_limit = \"0\"\n",
-                "warden.toml:2: [[suite]] #1 mem_limit: `0`: must be greater than 0",
+                "warden.toml:2: [[suite]] #1 mem_limit: `0` is too small: at least 1M (a size takes a unit: 512M, 2G)",
             ),
             (
                 "[[suite]]\ninclude = []\n",

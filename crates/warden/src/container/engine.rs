@@ -334,7 +334,7 @@ pub(crate) fn run_with_timeout(mut cmd: Command, timeout: Duration) -> std::io::
             .take()
             .map(|p| Box::new(p) as Box<dyn Read + Send>),
     );
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::clock::instant_after(Instant::now(), timeout);
     let mut timed_out = false;
     let status = loop {
         if let Some(st) = child.try_wait()? {

@@ -72,7 +72,7 @@ pub async fn run_in_container(
     let mut buf = vec![0u8; 64 * 1024];
 
     // Phase 1: until the CLI returns (the container ended), the deadline, or a stop request.
-    let deadline = sleep_until((started + spec.timeout).into());
+    let deadline = sleep_until(crate::clock::instant_after(started, spec.timeout).into());
     tokio::pin!(deadline);
     let mut status = None;
     let mut stop: Option<Exit> = None;
@@ -102,7 +102,7 @@ pub async fn run_in_container(
         kill(spec, &name, if killed { "KILL" } else { "TERM" }).await;
         let kill_at = sleep(spec.grace);
         tokio::pin!(kill_at);
-        let give_up = sleep(spec.grace + KILL_WAIT);
+        let give_up = sleep(spec.grace.saturating_add(KILL_WAIT));
         tokio::pin!(give_up);
         let mut repeat = tokio::time::interval(KILL_REPEAT);
         repeat.tick().await;

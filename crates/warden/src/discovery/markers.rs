@@ -82,9 +82,10 @@ pub fn parse_markers(head: &str, levels: &Levels) -> Result<Markers, MarkerError
             "mem-limit" | "mem_limit" => {
                 let bytes =
                     parse_size(value).map_err(|e| fail(format!("bad `@mem-limit`: {e}")))?;
-                if bytes == 0 {
+                if bytes < crate::config::MIN_TEST_MEM_LIMIT {
                     return Err(fail(format!(
-                        "bad `@mem-limit`: `{value}` must be greater than 0"
+                        "bad `@mem-limit`: `{value}` is too small: at least 1M (a size takes a \
+                         unit: 512M, 2G)"
                     )));
                 }
                 m.mem_limit = Some(bytes);
@@ -214,7 +215,7 @@ mod tests {
             (
                 "# @mem-limit: 0\n",
                 1,
-                "bad `@mem-limit`: `0` must be greater than 0",
+                "bad `@mem-limit`: `0` is too small: at least 1M (a size takes a unit: 512M, 2G)",
             ),
             ("# @slow: yes\n", 1, "`@slow` takes no value, found `yes`"),
             ("# @serial please\n", 1, "`@serial` takes no value"),

@@ -30,6 +30,9 @@ pub enum DiscoveryError {
         path: PathBuf,
         source: io::Error,
     },
+    /// A directory below a PATH that cannot be searched would hide its tests silently.
+    #[error("cannot search `{shown}`: {reason} (its tests would not run; make it readable, or exclude it with a suite's `exclude`)")]
+    UnreadableDir { shown: String, reason: String },
 }
 
 /// The tests found, sorted by id, and things worth telling the user that did not stop discovery.
@@ -89,7 +92,7 @@ pub fn discover(config: &DiscoveryConfig) -> Result<Discovered, DiscoveryError> 
             }
         };
         if is_dir {
-            walk_dir(path, config, &mut add, &mut warnings);
+            walk_dir(path, config, &mut add, &mut warnings)?;
         } else {
             add(claim_named_file(path, config));
         }
@@ -107,7 +110,7 @@ fn walk_dir(
     config: &DiscoveryConfig,
     add: &mut impl FnMut(Claim),
     warnings: &mut Vec<String>,
-) {
+) -> Result<(), DiscoveryError> {
     let mut claimed = 0usize;
     // Tests directly below a PATH like `test/unit` take their level from the PATH itself.
     let root_id = relative_id(root, &config.cwd);
@@ -129,6 +132,18 @@ fn walk_dir(
                     .io_error()
                     .map(ToString::to_string)
                     .unwrap_or_else(|| e.to_string());
+                let is_dir =
+                    e.io_error().is_some() && fs::symlink_metadata(place).is_ok_and(|m| m.is_dir());
+                if is_dir {
+                    let rel = relative_slash_path(place, root);
+                    if !config.suites.iter().all(|s| s.excludes_dir(&rel)) {
+                        return Err(DiscoveryError::UnreadableDir {
+                            shown: relative_id(place, &config.cwd),
+                            reason: why,
+                        });
+                    }
+                    continue;
+                }
                 warnings.push(format!(
                     "cannot search {}: {why}",
                     relative_id(place, &config.cwd)
@@ -183,6 +198,7 @@ fn walk_dir(
             globs.join(", ")
         ));
     }
+    Ok(())
 }
 
 /// Hidden entries (`.git`, editor lock files like `.#a_test.sh`), `target/`, `node_modules/`

@@ -286,7 +286,7 @@ impl Guard {
                     }
                     // Nothing of ours to stop: the host is full of something else. Give it the
                     // grace to clear before giving up.
-                    None if first_requeue.is_none() && now.duration_since(since) >= hold + grace => {
+                    None if first_requeue.is_none() && now.duration_since(since) >= hold.saturating_add(grace) => {
                         Some(Action::Shutdown {
                             reason: format!(
                                 "memory {mem:.1}% above the {threshold}% threshold for {} with no test to requeue",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 
-use super::text::{omitted_marker, reason, render_output, stop_description};
+use super::text::{omitted_marker, reason, render_output, stop_description, terminal_safe};
 use crate::events::{GuardAction, Status, StopReason, TestResult, Totals};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -79,7 +79,8 @@ fn with_parens(parts: &[String]) -> String {
     if parts.is_empty() {
         String::new()
     } else {
-        format!(" ({})", parts.join(", "))
+        // Reasons quote what tests printed (TAP descriptions, `Bail out!` reasons).
+        format!(" ({})", terminal_safe(&parts.join(", ")))
     }
 }
 
@@ -118,7 +119,7 @@ pub fn finished_line(r: &TestResult, style: &HumanStyle) -> String {
         "{}{} {}{}",
         word_cell(r.status.word(), status_style(r.status), style),
         duration_cell(r.duration),
-        r.id,
+        terminal_safe(&r.id),
         with_parens(&parts)
     )
 }
@@ -127,11 +128,12 @@ pub fn finished_line(r: &TestResult, style: &HumanStyle) -> String {
 pub fn retry_line(r: &TestResult, style: &HumanStyle) -> String {
     let why = reason(r).unwrap_or_else(|| r.status.word().to_lowercase());
     format!(
-        "{}{} {} (attempt {}: {why})",
+        "{}{} {} (attempt {}: {})",
         word_cell("RETRY", colored(AnsiColor::Yellow), style),
         duration_cell(r.duration),
-        r.id,
-        r.attempt
+        terminal_safe(&r.id),
+        r.attempt,
+        terminal_safe(&why)
     )
 }
 
@@ -141,8 +143,9 @@ pub fn cancelled_line(id: &str, reason: StopReason, style: &HumanStyle) -> Strin
     let id_column = WORD_WIDTH + 1 + duration_cell(Duration::ZERO).len() + 1;
     let blank = " ".repeat(id_column.saturating_sub(WORD.len() + 2));
     format!(
-        "{}{blank} {id} ({})",
+        "{}{blank} {} ({})",
         word_cell(WORD, colored(AnsiColor::Yellow), style),
+        terminal_safe(id),
         stop_description(reason)
     )
 }
@@ -154,9 +157,10 @@ pub fn guard_line(action: GuardAction, reason: &str, style: &HumanStyle) -> Stri
         GuardAction::Requeue | GuardAction::Shutdown => colored(AnsiColor::Red).bold(),
     };
     format!(
-        "{}{}: {reason}",
+        "{}{}: {}",
         word_cell("GUARD", st, style),
-        action.name()
+        action.name(),
+        terminal_safe(reason)
     )
 }
 
@@ -167,7 +171,7 @@ pub fn failure_details(r: &TestResult, style: &HumanStyle) -> String {
     let mut lines = vec![format!(
         "--- {} {}{}",
         paint(r.status.word(), status_style(r.status), style),
-        r.id,
+        terminal_safe(&r.id),
         with_parens(&reason(r).into_iter().collect::<Vec<_>>())
     )];
     let text = render_output(&r.output);
@@ -182,14 +186,22 @@ pub fn failure_details(r: &TestResult, style: &HumanStyle) -> String {
                 paint(line, Style::new().dimmed(), style)
             ));
         } else {
-            lines.push(format!("{INDENT}{line}"));
+            // The test's bytes, escaped; the log file keeps them raw.
+            lines.push(format!("{INDENT}{}", terminal_safe(line)));
         }
     }
     for leak in &r.leaked {
-        lines.push(format!("{INDENT}leaked: pid {} {}", leak.pid, leak.cmd));
+        lines.push(format!(
+            "{INDENT}leaked: pid {} {}",
+            leak.pid,
+            terminal_safe(&leak.cmd)
+        ));
     }
     if let Some(log) = &r.log {
-        lines.push(format!("{INDENT}full log: {}", log.display()));
+        lines.push(format!(
+            "{INDENT}full log: {}",
+            terminal_safe(&log.display().to_string())
+        ));
     }
     lines.join("\n")
 }
@@ -244,7 +256,11 @@ pub fn summary(
         timed.sort_by(|a, b| b.duration.cmp(&a.duration).then_with(|| a.id.cmp(&b.id)));
         lines.push(paint("slowest:", Style::new().bold(), style));
         for r in timed.iter().take(SLOWEST) {
-            lines.push(format!("  {:>8.3}s  {}", r.duration.as_secs_f64(), r.id));
+            lines.push(format!(
+                "  {:>8.3}s  {}",
+                r.duration.as_secs_f64(),
+                terminal_safe(&r.id)
+            ));
         }
     }
 
@@ -256,7 +272,11 @@ pub fn summary(
         by_memory.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
         lines.push(paint("most memory:", Style::new().bold(), style));
         for (r, peak) in by_memory.iter().take(TOP_MEMORY) {
-            lines.push(format!("  {:>9}  {}", human_bytes(*peak), r.id));
+            lines.push(format!(
+                "  {:>9}  {}",
+                human_bytes(*peak),
+                terminal_safe(&r.id)
+            ));
         }
     }
 
@@ -278,7 +298,10 @@ pub fn summary(
         _ => {}
     }
     if let Some(dir) = log_dir {
-        lines.push(format!("logs: {}", dir.display()));
+        lines.push(format!(
+            "logs: {}",
+            terminal_safe(&dir.display().to_string())
+        ));
     }
     lines.join("\n")
 }

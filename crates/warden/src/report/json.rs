@@ -27,6 +27,13 @@ struct Line<'a> {
 }
 
 #[derive(Serialize)]
+struct PartitionJson<'a> {
+    spec: &'a str,
+    cut: &'a str,
+    selection: &'a [String],
+}
+
+#[derive(Serialize)]
 #[serde(untagged)]
 enum Body<'a> {
     RunStarted {
@@ -35,6 +42,9 @@ enum Body<'a> {
         workers: usize,
         resumed_from: Option<&'a str>,
         log_dir: Option<String>,
+        /// Only in shards: `{"spec":"duration:2/4","cut":"…","selection":[…]}`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        partition: Option<PartitionJson<'a>>,
     },
     TestStarted {
         id: &'a str,
@@ -128,6 +138,7 @@ fn line(event: &Event) -> Option<Line<'_>> {
             workers,
             resumed_from,
             log_dir,
+            partition,
         } => (
             "run-started",
             Body::RunStarted {
@@ -136,6 +147,11 @@ fn line(event: &Event) -> Option<Line<'_>> {
                 workers: *workers,
                 resumed_from: resumed_from.as_deref(),
                 log_dir: log_dir.as_deref().map(path_text),
+                partition: partition.as_deref().map(|p| PartitionJson {
+                    spec: &p.spec,
+                    cut: &p.cut,
+                    selection: &p.selection,
+                }),
             },
         ),
         EventKind::TestStarted {
@@ -456,6 +472,7 @@ mod tests {
                 workers: 2,
                 resumed_from: None,
                 log_dir: Some(PathBuf::from(".warden/runs/r1/logs")),
+                partition: None,
             }),
             ev(EventKind::RunStarted {
                 run_id: "r2".into(),
@@ -463,6 +480,7 @@ mod tests {
                 workers: 1,
                 resumed_from: Some("r1".into()),
                 log_dir: None,
+                partition: None,
             }),
             ev(EventKind::TestStarted {
                 id: "test/unit/a_test.sh".into(),

@@ -12,6 +12,36 @@ use super::text::{reason, render_output, status_key, stop_description};
 use crate::clock::rfc3339_utc_millis;
 use crate::events::{Event, EventKind, Status, TestResult};
 
+/// Ids in the order they were expected, removable by id.
+#[derive(Debug, Default)]
+struct Expected {
+    order: Vec<String>,
+    pending: std::collections::HashSet<String>,
+}
+
+impl Expected {
+    fn extend(&mut self, ids: impl IntoIterator<Item = String>) {
+        for id in ids {
+            if self.pending.insert(id.clone()) {
+                self.order.push(id);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &str) {
+        self.pending.remove(id);
+    }
+
+    /// The ids still pending, in order; none afterwards.
+    fn drain(&mut self) -> Vec<String> {
+        let pending = std::mem::take(&mut self.pending);
+        std::mem::take(&mut self.order)
+            .into_iter()
+            .filter(|id| pending.contains(id))
+            .collect()
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum JunitError {
     #[error("failed to write junit xml: {0}")]
@@ -27,6 +57,8 @@ pub struct JunitReport {
     /// Failed attempts of tests being retried, until their final attempt arrives.
     earlier: HashMap<String, Vec<TestResult>>,
     warnings: Vec<String>,
+    /// See [`JunitReport::expect`]; removed as they finish or are cancelled.
+    expected: Expected,
 }
 
 impl Default for JunitReport {
@@ -44,17 +76,29 @@ impl JunitReport {
             duration: None,
             earlier: HashMap::new(),
             warnings: Vec::new(),
+            expected: Default::default(),
         }
     }
 
     pub fn on_event(&mut self, event: &Event) {
         match &event.kind {
-            EventKind::RunStarted { run_id, .. } => {
+            EventKind::RunStarted {
+                run_id, partition, ..
+            } => {
                 self.suite
                     .extra
                     .insert("timestamp".into(), rfc3339_utc_millis(event.at).into());
                 self.suite
                     .add_property(("run_id", xml_text(run_id).as_str()));
+                if let Some(p) = partition {
+                    // What `warden merge` checks: every shard of one cut, none missing.
+                    self.suite.add_property(("partition", p.spec.as_str()));
+                    self.suite.add_property(("partition.cut", p.cut.as_str()));
+                    self.suite.add_property((
+                        "partition.selected",
+                        p.selection.len().to_string().as_str(),
+                    ));
+                }
             }
             EventKind::TestStarted { .. } => {}
             EventKind::TestRetrying(r) => {
@@ -64,6 +108,7 @@ impl JunitReport {
                     .push((**r).clone());
             }
             EventKind::TestFinished(r) => {
+                self.expected.remove(&r.id);
                 let earlier = self.earlier.remove(&r.id).unwrap_or_default();
                 let mut case = test_case(r, &earlier, &self.name);
                 if let Some(start) = event.at.checked_sub(r.duration) {
@@ -75,6 +120,7 @@ impl JunitReport {
             EventKind::TestCancelled { id, reason } => {
                 // It did not finish, but it ran: CI should see it, as neither pass nor failure.
                 self.earlier.remove(id);
+                self.expected.remove(id);
                 let mut status = TestCaseStatus::skipped();
                 status
                     .set_type("cancelled")
@@ -98,6 +144,13 @@ impl JunitReport {
             } => {
                 self.duration = Some(*duration);
                 self.suite.set_time(*duration);
+                for id in self.expected.drain() {
+                    let mut status = TestCaseStatus::skipped();
+                    status.set_type("not-run").set_message("not run");
+                    let mut case = TestCase::new(xml_text(&id), status);
+                    case.set_classname(classname(&id, &self.name));
+                    self.suite.add_test_case(case);
+                }
                 self.suite
                     .add_property(("exit_code", exit_code.to_string().as_str()));
                 if let Some(stop) = stopped {
@@ -130,8 +183,21 @@ impl JunitReport {
         report
     }
 
-    pub fn write_xml<W: Write>(&self, out: W) -> Result<(), JunitError> {
-        Ok(self.report().serialize(out)?)
+    pub fn write_xml<W: Write>(&self, mut out: W) -> Result<(), JunitError> {
+        let report = self.report();
+        let skipped: usize = report.test_suites.iter().map(|s| s.disabled).sum();
+        let mut buf = Vec::new();
+        report.serialize(&mut buf)?;
+        let xml = skipped_attribute(&String::from_utf8_lossy(&buf), skipped);
+        out.write_all(xml.as_bytes())
+            .map_err(|e| JunitError::Serialize(e.into()))
+    }
+
+    /// Tests that will run (or were meant to): any that never reaches the report, because
+    /// the run stopped first (fail-fast, a signal, the guard), is added as skipped, "not run",
+    /// so that CI sees the whole selection.
+    pub fn expect<I: IntoIterator<Item = String>>(&mut self, ids: I) {
+        self.expected.extend(ids);
     }
 
     pub fn to_xml(&self) -> String {
@@ -150,6 +216,32 @@ impl JunitReport {
             ),
         }
     }
+}
+
+/// quick-junit counts skipped tests as `disabled=`; GitLab, GitHub and Jenkins read
+/// `skipped=` on `<testsuites>` and `<testsuite>`. Only those opening tags are touched (a
+/// test's output inside them is escaped text and never starts a tag).
+/// The root `<testsuites>` has no count of its own in quick-junit: it gets `total_skipped`.
+pub(crate) fn skipped_attribute(xml: &str, total_skipped: usize) -> String {
+    let mut out = String::with_capacity(xml.len() + 16);
+    let mut rest = xml;
+    while let Some(at) = rest.find("<testsuite") {
+        let (before, tag_on) = rest.split_at(at);
+        out.push_str(before);
+        let end = tag_on.find('>').map_or(tag_on.len(), |i| i + 1);
+        let mut tag = tag_on[..end].replacen(" disabled=\"", " skipped=\"", 1);
+        if tag.starts_with("<testsuites ") && !tag.contains(" skipped=\"") {
+            tag = tag.replacen(
+                "<testsuites ",
+                &format!("<testsuites skipped=\"{total_skipped}\" "),
+                1,
+            );
+        }
+        out.push_str(&tag);
+        rest = &tag_on[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `test/unit/a_test.sh` → `test.unit`; a file at the top level gets the suite name, since an
@@ -427,6 +519,7 @@ mod tests {
                     workers: 2,
                     resumed_from: None,
                     log_dir: None,
+                    partition: None,
                 },
             ),
             ev(1, EventKind::TestRetrying(Box::new(flaky_try))),
@@ -521,7 +614,8 @@ mod tests {
         // failures: fail, timeout, oom, leak, stubborn; errors: error.
         assert_eq!(suite.attribute("failures"), Some("5"));
         assert_eq!(suite.attribute("errors"), Some("1"));
-        assert_eq!(suite.attribute("disabled"), Some("2"));
+        assert_eq!(suite.attribute("skipped"), Some("2"));
+        assert_eq!(suite.attribute("disabled"), None);
         let suite_props = props(suite);
         assert_eq!(suite_props["run_id"], ["r1"]);
         assert_eq!(suite_props["stopped"], ["stopped by --fail-fast"]);

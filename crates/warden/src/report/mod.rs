@@ -5,6 +5,7 @@ mod human;
 mod json;
 mod junit;
 mod merge;
+pub mod output_path;
 mod text;
 
 pub use human::{
@@ -16,4 +17,5 @@ pub use merge::{
     detect_format, exit_code_rank, merge_files, merge_texts, worst_exit_code, MergeError, Merged,
     ReportFormat, ReportText,
 };
-pub use text::{omitted_marker, render_output};
+pub use output_path::{OutputPathError, PathKind, UserPath};
+pub use text::{omitted_marker, render_output, terminal_safe, terminal_safe_lines};

@@ -31,6 +31,45 @@ pub fn render_output(out: &CapturedOutput) -> String {
     s
 }
 
+/// `text` made safe to show on a terminal, on one line: every control character (C0 but TAB,
+/// DEL, C1) and every bidirectional override is shown escaped (`\x1b`, `\r`, `\n`,
+/// `\u{202e}`), so what a test printed or named can neither move the cursor, clear the
+/// screen, set the title, nor forge a line of warden's (a carriage return before `PASS`).
+/// Log files keep the raw bytes; only what is echoed is escaped.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !needs_escape(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// [`terminal_safe`] for text of several lines: each line escaped, the newlines kept.
+pub fn terminal_safe_lines(text: &str) -> String {
+    text.split('\n')
+        .map(terminal_safe)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn needs_escape(c: char) -> bool {
+    (c.is_control() && c != '\t')
+        // Bidirectional embeddings, overrides and isolates reorder what follows them.
+        || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
 /// Lowercase status as in the JSON contract (`pass`, `timeout`, ...).
 pub fn status_key(status: Status) -> &'static str {
     match status {
@@ -107,6 +146,21 @@ pub fn stop_description(reason: StopReason) -> &'static str {
         StopReason::MaxFail => "stopped by --max-fail",
         StopReason::Signal => "run interrupted",
         StopReason::Guard => "stopped by --self-protect",
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_escaped_and_the_rest_kept() {
+        assert_eq!(terminal_safe("plain ünï\tcode"), "plain ünï\tcode");
+        assert_eq!(
+            terminal_safe("\u{1b}[2J\rPASS\u{0}\u{7}\u{9b}\n\u{202e}x"),
+            "\\x1b[2J\\rPASS\\x00\\x07\\u{9b}\\n\\u{202e}x"
+        );
+        assert_eq!(terminal_safe_lines("a\rb\nc\u{1b}"), "a\\rb\nc\\x1b");
     }
 }
 

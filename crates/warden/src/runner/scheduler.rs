@@ -66,6 +66,8 @@ pub struct RunPlan {
     pub temp_root: PathBuf,
     /// Run every test in a container of this engine and image instead of as a process.
     pub container: Option<Arc<ContainerRun>>,
+    /// With `--partition`: recorded in `run-started` for `warden merge`.
+    pub partition: Option<Arc<crate::events::ShardInfo>>,
 }
 
 /// A request to stop the run from outside (a signal).
@@ -126,6 +128,7 @@ pub async fn run(
         workers,
         resumed_from: plan.resumed_from.clone(),
         log_dir: plan.run_dir.as_ref().map(|d| d.logs.clone()),
+        partition: plan.partition.clone(),
     }));
     for w in 0..workers {
         let _ = std::fs::create_dir_all(worker_tmp(&plan, w));

@@ -46,6 +46,7 @@ pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         guard: None,
         temp_root: dir.join("tmp"),
         container: None,
+        partition: None,
     }
 }
 

@@ -17,7 +17,8 @@ use crate::clock;
 use crate::events::{Status, TestResult};
 
 /// Version of the schema below, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// 2: `runs.shard`, the `--partition` of a run (NULL for a run of the whole selection).
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -26,7 +27,8 @@ CREATE TABLE IF NOT EXISTS runs (
     finished     TEXT,
     completed    INTEGER NOT NULL DEFAULT 0,
     exit_code    INTEGER,
-    resumed_from TEXT
+    resumed_from TEXT,
+    shard        TEXT
 );
 CREATE TABLE IF NOT EXISTS results (
     id             INTEGER PRIMARY KEY,
@@ -171,10 +173,15 @@ impl History {
             });
         }
         if version < SCHEMA_VERSION {
-            // Only a new database writes at open: opening an existing one takes no write lock,
-            // so it succeeds while another warden is writing.
+            // Only a new (or older) database writes at open: opening a current one takes no
+            // write lock, so it succeeds while another warden is writing.
+            let migrate = if version == 1 {
+                "ALTER TABLE runs ADD COLUMN shard TEXT;"
+            } else {
+                ""
+            };
             conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN IMMEDIATE; {SCHEMA} {migrate} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
             ))
             .map_err(open_err)?;
         }
@@ -207,6 +214,73 @@ impl History {
             )
             .map(drop)
             .map_err(self.query_err("record the start of a run"))
+    }
+
+    /// Note that run `run_id` is one shard (`duration:2/4`) of a partitioned selection: its
+    /// results do not move the cut of the shards that follow it (see
+    /// [`History::expected_durations_for_cut`]).
+    pub fn mark_shard(&self, run_id: &str, spec: &str) -> Result<(), HistoryError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET shard = ?2 WHERE id = ?1",
+                params![run_id, spec],
+            )
+            .map(drop)
+            .map_err(self.query_err("record the shard of a run"))
+    }
+
+    /// Expected durations for cutting `duration:` shards: as [`History::expected_durations`],
+    /// but as of the last run that was not itself a shard. Shards run one after another on one
+    /// state dir (a CI runner with a cached `.warden/`) then all cut the suite alike, whatever
+    /// the earlier shards recorded. Results of shard runs started after that run are left
+    /// out; without any such run only imported durations count.
+    pub fn expected_durations_for_cut<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+    ) -> Result<HashMap<String, Duration>, HistoryError> {
+        let err = self.query_err("read durations");
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        let cutoff: Option<String> = tx
+            .query_row(
+                "SELECT MAX(started) FROM runs WHERE shard IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(&err)?;
+        let mut local = tx
+            .prepare_cached(
+                "SELECT AVG(duration_ms), COUNT(*) FROM (
+                     SELECT results.duration_ms FROM results
+                     LEFT JOIN runs ON runs.id = results.run_id
+                     WHERE results.test_id = ?1 AND results.status != 'error'
+                       AND (runs.shard IS NULL OR runs.started < ?3)
+                     ORDER BY results.id DESC LIMIT ?2)",
+            )
+            .map_err(&err)?;
+        let mut imported = tx
+            .prepare_cached("SELECT duration_ms FROM imported_durations WHERE test_id = ?1")
+            .map_err(&err)?;
+        let mut out = HashMap::with_capacity(ids.len());
+        for id in ids {
+            let id = id.as_ref();
+            let (mean, n): (Option<f64>, i64) = local
+                .query_row(params![id, DURATION_SAMPLES, cutoff], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(&err)?;
+            let ms = match mean {
+                Some(m) if n > 0 => Some(m.round() as u64),
+                _ => imported
+                    .query_row([id], |r| r.get::<_, i64>(0))
+                    .optional()
+                    .map_err(&err)?
+                    .map(|v| v.max(0) as u64),
+            };
+            if let Some(ms) = ms {
+                out.insert(id.to_string(), Duration::from_millis(ms));
+            }
+        }
+        Ok(out)
     }
 
     /// Record one finished attempt, as finishing now.
@@ -507,6 +581,23 @@ impl History {
     /// (`{"id":…,"duration_ms":…}`), sorted by id: what another machine imports to balance
     /// `duration:` partitions. Returns the number of tests written.
     pub fn export(&self, path: &Path) -> Result<usize, HistoryError> {
+        let mut out =
+            BufWriter::new(fs::File::create(path).map_err(|source| HistoryError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?);
+        let n = self.export_to(&mut out)?;
+        out.flush().map_err(|source| HistoryError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(n)
+    }
+
+    /// [`History::export`] into any writer (the CLI writes the bytes through its user-path
+    /// rules).
+    pub fn export_to(&self, out: &mut impl Write) -> Result<usize, HistoryError> {
+        let path = Path::new("<export>");
         let err = self.query_err("list tests");
         let ids: Vec<String> = {
             let mut stmt = self
@@ -524,7 +615,6 @@ impl History {
             path: path.to_path_buf(),
             source,
         };
-        let mut out = BufWriter::new(fs::File::create(path).map_err(io_err)?);
         let mut written = 0;
         for id in ids {
             let Some(d) = durations.get(&id) else {
@@ -534,11 +624,10 @@ impl History {
                 id,
                 duration_ms: u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
             };
-            serde_json::to_writer(&mut out, &line).map_err(|e| io_err(e.into()))?;
+            serde_json::to_writer(&mut *out, &line).map_err(|e| io_err(e.into()))?;
             out.write_all(b"\n").map_err(io_err)?;
             written += 1;
         }
-        out.flush().map_err(io_err)?;
         Ok(written)
     }
 

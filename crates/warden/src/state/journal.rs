@@ -399,7 +399,8 @@ pub fn read_journal(path: &Path) -> Result<JournalContents, JournalError> {
         Err(e) => return Err(corrupt(1, format!("bad header: {e}"))),
     };
 
-    let mut records = Vec::new();
+    let mut records: Vec<TestResult> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     let last = lines.len();
     for (i, line) in lines.iter().enumerate().skip(1) {
         let n = i + 1;
@@ -411,7 +412,25 @@ pub fn read_journal(path: &Path) -> Result<JournalContents, JournalError> {
             continue;
         }
         match serde_json::from_slice::<LineIn>(line) {
-            Ok(LineIn::Test(r)) => records.push(TestResult::from(r)),
+            Ok(LineIn::Test(r)) => {
+                let r = TestResult::from(r);
+                // One record per finished test; a repeated line (a copy, a replayed write)
+                // must not carry the test over twice. The later record wins.
+                match index.get(&r.id) {
+                    Some(&i) => {
+                        warnings.push(format!(
+                            "journal {}:{n}: a second record of {}; the later one is kept",
+                            path.display(),
+                            r.id
+                        ));
+                        records[i] = r;
+                    }
+                    None => {
+                        index.insert(r.id.clone(), records.len());
+                        records.push(r);
+                    }
+                }
+            }
             Ok(LineIn::Header(_)) => return Err(corrupt(n, "a second header".into())),
             Err(e) => {
                 if let Some(kind) = unknown_kind(line) {

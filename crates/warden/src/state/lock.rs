@@ -11,7 +11,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum LockError {
-    #[error("cannot open {}: {source}", .path.display())]
+    #[error("cannot use the state dir: cannot open {}: {source} (make it writable, or choose another with --state-dir)", .path.display())]
     Open {
         path: PathBuf,
         source: std::io::Error,

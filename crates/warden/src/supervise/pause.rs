@@ -148,7 +148,7 @@ fn due_after(
     paused_now: Duration,
     now: Instant,
 ) -> Option<Instant> {
-    let due = due + paused_now.saturating_sub(paused_at_start);
+    let due = crate::clock::instant_after(due, paused_now.saturating_sub(paused_at_start));
     (due > now).then_some(due)
 }
 

@@ -150,7 +150,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     let mut buf = vec![0u8; 64 * 1024];
 
     // Phase 1: until the main process ends, the deadline passes or we are told to stop.
-    let deadline = sleep_until((started + spec.timeout).into());
+    let deadline = sleep_until(crate::clock::instant_after(started, spec.timeout).into());
     tokio::pin!(deadline);
     let mut status = None;
     let mut stop: Option<Exit> = None;
@@ -165,7 +165,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
             },
             st = child.wait() => status = Some(st),
             _ = &mut deadline => {
-                match pause::due_after_pauses(started + spec.timeout, paused_at_start) {
+                match pause::due_after_pauses(crate::clock::instant_after(started, spec.timeout), paused_at_start) {
                     Some(later) => deadline.as_mut().reset(later.into()),
                     None => stop = Some(Exit::TimedOut),
                 }
@@ -225,7 +225,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
                 },
                 st = child.wait(), if status.is_none() => status = Some(st),
                 _ = &mut kill_at, if !killed => {
-                    match pause::due_after_pauses(grace_from + spec.grace, paused_at_grace) {
+                    match pause::due_after_pauses(crate::clock::instant_after(grace_from, spec.grace), paused_at_grace) {
                         Some(later) => kill_at.as_mut().reset(later.into()),
                         None => {
                             tree.signal(Signal::SIGKILL);
@@ -385,8 +385,21 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         output = Some(fd);
         reader = Some(rx);
     }
-    let child = start_main(spec, program, output.as_ref(), &joins, &rlimits)
-        .map_err(|e| spawn_error(program, &e))?;
+    let child = start_main(spec, program, output.as_ref(), &joins, &rlimits).map_err(|e| {
+        let msg = spawn_error(program, &e);
+        match (e.raw_os_error(), spec.limits.mem_bytes) {
+            // The cap, not the host, is what is short: say which cap and how it is enforced.
+            (Some(libc::ENOMEM), Some(bytes)) => format!(
+                "{msg}: the test's memory cap of {} ({}) is too small to start it",
+                crate::units::format_size(bytes),
+                match mem_cap_by(spec) {
+                    Some(MemCapBy::Cgroup) => "memory cgroup",
+                    _ => "address-space rlimit",
+                }
+            ),
+            _ => msg,
+        }
+    })?;
     // The write end of the output pipe must close here, or reading never ends.
     drop(output);
     Ok(Spawned {

@@ -48,6 +48,9 @@ pub struct Merged {
     pub exit_code: Option<i32>,
     /// Things worth telling the user that do not stop the merge (a test in two shards).
     pub warnings: Vec<String>,
+    /// Shards that are not the shards of one cut, or selected tests that ran in no shard:
+    /// the merged report is still written, and `warden merge` exits 1 naming them.
+    pub disagreements: Vec<String>,
 }
 
 /// Why nothing was merged. Every message names the file at fault.

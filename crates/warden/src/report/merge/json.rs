@@ -227,6 +227,16 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
         failed,
         exit_code: Some(exit),
         warnings: duplicates(&shards),
+        disagreements: super::shards::disagreements(
+            &shards
+                .iter()
+                .map(|s| super::shards::ShardSide {
+                    name: s.name,
+                    started: &s.started,
+                    finished: s.finished_tests.iter().map(|(id, _)| id.as_str()).collect(),
+                })
+                .collect::<Vec<_>>(),
+        ),
     })
 }
 
@@ -412,6 +422,7 @@ mod tests {
                 workers: 2,
                 resumed_from: None,
                 log_dir: None,
+                partition: None,
             },
         );
         let mut totals = Totals::default();

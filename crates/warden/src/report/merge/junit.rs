@@ -27,6 +27,9 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
     let mut codes_complete = true;
     let mut seen: HashMap<(String, String), &str> = HashMap::new();
     let mut warnings = Vec::new();
+    // Per suite of a shard: (report name, its `partition*` properties as run-started has them).
+    let mut partitions: Vec<(&str, serde_json::Map<String, serde_json::Value>)> = Vec::new();
+    let mut selected = 0usize;
     for report in reports {
         let name = report.name.as_str();
         let doc = Document::parse(&report.text).map_err(|e| {
@@ -55,6 +58,20 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
         };
         for suite in file_suites {
             count(suite, &mut total);
+            let mut started = serde_json::Map::new();
+            if let Some(spec) = property(suite, "partition") {
+                let cut = property(suite, "partition.cut").unwrap_or_default();
+                selected = selected.max(
+                    property(suite, "partition.selected")
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0),
+                );
+                started.insert(
+                    "partition".into(),
+                    serde_json::json!({"spec": spec, "cut": cut, "selection": []}),
+                );
+            }
+            partitions.push((name, started));
             match exit_code_property(suite) {
                 Some(code) => codes.push(code),
                 None => codes_complete = false,
@@ -79,10 +96,10 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
     }
 
     let mut text = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    // `disabled` is what quick-junit (and the JUnit schema Jenkins uses) calls skipped tests.
+    // `skipped` is what GitLab, GitHub and Jenkins read (quick-junit's `disabled` is not).
     let _ = writeln!(
         text,
-        "<testsuites name=\"{ROOT_NAME}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" disabled=\"{}\" time=\"{:.3}\">",
+        "<testsuites name=\"{ROOT_NAME}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
         total.tests, total.failures, total.errors, total.skipped, total.time
     );
     for suite in suites {
@@ -106,7 +123,39 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
             None
         },
         warnings,
+        disagreements: {
+            let sides: Vec<super::shards::ShardSide> = partitions
+                .iter()
+                .map(|(name, started)| super::shards::ShardSide {
+                    name,
+                    started,
+                    finished: Vec::new(),
+                })
+                .collect();
+            let mut problems = super::shards::disagreements(&sides);
+            // JUnit carries the count of the selection, not its ids.
+            if selected > seen.len() {
+                let n = selected - seen.len();
+                problems.push(format!(
+                    "{n} selected test{} ran in no shard (the JUnit reports do not name the \
+                     selection; merge the --json reports to see which)",
+                    if n == 1 { "" } else { "s" }
+                ));
+            }
+            problems
+        },
     })
+}
+
+/// The value of the suite's property `name`.
+fn property(suite: Node, name: &str) -> Option<String> {
+    suite
+        .children()
+        .filter(|n| n.has_tag_name("properties"))
+        .flat_map(|p| p.children())
+        .find(|p| p.has_tag_name("property") && p.attribute("name") == Some(name))
+        .and_then(|p| p.attribute("value"))
+        .map(str::to_string)
 }
 
 /// Counts from the testcases themselves rather than the suite's attributes, which other tools
@@ -162,6 +211,7 @@ mod tests {
             workers: 1,
             resumed_from: None,
             log_dir: None,
+            partition: None,
         }));
         let mut totals = Totals::default();
         for (id, status) in tests {
@@ -215,7 +265,7 @@ mod tests {
             ("tests", "5"),
             ("failures", "2"),
             ("errors", "1"),
-            ("disabled", "1"),
+            ("skipped", "1"),
             ("time", "6.000"),
         ] {
             assert_eq!(root.attribute(attr), Some(want), "{attr}");

@@ -2,6 +2,7 @@
 mod input;
 mod json;
 mod junit;
+mod shards;
 
 pub use input::{
     detect_format, exit_code_rank, merge_files, merge_texts, worst_exit_code, MergeError, Merged,
