@@ -74,6 +74,7 @@ fn pure_cgroup_v2_placements_as_root_and_as_a_user() {
     let results = vm.boot(&initrd, &dir, 768, "loglevel=1");
     eprintln!("VM ({}) done in {:?}", vm.accel, started.elapsed());
     let facts = Facts::parse(&results);
+    let _ = std::fs::remove_dir_all(&dir);
 
     let mut problems = Vec::new();
     let mut table = String::from(
