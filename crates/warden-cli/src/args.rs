@@ -182,7 +182,7 @@ pub struct SelectArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub select: SelectArgs,
-    /// Tests running at once [default: number of CPUs]
+    /// Tests running at once, 1 to 1024 (more is refused) [default: number of CPUs]
     #[arg(
         short = 'j',
         long,

@@ -3,14 +3,22 @@
 //! warden the registry does not know. Also run quietly at the start of every run.
 
 use std::fmt::Write as _;
+use std::time::{Duration, Instant};
 
 use warden::container::{remove_orphan_containers, Engine, EngineChoice};
 use warden::state::registry::{self, RunEntry};
 use warden::watchdog::{reap_run, Reaped};
 
 /// Reap every dead run in the registry, then the containers of dead wardens on `engines`;
-/// returns what was removed (or would be) and what went wrong.
-pub fn sweep(dry_run: bool, engines: &[Engine]) -> (Vec<Reaped>, Vec<String>) {
+/// returns what was removed (or would be) and what went wrong. Directories are removed until
+/// `deadline` and the sweep ends early when `stop` says so (a signal): what is left stays in
+/// the registry for the next sweep.
+pub fn sweep(
+    dry_run: bool,
+    engines: &[Engine],
+    deadline: Instant,
+    stop: &dyn Fn() -> bool,
+) -> (Vec<Reaped>, Vec<String>) {
     let dir = registry::registry_dir();
     let mut reaped = Vec::new();
     let mut problems = Vec::new();
@@ -25,8 +33,17 @@ pub fn sweep(dry_run: bool, engines: &[Engine]) -> (Vec<Reaped>, Vec<String>) {
         if entry.owner_alive() {
             continue;
         }
-        let r = reap_run(&entry, "warden died; `warden clean` ended the run", dry_run);
-        if !dry_run {
+        if stop() {
+            break;
+        }
+        let r = reap_run(
+            &entry,
+            "warden died; `warden clean` ended the run",
+            dry_run,
+            deadline,
+            stop,
+        );
+        if !dry_run && r.left.is_empty() {
             registry::unregister(&dir, &entry.run_id);
         }
         problems.extend(r.problems.iter().cloned());
@@ -115,8 +132,16 @@ pub fn describe(r: &Reaped, dry_run: bool) -> String {
     format!("dead run {}: {}", r.run_id, parts.join(", "))
 }
 
+/// How long `warden clean` spends removing directories before it stops and says what is left.
+const CLEAN_BUDGET: Duration = Duration::from_secs(60);
+
 pub fn run_clean(dry_run: bool) -> u8 {
-    let (reaped, problems) = sweep(dry_run, &installed_engines());
+    let (reaped, problems) = sweep(
+        dry_run,
+        &installed_engines(),
+        Instant::now() + CLEAN_BUDGET,
+        &|| false,
+    );
     for p in &problems {
         eprintln!("warning: {p}");
     }

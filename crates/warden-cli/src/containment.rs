@@ -17,6 +17,9 @@ use warden::watchdog::Watchdog;
 use crate::terminal::Terminal;
 use crate::{clean_cmd, degraded, systemd_scope};
 
+/// How long the sweep of dead runs at the start of a run may spend removing their directories.
+const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub struct Containment {
     pub cgroup: Option<Arc<CgroupRun>>,
     /// Memory, pids and CPU accounting for per-test caps and measurements (v1 hierarchies on
@@ -36,11 +39,15 @@ impl Containment {
         verbose: bool,
         container_engine: Option<&Engine>,
     ) -> anyhow::Result<Containment> {
+        // Bounded, and cut short by a signal: a dead run's huge temp dir must not hold up
+        // this one (what is left stays registered for the next sweep or `warden clean`).
         let (reaped, problems) = clean_cmd::sweep(
             false,
             container_engine
                 .map(std::slice::from_ref)
                 .unwrap_or_default(),
+            std::time::Instant::now() + SWEEP_BUDGET,
+            &|| crate::signals::pending().is_some(),
         );
         for r in reaped.iter().filter(|r| !r.is_empty()) {
             terminal.warning(&clean_cmd::describe(r, false));
@@ -63,6 +70,10 @@ impl Containment {
             terminal.note(&format!(
                 "note: not a child subreaper ({e}): orphans of tests go to init"
             ));
+        }
+        // Worker slots hold descriptors; tests still get the limit warden was started with.
+        if let Err(e) = os::rlimit::raise_nofile() {
+            terminal.note(&format!("note: cannot raise the open-files limit: {e}"));
         }
         let (cgroup, no_cgroup) = match CgroupRun::create(run_id) {
             Ok(cg) => (Some(Arc::new(cg)), None),
@@ -128,8 +139,9 @@ impl Containment {
         })
     }
 
-    /// The run ended (the runner already removed its cgroups and temp dirs).
-    pub fn tear_down(self) {
+    /// The run ended (the runner already removed its cgroups and temp dirs). `temp_left`: the
+    /// temp root could not be removed in time; the registry entry stays for `warden clean`.
+    pub fn tear_down(self, temp_left: bool) {
         if let Some(w) = self.watchdog {
             w.finish();
         }
@@ -137,7 +149,9 @@ impl Containment {
         if let Some(cg) = &self.cgroup {
             cg.leave();
         }
-        registry::unregister(&self.registry_dir, &self.run_id);
+        if !temp_left {
+            registry::unregister(&self.registry_dir, &self.run_id);
+        }
     }
 }
 

@@ -27,7 +27,9 @@ pub fn warning(c: &Containment) -> Option<String> {
     }
     let mut lost = Vec::new();
     if c.no_cgroup.is_some() {
-        lost.push("a process that leaves with `setsid` and a scrubbed environment is not tracked");
+        lost.push(
+            "a process that leaves its session and sheds warden's marks is only killed at the end of the run, and not at all if warden is SIGKILLed",
+        );
     }
     if c.controllers.memory().is_none() {
         lost.push(

@@ -79,7 +79,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .context("cannot start the async runtime")?;
     let _runtime = rt.enter();
     let (stop_tx, stop_rx) = watch::channel(None);
-    signals::install(stop_tx).context("cannot install signal handlers")?;
+    let signals = signals::install(stop_tx).context("cannot install signal handlers")?;
     if let Some(path) = &settings.output.html {
         bail!(
             "--html / [run] html ({}): the HTML report is not available in this version of warden yet",
@@ -203,6 +203,8 @@ pub fn run(args: RunArgs) -> Result<u8> {
         settings.output.verbose,
         engine.as_ref(),
     )?;
+    // A signal during the set-up (a long sweep of dead runs, say): the run starts no test.
+    signals.forward_pending();
     let container = engine.as_ref().map(|engine| {
         Arc::new(ContainerRun {
             engine: engine.clone(),
@@ -278,6 +280,21 @@ pub fn run(args: RunArgs) -> Result<u8> {
         .await;
         anyhow::Ok(outcome)
     })?;
+    // Every child of warden is a test's now (the watchdog is claimed): an orphan that shed
+    // both the run's token and its mark, so that even the runner could not tell it, ends here.
+    let strays = warden::supervise::kill_unclaimed(|_| true);
+    if !strays.is_empty() {
+        let list: Vec<String> = strays
+            .iter()
+            .map(|l| format!("{} {}", l.pid, l.cmd))
+            .collect();
+        terminal.warning(&format!(
+            "killed {} orphaned process{} left under warden: {}",
+            strays.len(),
+            if strays.len() == 1 { "" } else { "es" },
+            list.join(", ")
+        ));
+    }
     // Every test removed its container; this catches one whose removal failed.
     if let Some(engine) = &engine {
         match remove_run_containers(engine, &run_id, false) {
@@ -303,7 +320,7 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
         _ => {}
     }
-    containment.tear_down();
+    containment.tear_down(outcome.temp_left.is_some());
     let (late_warnings, mut lost) = persist.finish(&outcome);
     lost.extend(reports.finish());
     if !lost_logs.is_empty() {

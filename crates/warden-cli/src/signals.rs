@@ -10,7 +10,11 @@
 //! `nohup warden …` must survive the hangup, and a shell starts background jobs with SIGINT
 //! ignored so that a Ctrl-C meant for the foreground leaves them running.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+//! The signals are counted by a handler of their own the moment they arrive, so that code that
+//! does not poll the runtime — the set-up, the sweep of dead runs — can see one and stop
+//! ([`pending`]); the runtime's handlers only wake the runner up.
+
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -18,13 +22,50 @@ use tokio::sync::watch;
 use warden::events::StopReason;
 use warden::runner::StopRequest;
 
-/// Which signal stopped the run (0 = none).
-#[derive(Clone, Default)]
-pub struct Received(Arc<AtomicI32>);
+/// The first stop signal received (0 = none), and how many arrived.
+static FIRST: AtomicI32 = AtomicI32::new(0);
+static COUNT: AtomicU32 = AtomicU32::new(0);
+
+/// The first stop signal (SIGINT, SIGTERM or SIGHUP) received so far, if any.
+pub fn pending() -> Option<i32> {
+    Some(FIRST.load(Ordering::SeqCst)).filter(|s| *s != 0)
+}
+
+/// What the signals received so far ask of the runner.
+fn request() -> Option<StopRequest> {
+    let first = pending()?;
+    Some(StopRequest {
+        reason: StopReason::Signal,
+        // The first signal decides the exit code; any later one only hurries things.
+        immediate: COUNT.load(Ordering::SeqCst) > 1,
+        exit_code: 128 + first,
+    })
+}
+
+/// Hands what the signals received so far ask for to the runner.
+#[derive(Clone)]
+pub struct Signals(Arc<watch::Sender<Option<StopRequest>>>);
+
+impl Signals {
+    /// Passes a signal that arrived while nothing polled the runtime (during the set-up) on
+    /// to the runner, so that it starts no test.
+    pub fn forward_pending(&self) {
+        forward(&self.0);
+    }
+}
+
+fn forward(stop: &watch::Sender<Option<StopRequest>>) {
+    if let Some(req) = request() {
+        stop.send_if_modified(|cur| {
+            let changed = *cur != Some(req);
+            *cur = Some(req);
+            changed
+        });
+    }
+}
 
 /// Install the handlers; must be called inside the runtime.
-pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Received> {
-    let received = Received::default();
+pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Signals> {
     let kinds = [
         (SignalKind::interrupt(), libc::SIGINT),
         (SignalKind::terminate(), libc::SIGTERM),
@@ -35,21 +76,18 @@ pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Rece
         if inherited_ignored(num) {
             continue;
         }
+        // SAFETY: the action only touches atomics, which is async-signal-safe.
+        unsafe {
+            signal_hook_registry::register(num, move || {
+                let _ = FIRST.compare_exchange(0, num, Ordering::SeqCst, Ordering::SeqCst);
+                COUNT.fetch_add(1, Ordering::SeqCst);
+            })
+        }?;
         let mut s = signal(kind)?;
-        let received = received.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
             while s.recv().await.is_some() {
-                // The first signal decides the exit code; any later one only hurries things.
-                let first = received
-                    .0
-                    .compare_exchange(0, num, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok();
-                let _ = stop.send(Some(StopRequest {
-                    reason: StopReason::Signal,
-                    immediate: !first,
-                    exit_code: 128 + received.0.load(Ordering::SeqCst),
-                }));
+                forward(&stop);
             }
         });
     }
@@ -68,7 +106,7 @@ pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Rece
             }
         });
     }
-    Ok(received)
+    Ok(Signals(stop))
 }
 
 /// Whether `sig` is ignored (SIG_IGN) in this process: inherited that way, since nothing in

@@ -14,6 +14,9 @@ use super::settings::{
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 const STATE_DIR_NAME: &str = ".warden";
+/// The most tests warden runs at once. Every worker slot holds a temp dir, cgroups and file
+/// descriptors; a value above this is a typo or an attack (issue 17), not a machine.
+pub const MAX_WORKERS: usize = 1024;
 
 impl Resolver {
     pub(super) fn run_config(&self) -> Result<RunConfig, ConfigError> {
@@ -22,6 +25,12 @@ impl Resolver {
         let no_capture = given!(self.no_capture);
         if max_workers.value == Some(0) {
             return Err(self.invalid(&max_workers, "must be at least 1"));
+        }
+        if let Some(n) = max_workers.value.filter(|n| *n > MAX_WORKERS) {
+            return Err(self.invalid(
+                &max_workers,
+                format!("{n} is more than the {MAX_WORKERS} tests warden runs at once"),
+            ));
         }
         let mut requested = max_workers.value;
         let mut sequential = parallel.value == Some(false);
@@ -72,6 +81,7 @@ impl Resolver {
                 std::thread::available_parallelism()
                     .map(usize::from)
                     .unwrap_or(1)
+                    .min(MAX_WORKERS)
             })
         };
 
@@ -236,6 +246,10 @@ mod tests {
             ),
             ("grace = \"-1s\"", "[run] grace: invalid duration `-1s`"),
             ("max_workers = 0", "[run] max_workers: must be at least 1"),
+            (
+                "max_workers = 99999999999999999",
+                "[run] max_workers: 99999999999999999 is more than the 1024 tests warden runs at once",
+            ),
             ("max_fail = 0", "[run] max_fail: must be at least 1"),
             (
                 "color = \"blue\"",
@@ -280,6 +294,13 @@ mod tests {
                     ..cli()
                 },
                 "--max-workers: must be at least 1",
+            ),
+            (
+                RunOptions {
+                    max_workers: Some(100_000),
+                    ..cli()
+                },
+                "--max-workers: 100000 is more than the 1024 tests warden runs at once",
             ),
             (
                 RunOptions {

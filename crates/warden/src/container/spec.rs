@@ -377,6 +377,7 @@ mod tests {
             }),
             cgroup: None,
             token: Vec::new(),
+            mark: None,
             controllers: None,
             limits: Limits::default(),
         }

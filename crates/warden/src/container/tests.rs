@@ -65,6 +65,7 @@ impl Project {
             }),
             cgroup: None,
             token: Vec::new(),
+            mark: None,
             controllers: None,
             limits: Limits::default(),
         }

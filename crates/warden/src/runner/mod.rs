@@ -2,6 +2,7 @@
 mod classify;
 mod host_watch;
 mod scheduler;
+mod slots;
 
 pub use classify::{classify, SKIP_EXIT_CODE};
 pub use scheduler::{run, RunOutcome, RunPlan, StopRequest, GUARD_EXIT_CODE};

@@ -1,7 +1,7 @@
 //! The scheduler loop: hands queued tests to free worker slots, retries failures, stops on
 //! fail-fast or when told to, and reports everything as events.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,16 +11,19 @@ use tokio::task::JoinSet;
 
 use super::classify::classify;
 use super::host_watch::HostWatch;
+use super::slots::{warn_unenforced_caps, worker_tmp, Slots};
 use crate::container::{run_test_in_container, ContainerRun};
 use crate::events::{
     CapturedOutput, Event, EventKind, GuardAction, Status, StopReason, TestResult, Totals,
 };
 use crate::monitor::{Action, GuardConfig, RunningState, RunningTest};
-use crate::state::RunDir;
-use crate::supervise::os::cgroup::{CgroupRun, TestCgroup};
-use crate::supervise::os::controllers::{ControllerRun, ControllerSlot};
+use crate::state::{remove_tree_within, RunDir};
+use crate::supervise::os::cgroup::CgroupRun;
+use crate::supervise::os::controllers::ControllerRun;
+use crate::supervise::os::mark;
 use crate::supervise::{
-    run_process, Cancel, CaptureSpec, Exit, Limits, ProcessOutcome, SpawnSpec, TapMode,
+    kill_unclaimed, owned_by, run_process, Cancel, CaptureSpec, Exit, Limits, ProcessOutcome,
+    SpawnSpec, TapMode,
 };
 use crate::test_case::{OutputFormat, TestCase};
 
@@ -91,6 +94,8 @@ pub struct RunOutcome {
     pub duration: Duration,
     /// Why the host guard stopped the run, with the readings (exit 42).
     pub guard_reason: Option<String>,
+    /// The run's temp root, when it could not be removed in time: `warden clean` must.
+    pub temp_left: Option<PathBuf>,
 }
 
 struct Finished {
@@ -130,11 +135,11 @@ pub async fn run(
         log_dir: plan.run_dir.as_ref().map(|d| d.logs.clone()),
         partition: plan.partition.clone(),
     }));
-    for w in 0..workers {
-        let _ = std::fs::create_dir_all(worker_tmp(&plan, w));
-    }
-    let cgroups = worker_cgroups(plan.cgroup.as_deref(), workers, &mut on_event);
-    let controllers = worker_controllers(&plan, cgroups.as_deref(), workers, &mut on_event);
+    // Slots are made as tests need them: never more than can run at once.
+    let mut slots = Slots::new(workers.min(plan.tests.len()).max(1));
+    let mark_base = mark::run_base(&plan.run_id);
+    let mut spawned: u64 = 0;
+    warn_unenforced_caps(&plan, &mut on_event);
     let mut host = plan.guard.clone().map(|mut config| {
         config.max_workers = workers;
         HostWatch::new(config)
@@ -142,7 +147,6 @@ pub async fn run(
 
     // The plan's order is the run order (`select::run_order` put `@serial` tests last).
     let mut queue: VecDeque<(usize, u32)> = (0..plan.tests.len()).map(|i| (i, 1)).collect();
-    let mut free: BTreeSet<usize> = (0..workers).collect();
     let mut running: JoinSet<Finished> = JoinSet::new();
     let mut on_slot: BTreeMap<usize, Running> = BTreeMap::new();
     let mut serial_running = false;
@@ -171,6 +175,11 @@ pub async fn run(
         on_event(Event::now(EventKind::TestFinished(Box::new(r))));
     }
 
+    // A stop asked for before the run began (a signal during the set-up): start nothing.
+    if let Some(req) = *stop.borrow_and_update() {
+        stopped = Some(req.reason);
+        stop_exit = Some(req.exit_code);
+    }
     loop {
         // Start what can start.
         let allowed = host.as_ref().map_or(workers, HostWatch::allowed);
@@ -208,7 +217,22 @@ pub async fn run(
             if on_slot.len() >= allowed {
                 break;
             }
-            let Some(worker) = free.pop_first() else {
+            let Some(worker) = slots.take(&plan, &mut on_event) else {
+                if slots.limit() == 0 {
+                    // Not one slot could be made: no test runs without its cgroups and caps.
+                    queue.pop_front();
+                    let why = slots.failure.clone().unwrap_or_default();
+                    let r = not_run_result(
+                        test,
+                        Status::Error,
+                        Some(format!("cannot set up a worker slot: {why}")),
+                    );
+                    totals.add(&r);
+                    any_failure = true;
+                    failures += 1;
+                    on_event(Event::now(EventKind::TestFinished(Box::new(r))));
+                    continue;
+                }
                 break;
             };
             queue.pop_front();
@@ -219,8 +243,11 @@ pub async fn run(
                 attempt,
             }));
             let mut spec = spawn_spec(&plan, test, worker, attempt);
-            spec.cgroup = cgroups.as_ref().map(|c| c[worker].clone());
-            spec.controllers = controllers.as_ref().map(|c| c[worker].clone());
+            spec.mark = Some(mark::test_mark(mark_base, spawned));
+            spawned += 1;
+            let slot = slots.get(worker);
+            spec.cgroup = slot.cgroup.clone();
+            spec.controllers = slot.controllers.clone();
             let timeout = spec.timeout;
             let (cancel_tx, cancel) = watch::channel(Cancel::No);
             on_slot.insert(
@@ -232,7 +259,8 @@ pub async fn run(
                     requeue: false,
                 },
             );
-            let tmp = worker_tmp(&plan, worker);
+            let tmp = slot.tmp.clone();
+            let aside = plan.temp_root.join(format!("left-{spawned}"));
             let container = plan.container.clone();
             let id = test.id.clone();
             running.spawn(async move {
@@ -241,7 +269,7 @@ pub async fn run(
                     Some(c) => run_test_in_container(&c, &spec, &id, attempt, cancel).await,
                     None => run_process(spec, cancel).await,
                 };
-                empty_dir(&tmp);
+                empty_dir(&tmp, &aside);
                 Finished {
                     index,
                     attempt,
@@ -263,7 +291,7 @@ pub async fn run(
                     Ok(f) => f,
                     Err(e) => panic!("test supervisor task failed: {e}"),
                 };
-                free.insert(f.worker);
+                slots.give_back(f.worker);
                 let slot = on_slot.remove(&f.worker);
                 serial_running = false;
                 let test = &plan.tests[f.index];
@@ -365,12 +393,41 @@ pub async fn run(
     }
 
     totals.not_run = queue.len() as u32;
-    let _ = std::fs::remove_dir_all(&plan.temp_root);
-    drop(controllers);
+    // Orphans of the run that no test was charged with (their test had ended, or they shed
+    // both token and mark) end with the run.
+    let run_token = [format!("WARDEN_RUN_ID={}", plan.run_id)];
+    let escaped = kill_unclaimed(|pid| owned_by(pid, Some(mark::run_marks(mark_base)), &run_token));
+    if !escaped.is_empty() {
+        let list: Vec<String> = escaped
+            .iter()
+            .map(|l| format!("{} {}", l.pid, l.cmd))
+            .collect();
+        on_event(Event::now(EventKind::Warning(format!(
+            "killed {} process{} of the run that outlived their tests: {}",
+            escaped.len(),
+            if escaped.len() == 1 { "" } else { "es" },
+            list.join(", ")
+        ))));
+    }
+    // The slots' descriptors first: removing a deep temp tree needs some.
+    drop(slots);
+    let temp_left = match remove_tree_within(
+        &plan.temp_root,
+        Instant::now() + TEMP_ROOT_BUDGET,
+        &|| false,
+    ) {
+        Ok(()) => None,
+        Err(why) => {
+            on_event(Event::now(EventKind::Warning(format!(
+                "the run's temp dir {} is not fully removed ({why}): `warden clean` removes the rest",
+                plan.temp_root.display()
+            ))));
+            Some(plan.temp_root.clone())
+        }
+    };
     if let Some(c) = &plan.controllers {
         c.remove();
     }
-    drop(cgroups);
     if let Some(cg) = &plan.cgroup {
         cg.remove();
     }
@@ -393,6 +450,7 @@ pub async fn run(
         stopped,
         duration,
         guard_reason,
+        temp_left,
     }
 }
 
@@ -425,96 +483,31 @@ fn running_state(
     }
 }
 
-/// Memory, pids and CPU controllers per worker slot, next to the slot's tracking cgroup.
-/// Warns when a cap was asked for that no controller can enforce.
-fn worker_controllers(
-    plan: &RunPlan,
-    cgroups: Option<&[Arc<TestCgroup>]>,
-    workers: usize,
-    on_event: &mut impl FnMut(Event),
-) -> Option<Vec<Arc<ControllerSlot>>> {
-    let run = plan.controllers.as_deref();
-    let mem_capped =
-        plan.limits.mem_bytes.is_some() || plan.tests.iter().any(|t| t.mem_limit.is_some());
-    let why = || {
-        run.map(|r| r.notes().join("; "))
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "no cgroups".to_string())
-    };
-    if mem_capped && run.and_then(ControllerRun::memory).is_none() {
-        on_event(Event::now(EventKind::Warning(format!(
-            "no memory cgroup ({}): memory limits are address-space limits (RLIMIT_AS); a test over one fails to allocate instead of being stopped as OOM",
-            why()
-        ))));
-    }
-    if plan.limits.pids.is_some() && run.and_then(ControllerRun::pids).is_none() {
-        on_event(Event::now(EventKind::Warning(format!(
-            "no pids cgroup ({}): --test-pids-limit is not enforced",
-            why()
-        ))));
-    }
-    let run = run?;
-    match (0..workers)
-        .map(|w| {
-            run.slot(&format!("w{w}"), cgroups.map(|c| &*c[w]))
-                .map(Arc::new)
-        })
-        .collect()
-    {
-        Ok(v) => Some(v),
-        Err(e) => {
-            on_event(Event::now(EventKind::Warning(format!(
-                "cannot create the memory/pids cgroups of the worker slots: {e}; per-test caps fall back to rlimits"
-            ))));
-            None
-        }
-    }
-}
-
-/// One cgroup per worker slot, reused by the slot's tests (each test ends only when its cgroup
-/// is empty). `None`, with a warning, when they cannot be made.
-fn worker_cgroups(
-    run: Option<&CgroupRun>,
-    workers: usize,
-    on_event: &mut impl FnMut(Event),
-) -> Option<Vec<Arc<TestCgroup>>> {
-    let run = run?;
-    match (0..workers)
-        .map(|w| run.test(&format!("w{w}")).map(Arc::new))
-        .collect()
-    {
-        Ok(v) => Some(v),
-        Err(e) => {
-            on_event(Event::now(EventKind::Warning(format!(
-                "cannot create test cgroups under {}: {e}; tracking by process group and environment instead",
-                run.dir().display()
-            ))));
-            None
-        }
-    }
-}
-
-/// The private `TMPDIR` of a worker slot. Reusing one directory per slot (emptied between
-/// tests) instead of one per test saves an inode allocation and removal per test.
-fn worker_tmp(plan: &RunPlan, worker: usize) -> PathBuf {
-    plan.temp_root.join(format!("w{worker}"))
-}
+/// How long emptying a slot's `TMPDIR` after a test may take before what is left is moved
+/// aside (removed with the run's temp root): the runner waits for it.
+const EMPTY_BUDGET: Duration = Duration::from_millis(500);
+/// How long removing the run's temp root may take at the end of a run.
+const TEMP_ROOT_BUDGET: Duration = Duration::from_secs(5);
 
 /// Remove everything inside `dir`, leaving it empty (recreated if the test removed it or made
-/// parts of it unremovable).
-fn empty_dir(dir: &std::path::Path) {
+/// parts of it unremovable). A tree too big to remove in [`EMPTY_BUDGET`] is renamed into
+/// `aside`, so that the slot's next test starts in an empty dir at once.
+fn empty_dir(dir: &std::path::Path, aside: &std::path::Path) {
+    let deadline = Instant::now() + EMPTY_BUDGET;
     let clean = match std::fs::read_dir(dir) {
         Ok(entries) => entries.flatten().all(|e| {
             let p = e.path();
             match e.file_type() {
-                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&p).is_ok(),
+                Ok(t) if t.is_dir() => remove_tree_within(&p, deadline, &|| false).is_ok(),
                 _ => std::fs::remove_file(&p).is_ok(),
             }
         }),
         Err(_) => false,
     };
     if !clean {
-        let _ = std::fs::remove_dir_all(dir);
+        if std::fs::rename(dir, aside).is_err() {
+            let _ = remove_tree_within(dir, Instant::now() + EMPTY_BUDGET, &|| false);
+        }
         let _ = std::fs::create_dir_all(dir);
     }
 }
@@ -567,6 +560,7 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
     ];
     SpawnSpec {
         token,
+        mark: None,
         cgroup: None,
         controllers: None,
         limits: Limits {

@@ -3,6 +3,7 @@ pub mod history;
 pub mod journal;
 mod lock;
 pub mod registry;
+mod remove;
 pub mod resume;
 mod run_dir;
 pub use history::{History, HistoryError, TestStats};
@@ -11,5 +12,6 @@ pub use journal::{
     JournalContents, JournalError, TestRecord,
 };
 pub use lock::{LockError, StateLock};
+pub use remove::{remove_tree_within, Unfinished};
 pub use resume::{plan_resume, ResumeError, ResumePlan};
 pub use run_dir::{new_run_id, prune_runs, RunDir, StateError};

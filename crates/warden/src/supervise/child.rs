@@ -48,6 +48,15 @@ impl ClaimedChild {
     }
 }
 
+impl ClaimedChild {
+    /// Claim a child spawned some other way that will not exit before it is claimed (the
+    /// watchdog, which waits for warden's word).
+    pub(crate) fn claim(pid: i32) -> ClaimedChild {
+        waited().insert(pid);
+        ClaimedChild(pid)
+    }
+}
+
 impl Drop for ClaimedChild {
     fn drop(&mut self) {
         waited().remove(&self.0);

@@ -16,3 +16,4 @@ pub use child::{ChildUsage, MainChild};
 pub use limits::{Limits, MemCapBy, Usage};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};
 pub use sink::{OutputSink, SinkResult};
+pub use tree::{kill_unclaimed, owned_by};

@@ -178,6 +178,7 @@ mod tests {
             pgid: pid,
             cgroup: None,
             token: Vec::new(),
+            mark: None,
         };
         let mut st = State::new();
         let id = st.add(&tree);

@@ -61,6 +61,9 @@ pub struct SpawnSpec {
     /// `K=V` entries of `env` that mark every process of this test: how escaped processes are
     /// found when there is no cgroup.
     pub token: Vec<String>,
+    /// The rlimit mark every process of this test carries ([`os::mark`]): how processes that
+    /// dropped the token (`env -i`) or hide it (non-dumpable) are still told.
+    pub mark: Option<u64>,
     /// Memory, pids and CPU controllers of the worker slot, when the host has them.
     pub controllers: Option<Arc<ControllerSlot>>,
     pub limits: Limits,
@@ -143,6 +146,7 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         pgid: pid,
         cgroup: spec.cgroup.clone(),
         token: spec.token.clone(),
+        mark: spec.mark,
     };
     // Frozen with every other test on Ctrl-Z; time paused does not count against it.
     let paused_at_start = pause::paused_total();
@@ -361,7 +365,12 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         })?),
         None => None,
     };
-    let mut rlimits = Vec::new();
+    // The open-files limit warden was started with (it raised its own), before
+    // `--safe-mode` lowers it further.
+    let mut rlimits: Vec<_> = rlimit::inherited_nofile()
+        .into_iter()
+        .chain(spec.mark.and_then(os::mark::rlimit))
+        .collect();
     if spec.limits.safe_mode {
         rlimits.extend(rlimit::safe_mode());
     }

@@ -10,6 +10,10 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 
 use super::reap::reap_run;
 use crate::state::registry::{self, RunEntry};
+use crate::supervise::ClaimedChild;
+
+/// How long the watchdog spends removing a dead run's directories.
+const REMOVE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The hidden subcommand that runs the watchdog.
 pub const WATCHDOG_COMMAND: &str = "__watchdog";
@@ -17,6 +21,8 @@ pub const WATCHDOG_COMMAND: &str = "__watchdog";
 pub struct Watchdog {
     child: Child,
     stdin: Option<ChildStdin>,
+    /// Never taken for an orphan of a test (and killed with the run's leftovers).
+    _claim: ClaimedChild,
 }
 
 impl Watchdog {
@@ -37,6 +43,7 @@ impl Watchdog {
             cmd.pre_exec(|| nix::unistd::setsid().map(|_| ()).map_err(io::Error::from));
         }
         let mut child = cmd.spawn()?;
+        let claim = ClaimedChild::claim(child.id() as i32);
         let mut stdin = child
             .stdin
             .take()
@@ -48,6 +55,7 @@ impl Watchdog {
         Ok(Watchdog {
             child,
             stdin: Some(stdin),
+            _claim: claim,
         })
     }
 
@@ -87,11 +95,22 @@ pub fn serve(registry_dir: &Path) -> i32 {
             Ok(_) => {}
         }
     }
-    reap_run(&entry, "warden died; the watchdog ended the run", false);
+    // Processes go at once; a huge temp dir gets a few seconds, and the rest is left to
+    // `warden clean` (the entry stays for it) rather than keeping the watchdog busy.
+    let deadline = std::time::Instant::now() + REMOVE_BUDGET;
+    let reaped = reap_run(
+        &entry,
+        "warden died; the watchdog ended the run",
+        false,
+        deadline,
+        &|| false,
+    );
     // The watchdog may be the last process in the leaf warden moved itself into.
     if let Some(undo) = &entry.cgroup_undo {
         crate::supervise::os::placement::leave(undo);
     }
-    registry::unregister(registry_dir, &entry.run_id);
+    if reaped.left.is_empty() {
+        registry::unregister(registry_dir, &entry.run_id);
+    }
     0
 }

@@ -3,7 +3,7 @@
 //! watchdog (the moment warden dies) and `warden clean` (any time later).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::container::{remove_run_containers, ContainerInfo};
 use crate::events::Leak;
 use crate::state::registry::RunEntry;
+use crate::state::remove_tree_within;
 use crate::supervise::os;
 use crate::supervise::os::cgroup;
 
@@ -32,6 +33,9 @@ pub struct Reaped {
     pub containers: Vec<ContainerInfo>,
     /// What could not be done (the container engine did not answer, say).
     pub problems: Vec<String>,
+    /// Directories of the run not fully removed in the time given: the registry entry stays,
+    /// so that the next `warden clean` (or run) goes on with them.
+    pub left: Vec<PathBuf>,
 }
 
 impl Reaped {
@@ -58,8 +62,16 @@ fn made_for_run(path: &Path, run_id: &str) -> bool {
 }
 
 /// Kill and remove everything of the run in `entry`: processes first (an engine CLI among them
-/// cannot start another container then), then its containers. With `dry_run`, only list it.
-pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
+/// cannot start another container then), then its containers, then its directories — those
+/// until `deadline`, or until `stop` says so (a signal): whatever is left is in `left`. With
+/// `dry_run`, only list it.
+pub fn reap_run(
+    entry: &RunEntry,
+    why: &str,
+    dry_run: bool,
+    deadline: Instant,
+    stop: &dyn Fn() -> bool,
+) -> Reaped {
     let mut reaped = Reaped {
         run_id: entry.run_id.clone(),
         ..Reaped::default()
@@ -75,7 +87,9 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
             reaped.refused.push(dir.clone());
         }
     }
-    reaped.processes = os::processes_with_env(&token);
+    let base = os::mark::run_base(&entry.run_id);
+    let scan = || os::run_processes(&token, |m| os::mark::of_run(m, base));
+    reaped.processes = scan().0;
     let temp_root_ours = made_for_run(&entry.temp_root, &entry.run_id);
     if entry.temp_root.exists() {
         if temp_root_ours {
@@ -91,10 +105,11 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
     for dir in cgroup_dirs {
         cgroup::remove_tree(dir);
     }
-    // A process may fork while we kill: scan again until nothing carries the token.
+    // A process may fork while we kill: scan again until nothing carries the token or the
+    // mark, and no process read as empty (caught mid-exec) could still be one.
     for _ in 0..20 {
-        let left = os::processes_with_env(&token);
-        if left.is_empty() {
+        let (left, uncertain) = scan();
+        if left.is_empty() && !uncertain {
             break;
         }
         for l in &left {
@@ -108,7 +123,13 @@ pub fn reap_run(entry: &RunEntry, why: &str, dry_run: bool) -> Reaped {
     }
     reap_containers(entry, &mut reaped, false);
     if temp_root_ours {
-        let _ = std::fs::remove_dir_all(&entry.temp_root);
+        if let Err(e) = remove_tree_within(&entry.temp_root, deadline, stop) {
+            reaped.problems.push(format!(
+                "{} is not fully removed ({e}); `warden clean` goes on with it",
+                entry.temp_root.display()
+            ));
+            reaped.left.push(entry.temp_root.clone());
+        }
     }
     let run_dir = entry.run_dir.as_ref().filter(|d| {
         d.is_dir() && d.file_name().and_then(|n| n.to_str()) == Some(entry.run_id.as_str())
@@ -145,6 +166,10 @@ fn reap_containers(entry: &RunEntry, reaped: &mut Reaped, dry_run: bool) {
 mod tests {
     use super::*;
 
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
     fn entry(run_id: &str, temp_root: PathBuf) -> RunEntry {
         RunEntry {
             run_id: run_id.into(),
@@ -171,13 +196,13 @@ mod tests {
         std::fs::create_dir_all(&other).unwrap();
         let mut e = entry("r1", tmp.path().join("warden-r1"));
         e.extra_cgroup_dirs = vec![ours.clone(), other.clone()];
-        let r = reap_run(&e, "test", true);
+        let r = reap_run(&e, "test", true, far(), &|| false);
         assert_eq!(
             (r.cgroups.clone(), r.refused.clone()),
             (vec![ours.clone()], vec![other.clone()])
         );
         assert!(ours.exists(), "a dry run removes nothing");
-        let r = reap_run(&e, "test", false);
+        let r = reap_run(&e, "test", false, far(), &|| false);
         assert_eq!(r.cgroups, vec![ours.clone()]);
         assert!(!ours.exists());
         assert!(other.exists());
@@ -188,7 +213,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("warden-r1");
         std::fs::create_dir_all(root.join("w0")).unwrap();
-        let r = reap_run(&entry("r1", root.clone()), "test", false);
+        let r = reap_run(&entry("r1", root.clone()), "test", false, far(), &|| false);
         assert_eq!(r.dirs, vec![root.clone()]);
         assert!(r.refused.is_empty());
         assert!(!root.exists());
@@ -201,7 +226,9 @@ mod tests {
             std::fs::create_dir_all(&path).unwrap();
             std::fs::write(path.join("precious"), "keep").unwrap();
             for dry_run in [true, false] {
-                let r = reap_run(&entry("r1", path.clone()), "test", dry_run);
+                let r = reap_run(&entry("r1", path.clone()), "test", dry_run, far(), &|| {
+                    false
+                });
                 assert_eq!(r.refused, vec![path.clone()]);
                 assert!(r.dirs.is_empty());
                 assert!(path.join("precious").exists());
@@ -242,16 +269,16 @@ mod tests {
             program: "/bin/true".into(),
             ..engine.clone()
         });
-        let refused = reap_run(&e, "test", true);
+        let refused = reap_run(&e, "test", true, far(), &|| false);
         assert_eq!(refused.refused, vec![PathBuf::from("/bin/true")]);
         assert!(refused.containers.is_empty());
 
         e.container_engine = Some(engine.clone());
-        let listed = reap_run(&e, "test", true);
+        let listed = reap_run(&e, "test", true, far(), &|| false);
         assert_eq!(listed.containers.len(), 2, "{listed:?}");
         assert_eq!(list_containers(&engine, Some(&run_id)).unwrap().len(), 2);
 
-        let reaped = reap_run(&e, "test", false);
+        let reaped = reap_run(&e, "test", false, far(), &|| false);
         assert_eq!(reaped.containers.len(), 2, "{reaped:?}");
         assert!(reaped.problems.is_empty(), "{:?}", reaped.problems);
         assert!(!reaped.is_empty());

@@ -90,9 +90,15 @@ impl TestCgroup {
         self.procs.as_raw_fd()
     }
 
-    /// Processes in the cgroup (zombies are not listed by the kernel).
+    /// Processes in the cgroup and in any cgroup a test made below it (a process may move
+    /// itself there); zombies are not listed by the kernel.
     pub fn pids(&self) -> Vec<i32> {
-        read_pids(&self.dir)
+        // `populated` covers the cgroups below too: when it says empty (every test that left
+        // nothing behind), one read answers.
+        if !populated(&self.dir) {
+            return Vec::new();
+        }
+        read_pids_below(&self.dir)
     }
 
     pub fn populated(&self) -> bool {
@@ -123,6 +129,19 @@ impl TestCgroup {
         drop(self.procs);
         fs::remove_dir(&self.dir)
     }
+}
+
+/// `cgroup.procs` of `dir` and of every cgroup below it.
+fn read_pids_below(dir: &Path) -> Vec<i32> {
+    let mut pids = read_pids(dir);
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                pids.extend(read_pids_below(&e.path()));
+            }
+        }
+    }
+    pids
 }
 
 fn read_pids(dir: &Path) -> Vec<i32> {
@@ -163,7 +182,7 @@ fn remove_tree_except(dir: &Path, own: Option<&Path>) {
     }
     if populated(dir) {
         if fs::write(dir.join("cgroup.kill"), "1").is_err() {
-            for pid in read_pids(dir) {
+            for pid in read_pids_below(dir) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
         }
@@ -252,9 +271,16 @@ mod tests {
         fs::write(cg.dir().join("cgroup.procs"), child.id().to_string()).unwrap();
         assert_eq!(cg.pids(), vec![child.id() as i32]);
         assert!(cg.populated());
+        // A process that moved itself into a cgroup below the test's is still the test's.
+        let below = cg.dir().join("escape");
+        fs::create_dir(&below).unwrap();
+        fs::write(below.join("cgroup.procs"), child.id().to_string()).unwrap();
+        assert_eq!(cg.pids(), vec![child.id() as i32]);
+        assert!(cg.populated());
         cg.kill();
         child.wait().unwrap();
         assert!(!cg.populated());
+        fs::remove_dir(&below).unwrap();
         cg.remove().unwrap();
         run.remove();
         assert!(!run.dir().exists());

@@ -96,6 +96,197 @@ pub fn processes_with_env(needles: &[String]) -> Vec<Leak> {
     out
 }
 
+/// What `/proc/<pid>/environ` gave.
+pub enum Environ {
+    Vars(Vec<u8>),
+    /// Nothing: a process in the middle of an exec (its new image has no environment yet), a
+    /// kernel thread, or one that emptied its own.
+    Empty,
+    /// Not readable: another user's process, a non-dumpable one, or gone.
+    Unreadable,
+}
+
+pub fn environ(pid: i32) -> Environ {
+    match fs::read(format!("/proc/{pid}/environ")) {
+        Ok(env) if env.is_empty() => Environ::Empty,
+        Ok(env) => Environ::Vars(env),
+        Err(_) => Environ::Unreadable,
+    }
+}
+
+/// Whether the `NUL`-separated environment `env` holds every `K=V` of `needles`.
+pub fn env_has_all(env: &[u8], needles: &[String]) -> bool {
+    needles
+        .iter()
+        .all(|n| env.split(|b| *b == 0).any(|kv| kv == n.as_bytes()))
+}
+
+/// Children of this process (of all its threads): test main processes, and orphans of tests
+/// re-parented to warden, the child subreaper.
+pub fn own_children() -> Vec<i32> {
+    children_in("/proc/self/task")
+}
+
+/// Orphans re-parented to this process (the child subreaper), with the children of its main
+/// thread: the kernel hands orphans to the first live thread of the subreaper, its leader.
+/// One file read, for the end of every test.
+pub fn adopted_children() -> Vec<i32> {
+    use std::io::Read;
+    use std::sync::OnceLock;
+    static PATH: OnceLock<String> = OnceLock::new();
+    let path = PATH.get_or_init(|| format!("/proc/self/task/{}/children", std::process::id()));
+    // Read into a stack buffer: no size lookup, no allocation when there is nothing.
+    let mut buf = [0u8; 4096];
+    let mut out = Vec::new();
+    let Ok(mut f) = fs::File::open(path) else {
+        return out;
+    };
+    let mut rest = Vec::new();
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                rest.extend_from_slice(&buf[..n]);
+                // A procfs file hands over all it has in one read when it fits.
+                if n < buf.len() {
+                    break;
+                }
+            }
+        }
+    }
+    for p in rest.split(|b| b.is_ascii_whitespace()) {
+        if let Some(pid) = std::str::from_utf8(p).ok().and_then(|s| s.parse().ok()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+fn children_in(tasks: &str) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(tasks) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for task in tasks.flatten() {
+        if let Ok(children) = fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+/// The live (non-zombie) processes among `pids` and below them, each once, sorted. A process
+/// tree is bounded by the pids limit; the walk stops at 100,000 all the same.
+pub fn with_descendants(pids: impl IntoIterator<Item = i32>) -> Vec<i32> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo: Vec<i32> = pids.into_iter().collect();
+    while let Some(pid) = todo.pop() {
+        if seen.len() >= 100_000 || !seen.insert(pid) {
+            continue;
+        }
+        todo.extend(children_in(&format!("/proc/{pid}/task")));
+    }
+    seen.into_iter().filter(|&p| is_live(p)).collect()
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn is_live(pid: i32) -> bool {
+    read_stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
+}
+
+/// The fields of `/proc/<pid>/stat` that tell where a process belongs.
+struct Stat {
+    state: char,
+    ppid: i32,
+    /// `PF_KTHREAD`: a kernel thread, which has no environment and is never a test's.
+    kernel: bool,
+}
+
+fn read_stat(pid: i32) -> Option<Stat> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    // pgrp (5), session, tty, tpgid, then flags (9).
+    let flags: u64 = f.nth(4)?.parse().ok()?;
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    Some(Stat {
+        state,
+        ppid,
+        kernel: flags & PF_KTHREAD != 0,
+    })
+}
+
+/// Every live process of a run, as the watchdog and `warden clean` see it once warden is gone
+/// (no cgroup or process tree to go by): its environment holds every `K=V` of `token`, or its
+/// mark ([`super::mark`]) passes `is_mark` (however empty or unreadable its environment); and
+/// every process below those. The flag says whether some process could not be told either
+/// way (an empty environment and no mark): a scan worth repeating.
+pub fn run_processes(token: &[String], is_mark: impl Fn(u64) -> bool) -> (Vec<Leak>, bool) {
+    let me = std::process::id() as i32;
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return (Vec::new(), false);
+    };
+    let mut found = Vec::new();
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    let mut uncertain = false;
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Some(stat) = read_stat(pid) else {
+            continue;
+        };
+        if pid == me || stat.kernel || matches!(stat.state, 'Z' | 'X') {
+            continue;
+        }
+        parents.push((pid, stat.ppid));
+        // The token first; then the mark, which `env -i` and a non-dumpable process keep.
+        let env = environ(pid);
+        let ours = matches!(&env, Environ::Vars(vars) if env_has_all(vars, token))
+            || match super::mark::read(pid) {
+                Some(m) => is_mark(m),
+                None => {
+                    uncertain |= matches!(env, Environ::Empty);
+                    false
+                }
+            };
+        if ours {
+            found.push(pid);
+        }
+    }
+    // What runs below a process of the run is the run's, whatever it did to its environment.
+    let mut all: std::collections::BTreeSet<i32> = found.iter().copied().collect();
+    loop {
+        let before = all.len();
+        for (pid, ppid) in &parents {
+            if all.contains(ppid) {
+                all.insert(*pid);
+            }
+        }
+        if all.len() == before {
+            break;
+        }
+    }
+    let out = all
+        .into_iter()
+        .map(|pid| Leak {
+            pid,
+            cmd: cmdline(pid),
+        })
+        .collect();
+    (out, uncertain)
+}
+
 /// Make warden the child subreaper: orphans of tests are re-parented to it instead of init, so
 /// they stay visible and reapable.
 pub fn become_subreaper() -> std::io::Result<()> {

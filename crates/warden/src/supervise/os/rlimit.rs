@@ -4,6 +4,7 @@
 //! unprivileged process cannot raise), so the child only calls `setrlimit`.
 
 use std::io;
+use std::sync::OnceLock;
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
@@ -44,6 +45,32 @@ pub fn safe_mode() -> Vec<Rlimit> {
 /// as memory in use (a runtime that reserves a large heap up front fails under it).
 pub fn address_space(bytes: u64) -> Rlimit {
     Rlimit::capped(Resource::RLIMIT_AS, bytes)
+}
+
+/// The open-files limit warden was started with, when [`raise_nofile`] raised it.
+static STARTED_NOFILE: OnceLock<(u64, u64)> = OnceLock::new();
+
+/// Raise warden's own soft open-files limit to the hard one: every worker slot holds a few
+/// descriptors (cgroup files, the output pipe, a pidfd), and the usual soft limit of 1024 runs
+/// out near `-j 200`. Tests still start with the limit warden was given
+/// ([`inherited_nofile`]). Returns the new soft limit.
+pub fn raise_nofile() -> io::Result<u64> {
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).map_err(io::Error::from)?;
+    if soft >= hard {
+        return Ok(soft);
+    }
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).map_err(io::Error::from)?;
+    let _ = STARTED_NOFILE.set((soft, hard));
+    Ok(hard)
+}
+
+/// The open-files limit to give tests back, when warden raised its own.
+pub fn inherited_nofile() -> Option<Rlimit> {
+    STARTED_NOFILE.get().map(|&(soft, hard)| Rlimit {
+        resource: Resource::RLIMIT_NOFILE,
+        soft,
+        hard,
+    })
 }
 
 /// In the child, between fork and exec: only `setrlimit`, which is async-signal-safe.

@@ -20,6 +20,7 @@ fn spec(script: &str, limits: Limits) -> SpawnSpec {
         }),
         cgroup: None,
         token: vec![],
+        mark: None,
         controllers: None,
         limits,
     }

@@ -1,0 +1,173 @@
+//! Worker slots, made when a test first needs one: never more than the tests that can run at
+//! once, whatever `-j` says (a huge `-j` once made millions of temp dirs and cgroups up front).
+//! A slot is a private `TMPDIR`, a tracking cgroup and the controllers' cgroups, reused by the
+//! slot's tests. A slot that cannot be made (out of file descriptors, say) is never run
+//! without its cgroups: the run goes on with the slots it has, and says so.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::scheduler::RunPlan;
+use crate::events::{Event, EventKind};
+use crate::supervise::os::cgroup::TestCgroup;
+use crate::supervise::os::controllers::{ControllerRun, ControllerSlot};
+
+pub(super) struct Slot {
+    pub tmp: PathBuf,
+    pub cgroup: Option<Arc<TestCgroup>>,
+    pub controllers: Option<Arc<ControllerSlot>>,
+}
+
+pub(super) struct Slots {
+    made: Vec<Slot>,
+    free: BTreeSet<usize>,
+    /// How many may exist: the worker count, lowered when one cannot be made.
+    limit: usize,
+    /// Why the last slot could not be made.
+    pub failure: Option<String>,
+}
+
+impl Slots {
+    pub fn new(limit: usize) -> Slots {
+        Slots {
+            made: Vec::new(),
+            free: BTreeSet::new(),
+            limit,
+            failure: None,
+        }
+    }
+
+    /// How many tests can run at once now.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// A free slot: the lowest one made, else a new one while the limit allows.
+    pub fn take(&mut self, plan: &RunPlan, on_event: &mut impl FnMut(Event)) -> Option<usize> {
+        if let Some(w) = self.free.pop_first() {
+            return Some(w);
+        }
+        let w = self.made.len();
+        if w >= self.limit {
+            return None;
+        }
+        match make(plan, w) {
+            Ok(slot) => {
+                self.made.push(slot);
+                Some(w)
+            }
+            Err(why) => {
+                let at_once = if w == 0 {
+                    "no test can run".to_string()
+                } else {
+                    format!("running at most {w} test{} at once", plural(w))
+                };
+                on_event(Event::now(EventKind::Warning(format!(
+                    "cannot set up worker slot {w}: {why}; {at_once}"
+                ))));
+                self.limit = w;
+                self.failure = Some(why);
+                None
+            }
+        }
+    }
+
+    pub fn give_back(&mut self, w: usize) {
+        self.free.insert(w);
+    }
+
+    pub fn get(&self, w: usize) -> &Slot {
+        &self.made[w]
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// The private `TMPDIR` of a worker slot. Reusing one directory per slot (emptied between
+/// tests) instead of one per test saves an inode allocation and removal per test.
+pub(super) fn worker_tmp(plan: &RunPlan, worker: usize) -> PathBuf {
+    plan.temp_root.join(format!("w{worker}"))
+}
+
+/// File descriptors one more slot needs, with what its running test holds (the output pipe,
+/// a pidfd, the log file, cgroup files while caps are written): a slot is only made with
+/// this many left, or its test would fail half-way.
+const FDS_PER_SLOT: u64 = 24;
+
+/// How many more files this process may open, when it can be told.
+#[cfg(target_os = "linux")]
+fn fds_left() -> Option<(u64, u64)> {
+    let (soft, _) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).ok()?;
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some((soft.saturating_sub(open), soft))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn fds_left() -> Option<(u64, u64)> {
+    None
+}
+
+fn make(plan: &RunPlan, w: usize) -> Result<Slot, String> {
+    if let Some((left, limit)) = fds_left().filter(|(left, _)| *left < FDS_PER_SLOT) {
+        return Err(format!(
+            "too few open files left ({left} of the limit of {limit}; a slot needs {FDS_PER_SLOT})"
+        ));
+    }
+    let tmp = worker_tmp(plan, w);
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| format!("cannot create its temp dir {}: {e}", tmp.display()))?;
+    let name = format!("w{w}");
+    let cgroup = match plan.cgroup.as_deref() {
+        Some(run) => Some(Arc::new(run.test(&name).map_err(|e| {
+            format!(
+                "cannot create its cgroup under {}: {e}",
+                run.dir().display()
+            )
+        })?)),
+        None => None,
+    };
+    let controllers = match plan.controllers.as_deref() {
+        Some(run) => Some(Arc::new(
+            run.slot(&name, cgroup.as_deref())
+                .map_err(|e| format!("cannot create its memory/pids cgroups: {e}"))?,
+        )),
+        None => None,
+    };
+    Ok(Slot {
+        tmp,
+        cgroup,
+        controllers,
+    })
+}
+
+/// Warns when a cap was asked for that no controller of the run can enforce.
+pub(super) fn warn_unenforced_caps(plan: &RunPlan, on_event: &mut impl FnMut(Event)) {
+    let run = plan.controllers.as_deref();
+    let mem_capped =
+        plan.limits.mem_bytes.is_some() || plan.tests.iter().any(|t| t.mem_limit.is_some());
+    let why = || {
+        run.map(|r| r.notes().join("; "))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "no cgroups".to_string())
+    };
+    if mem_capped && run.and_then(ControllerRun::memory).is_none() {
+        on_event(Event::now(EventKind::Warning(format!(
+            "no memory cgroup ({}): memory limits are address-space limits (RLIMIT_AS); a test over one fails to allocate instead of being stopped as OOM",
+            why()
+        ))));
+    }
+    if plan.limits.pids.is_some() && run.and_then(ControllerRun::pids).is_none() {
+        on_event(Event::now(EventKind::Warning(format!(
+            "no pids cgroup ({}): --test-pids-limit is not enforced",
+            why()
+        ))));
+    }
+}
