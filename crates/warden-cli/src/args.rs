@@ -37,6 +37,9 @@ pub enum Command {
     /// Merge the JSON-lines or JUnit reports of several shards into one
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
+    /// Render a saved (or merged) JSON-lines event stream as the HTML report
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
     /// Move recorded test durations between machines (for `--partition duration:K/N`)
     History(HistoryArgs),
 }
@@ -93,6 +96,34 @@ pub struct MergeArgs {
     /// verdict) instead of 0
     #[arg(long)]
     pub exit_code: bool,
+}
+
+const REPORT_HELP: &str = "\
+EVENTS is a file written by `warden run --json FILE` (or `--json -` saved), or by `warden merge`
+of such files (one lane group per shard). The page is the one `warden run --html FILE` writes:
+timeline per worker, host CPU and memory, failures with their output, every test; it loads
+nothing from anywhere. When the state dir has a history, each test gets a strip of its last
+results up to the end of the stream.
+Exit codes: 0 written, 2 EVENTS is missing, unreadable or not a warden event stream (the error
+names the line), or OUT cannot be written; nothing is written then.";
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A JSON-lines event stream (`warden run --json`, `warden merge`)
+    #[arg(value_name = "EVENTS")]
+    pub events: PathBuf,
+    /// Where to write the HTML page (`-` = stdout)
+    #[arg(long, value_name = "OUT", required = true)]
+    pub html: PathBuf,
+    /// Where history.db lives, for the history strips [default: .warden/ at the project root]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<String>,
+    /// Use this configuration file instead of looking for warden.toml
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<String>,
+    /// Leave out the history strips even when a history exists
+    #[arg(long)]
+    pub no_history: bool,
 }
 
 #[derive(Debug, Args)]
@@ -259,6 +290,10 @@ pub struct RunArgs {
     /// Stream JSON-lines events to FILE (`-` = stdout)
     #[arg(long, value_name = "FILE", help_heading = "Reports")]
     pub json: Option<String>,
+    /// Write a self-contained HTML page to FILE when the run ends (also when it is stopped):
+    /// timeline per worker, host CPU and memory, failures with their output, every test
+    #[arg(long, value_name = "FILE", help_heading = "Reports")]
+    pub html: Option<String>,
     /// More output: every test's start, and output of passing tests
     #[arg(short, long, help_heading = "Reports")]
     pub verbose: bool,
@@ -291,24 +326,6 @@ pub struct RunArgs {
     /// Container engine: docker, podman or auto (docker if it answers, else podman) [default: auto]
     #[arg(long, value_name = "ENGINE", help_heading = "Containers")]
     pub container_engine: Option<String>,
-    #[command(flatten)]
-    pub later: LaterArgs,
-}
-
-/// Options of the contract whose subsystems are not built yet: accepted by the parser so the
-/// user gets a clear "not available yet" instead of "unknown option", never silently ignored.
-#[derive(Debug, Args, Default)]
-pub struct LaterArgs {
-    #[arg(long, hide = true)]
-    pub html: Option<String>,
-}
-
-impl LaterArgs {
-    /// The first option given whose subsystem does not exist yet.
-    pub fn first_given(&self) -> Option<&'static str> {
-        let given = [(self.html.is_some(), "--html")];
-        given.into_iter().find(|(on, _)| *on).map(|(_, name)| name)
-    }
 }
 
 fn flag(on: bool) -> Option<bool> {
@@ -380,6 +397,7 @@ impl RunArgs {
             safe_mode: flag(self.safe_mode),
             junit: self.junit.clone(),
             json: self.json.clone(),
+            html: self.html.clone(),
             verbose: flag(self.verbose),
             quiet: flag(self.quiet),
             color: self.color.clone(),
@@ -426,6 +444,7 @@ pub fn with_default_command(mut argv: Vec<String>) -> Vec<String> {
         "list",
         "clean",
         "merge",
+        "report",
         "history",
         "help",
         "-h",
@@ -477,11 +496,26 @@ mod tests {
     }
 
     #[test]
-    fn later_options_are_named() {
+    fn html_reaches_the_options_and_report_takes_a_stream() {
         let Command::Run(r) = parse(&["warden", "--html", "report.html"]).command else {
             panic!()
         };
-        assert_eq!(r.later.first_given(), Some("--html"));
+        assert_eq!(r.to_options().html.as_deref(), Some("report.html"));
+        let Command::Report(r) =
+            parse(&["warden", "report", "events.jsonl", "--html", "r.html"]).command
+        else {
+            panic!()
+        };
+        assert_eq!(r.events, PathBuf::from("events.jsonl"));
+        assert_eq!(r.html, PathBuf::from("r.html"));
+        assert!(!r.no_history);
+        for bad in [
+            &["warden", "report", "events.jsonl"][..],
+            &["warden", "report", "--html", "r.html"],
+        ] {
+            let argv = with_default_command(bad.iter().map(|s| s.to_string()).collect());
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -64,7 +64,7 @@ fn plural(n: usize) -> &'static str {
 
 /// The state dir as `run` would use it: `--state-dir`, else `state_dir` of `warden.toml`,
 /// else `.warden/` at the project root.
-fn state_dir(option: Option<&str>, config: Option<&str>) -> Result<PathBuf> {
+pub fn state_dir(option: Option<&str>, config: Option<&str>) -> Result<PathBuf> {
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     let options = RunOptions {
         state_dir: option.map(str::to_string),

@@ -77,13 +77,11 @@ pub fn run_list_from_run(args: &RunArgs) -> Result<u8> {
     let run_only = [
         (args.json.is_some(), "--json (use `warden list --json`)"),
         (args.junit.is_some(), "--junit"),
+        (args.html.is_some(), "--html"),
         (args.resume.is_some(), "--resume"),
     ];
     if let Some((_, name)) = run_only.iter().find(|(given, _)| *given) {
         anyhow::bail!("--list cannot be combined with {name}");
-    }
-    if let Some(option) = args.later.first_given() {
-        anyhow::bail!("{option} is not available in this version of warden yet");
     }
     run_list(
         args.to_options(),

@@ -10,6 +10,7 @@ mod list_cmd;
 mod merge_cmd;
 mod persist;
 mod prepare;
+mod report_cmd;
 mod reports;
 mod run_cmd;
 mod signals;
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         }),
         Command::Clean(args) => Ok(clean_cmd::run_clean(args.dry_run)),
         Command::Merge(args) => merge_cmd::run_merge(&args),
+        Command::Report(args) => report_cmd::run_report(&args),
         Command::History(args) => history_cmd::run_history(&args),
     };
     match result {

@@ -5,18 +5,23 @@
 
 use std::fs::File;
 use std::io::{self, Write};
+use std::path::Path;
 
 use anyhow::{bail, Result};
 use warden::config::{OutputConfig, ReportTarget};
 use warden::events::Event;
 use warden::report::output_path::same_file;
-use warden::report::{JsonLinesWriter, JunitReport, PathKind, UserPath};
+use warden::report::{HtmlReport, JsonLinesWriter, JunitReport, PathKind, UserPath};
 use warden::test_case::TestCase;
+
+use crate::report_cmd::history_strips;
 
 pub struct Reports {
     json: Option<JsonLinesWriter<Box<dyn Write>>>,
     json_path: Option<UserPath>,
     junit: Option<(JunitReport, UserPath)>,
+    /// The page is written whole when the run ends (also a stopped run: 42, 130, 143).
+    html: Option<(HtmlReport, UserPath)>,
     /// What could not be written; each makes the run's exit code non-zero.
     lost: Vec<String>,
 }
@@ -100,10 +105,19 @@ impl Reports {
                 Some((JunitReport::new(run_id), up))
             }
         };
+        let html = match &out.html {
+            None => None,
+            Some(path) => {
+                let up = UserPath::new("--html", path);
+                up.check()?;
+                Some((HtmlReport::new(), up))
+            }
+        };
         Ok(Reports {
             json,
             json_path,
             junit,
+            html,
             lost: Vec::new(),
         })
     }
@@ -133,18 +147,48 @@ impl Reports {
                 self.json = None;
             }
         }
+        if let Some((h, path)) = &mut self.html {
+            // Our own events always read back; if one does not, say so rather than draw a lie.
+            if let Err(e) = h.on_event(event) {
+                self.lost.push(format!(
+                    "the HTML report {} was not written: event {} cannot be read back: {}",
+                    path.path.display(),
+                    e.line,
+                    e.message
+                ));
+                self.html = None;
+            }
+        }
     }
 
-    /// Writes the JUnit document; returns what was lost (each one a reason for a non-zero
-    /// exit).
-    pub fn finish(mut self) -> Vec<String> {
+    /// Writes the JUnit document and the HTML page (with history strips from `state_dir`);
+    /// returns what was lost (each one a reason for a non-zero exit) and what to warn about.
+    pub fn finish(mut self, state_dir: Option<&Path>) -> (Vec<String>, Vec<String>) {
+        let mut warnings = Vec::new();
         if let Some((j, path)) = self.junit.take() {
             if let Err(e) = path.write_atomic(j.to_xml().as_bytes()) {
                 self.lost
                     .push(format!("the JUnit report was not written: {e}"));
             }
         }
-        self.lost
+        if let Some((h, path)) = self.html.take() {
+            let history = match state_dir {
+                Some(dir) => {
+                    let (strips, warning) =
+                        history_strips(dir, &h.test_ids(), h.last_time().as_deref());
+                    warnings.extend(warning);
+                    strips
+                }
+                None => Default::default(),
+            };
+            if let Some(page) = h.render(&history) {
+                if let Err(e) = path.write_atomic(page.as_bytes()) {
+                    self.lost
+                        .push(format!("the HTML report was not written: {e}"));
+                }
+            }
+        }
+        (self.lost, warnings)
     }
 }
 

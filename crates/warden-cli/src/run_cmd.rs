@@ -32,9 +32,6 @@ const KEEP_RUNS: usize = 20;
 pub const EXIT_NO_RESUME: u8 = 43;
 
 pub fn run(args: RunArgs) -> Result<u8> {
-    if let Some(option) = args.later.first_given() {
-        bail!("{option} is not available in this version of warden yet");
-    }
     let resume_force = match args.resume.as_deref() {
         None => None,
         Some("") => Some(false),
@@ -80,12 +77,6 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let _runtime = rt.enter();
     let (stop_tx, stop_rx) = watch::channel(None);
     let signals = signals::install(stop_tx).context("cannot install signal handlers")?;
-    if let Some(path) = &settings.output.html {
-        bail!(
-            "--html / [run] html ({}): the HTML report is not available in this version of warden yet",
-            path.display()
-        );
-    }
     let state_dir = settings.run.state_dir.clone();
     let _lock = StateLock::acquire(&state_dir)?;
     let run_id = new_run_id();
@@ -259,6 +250,12 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }),
         temp_root,
         container,
+        // The page draws the host's CPU and memory: sample them even without the guard.
+        sample_host: settings.output.html.is_some(),
+        argv: std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
         partition: shard_info.clone().map(Arc::new),
     };
 
@@ -321,8 +318,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
         _ => {}
     }
     containment.tear_down(outcome.temp_left.is_some());
-    let (late_warnings, mut lost) = persist.finish(&outcome);
-    lost.extend(reports.finish());
+    let (mut late_warnings, mut lost) = persist.finish(&outcome);
+    let (report_lost, report_warnings) =
+        reports.finish((!no_state()).then_some(state_dir.as_path()));
+    lost.extend(report_lost);
+    late_warnings.extend(report_warnings);
     if !lost_logs.is_empty() {
         let shown: Vec<&str> = lost_logs.iter().take(5).map(String::as_str).collect();
         lost.push(format!(

@@ -220,7 +220,9 @@ impl Terminal {
                 self.update_progress();
                 self.results.push((**r).clone());
             }
-            EventKind::TestCancelled { id, reason } => {
+            // The guard line said so when it was decided; the test is already off the list.
+            EventKind::TestRequeued { .. } => {}
+            EventKind::TestCancelled { id, reason, .. } => {
                 self.running.remove(id);
                 self.started.remove(id);
                 self.pending.remove(id);

@@ -48,6 +48,53 @@ pub fn compact_utc(t: SystemTime) -> String {
     )
 }
 
+/// Milliseconds since 1970 of a UTC time as [`rfc3339_utc_millis`] writes it
+/// (`2023-11-14T22:13:20.123Z`; the fraction may be absent or of any length, only its first
+/// three digits count). `None` for anything else: reports read back only what warden wrote.
+pub fn parse_rfc3339_utc_millis(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(r)?;
+        digits.iter().all(u8::is_ascii_digit).then(|| {
+            digits
+                .iter()
+                .fold(0i64, |n, d| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let seps = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if !seps.iter().all(|&(i, c)| b.get(i) == Some(&c)) || b.last() != Some(&b'Z') {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let ms = match &b[19..b.len() - 1] {
+        [] => 0,
+        [b'.', frac @ ..] if !frac.is_empty() && frac.iter().all(u8::is_ascii_digit) => frac
+            .iter()
+            .chain(std::iter::repeat(&b'0'))
+            .take(3)
+            .fold(0i64, |n, d| n * 10 + i64::from(d - b'0')),
+        _ => return None,
+    };
+    let days = days_from_civil(y, mo, d);
+    Some(((days * 24 + h) * 60 + mi) * 60_000 + s * 1000 + ms)
+}
+
+/// Day count since 1970-01-01 of a proleptic Gregorian date: the inverse of
+/// [`civil_from_days`], by the same March-based eras.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = if m > 2 { m - 3 } else { m + 9 };
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm:
 /// 400-year eras of 146 097 days, years starting in March so the leap day comes last).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
@@ -108,6 +155,42 @@ mod tests {
             "2100-03-01T00:00:00.000Z"
         );
         assert_eq!(rfc3339_utc_millis(at_ms(-1)), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn parses_back_what_it_writes() {
+        for ms in [
+            0,
+            -1,
+            1_700_000_000_123,
+            951_782_400_000,
+            4_107_542_400_000,
+            1_795_684_500_999,
+        ] {
+            let text = rfc3339_utc_millis(at_ms(ms));
+            assert_eq!(parse_rfc3339_utc_millis(&text), Some(ms), "{text}");
+        }
+        assert_eq!(
+            parse_rfc3339_utc_millis("2023-11-14T22:13:20Z"),
+            Some(1_700_000_000_000)
+        );
+        assert_eq!(
+            parse_rfc3339_utc_millis("2023-11-14T22:13:20.1234Z"),
+            Some(1_700_000_000_123)
+        );
+        for bad in [
+            "",
+            "2023-11-14",
+            "2023-11-14T22:13:20.123",
+            "2023-11-14T22:13:20.123+01:00",
+            "2023-13-14T22:13:20.123Z",
+            "2023-11-14 22:13:20.123Z",
+            "2023-11-14T22:13:20.Z",
+            "2023-11-14T22:13:2x.123Z",
+            "２023-11-14T22:13:20.123Z",
+        ] {
+            assert_eq!(parse_rfc3339_utc_millis(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

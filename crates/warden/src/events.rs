@@ -184,6 +184,24 @@ pub struct HostReading {
     pub mem_pressure: Option<f64>,
 }
 
+/// What a run was, beyond its tests: what ran it, where, and with which settings that shape a
+/// report of it (the HTML report's header, the thresholds drawn on its resource chart).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunInfo {
+    /// Version of the warden that ran.
+    pub warden_version: String,
+    /// Name of the machine (`gethostname`), when it has one.
+    pub host: Option<String>,
+    /// The command line after the program name, as typed.
+    pub argv: Vec<String>,
+    /// Per-test time limit (before markers and suites override it).
+    pub timeout: Duration,
+    pub retries: u32,
+    /// `--self-protect` thresholds; `None` when the guard is off.
+    pub cpu_threshold: Option<f64>,
+    pub mem_threshold: Option<f64>,
+}
+
 /// The shard a partitioned run is (`--partition`), as recorded in its `run-started` event so
 /// that `warden merge` can check that the shards agree: the same cut of the same selection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +230,7 @@ pub enum EventKind {
         workers: usize,
         resumed_from: Option<String>,
         log_dir: Option<PathBuf>,
+        info: Box<RunInfo>,
         /// With `--partition`: which shard, and of which cut.
         partition: Option<std::sync::Arc<ShardInfo>>,
     },
@@ -227,6 +246,17 @@ pub enum EventKind {
     TestCancelled {
         id: String,
         reason: StopReason,
+        worker: usize,
+        attempt: u32,
+        /// From its start until it was gone.
+        duration: Duration,
+    },
+    /// A running test the guard terminated is gone; it runs again later (same attempt).
+    TestRequeued {
+        id: String,
+        worker: usize,
+        attempt: u32,
+        duration: Duration,
     },
     /// A condition worth telling the user that is not a test result.
     Warning(String),

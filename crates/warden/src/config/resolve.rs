@@ -196,6 +196,15 @@ impl Resolver {
             Some("-") => Some(ReportTarget::Stdout),
             _ => report_path(&json_opt)?.map(ReportTarget::File),
         };
+        let html_opt = given!(self.html);
+        // The page is written whole at the end, and stdout may carry `--json -`: a file only.
+        if html_opt.value.as_deref().map(str::trim) == Some("-") {
+            return Err(self.invalid(
+                &html_opt,
+                "`-` (stdout) is not supported for the HTML report; name a file \
+                 (`warden report EVENTS.jsonl --html -` can write one to stdout)",
+            ));
+        }
         let color_opt = given!(self.color);
         let color = match color_opt.value.as_deref() {
             None | Some("auto") => ColorChoice::Auto,
@@ -222,7 +231,7 @@ impl Resolver {
         Ok(OutputConfig {
             junit: report_path(&given!(self.junit))?,
             json,
-            html: report_path(&given!(self.html))?,
+            html: report_path(&html_opt)?,
             color,
             verbose,
             quiet,
@@ -266,6 +275,8 @@ mod tests {
             ("tag = [\"\"]", "[run] tag: empty tag"),
             ("paths = []", "[run] paths: empty list"),
             ("junit = \"\"", "[run] junit: empty file name"),
+            ("html = \"\"", "[run] html: empty file name"),
+            ("html = \"-\"", "[run] html: `-` (stdout) is not supported"),
         ];
         for (line, expected) in cases {
             let dir = project(Some(&format!("# project\n[run]\n{line}\n")));
@@ -329,6 +340,13 @@ mod tests {
                     ..cli()
                 },
                 "PATH: empty path",
+            ),
+            (
+                RunOptions {
+                    html: Some("-".into()),
+                    ..cli()
+                },
+                "--html: `-` (stdout) is not supported for the HTML report; name a file",
             ),
         ];
         for (opts, expected) in cases {

@@ -27,6 +27,14 @@ pub struct Reading {
     pub mem_pressure: Option<f64>,
 }
 
+/// The machine's name, for reports that say where a run ran; `None` when it has none.
+pub fn hostname() -> Option<String> {
+    nix::unistd::gethostname()
+        .ok()
+        .map(|h| h.to_string_lossy().into_owned())
+        .filter(|h| !h.is_empty())
+}
+
 /// Cumulative CPU time counters of the `cpu` line of `/proc/stat`, in clock ticks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuTimes {

@@ -8,6 +8,6 @@ mod host;
 pub use error::MonitorError;
 pub use guard::{Action, Decision, Guard, GuardConfig, RunningState, RunningTest, MEM_HYSTERESIS};
 pub use host::{
-    cpu_percent, mem_used_percent, parse_meminfo, parse_proc_stat, parse_psi_some_avg10, CpuTimes,
-    HostSampler, Reading, CPU_WINDOW,
+    cpu_percent, hostname, mem_used_percent, parse_meminfo, parse_proc_stat, parse_psi_some_avg10,
+    CpuTimes, HostSampler, Reading, CPU_WINDOW,
 };

@@ -12,6 +12,7 @@ use crate::events::{
     Event, EventKind, GuardAction, HostReading, Leak, Status, StopReason, Subtests, TestResult,
     Totals,
 };
+use crate::report::text::output_tail;
 
 /// Version of the line format; bumped only when a field changes meaning or disappears.
 pub const SCHEMA: u32 = 1;
@@ -42,6 +43,13 @@ enum Body<'a> {
         workers: usize,
         resumed_from: Option<&'a str>,
         log_dir: Option<String>,
+        warden_version: &'a str,
+        host: Option<&'a str>,
+        argv: &'a [String],
+        timeout_ms: u64,
+        retries: u32,
+        cpu_threshold: Option<f64>,
+        mem_threshold: Option<f64>,
         /// Only in shards: `{"spec":"duration:2/4","cut":"…","selection":[…]}`.
         #[serde(skip_serializing_if = "Option::is_none")]
         partition: Option<PartitionJson<'a>>,
@@ -55,6 +63,15 @@ enum Body<'a> {
     TestCancelled {
         id: &'a str,
         reason: StopReason,
+        worker: usize,
+        attempt: u32,
+        duration_ms: u64,
+    },
+    TestRequeued {
+        id: &'a str,
+        worker: usize,
+        attempt: u32,
+        duration_ms: u64,
     },
     Warning {
         message: &'a str,
@@ -99,7 +116,14 @@ struct TestFields<'a> {
     message: Option<&'a str>,
     /// True for results of an interrupted run carried into a `--resume` run.
     carried_over: bool,
+    /// The end of the captured output of an attempt that did not pass, so that a report made
+    /// from this stream alone (`warden report`, a merge of shards from other machines) can
+    /// show why it failed.
+    output_tail: Option<String>,
 }
+
+/// Bytes of captured output a `test-finished` / `test-retrying` line carries at most.
+pub const OUTPUT_TAIL_BYTES: usize = 4 * 1024;
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -125,6 +149,10 @@ fn test_fields(r: &TestResult) -> TestFields<'_> {
         log: r.log.as_deref().map(path_text),
         message: r.message.as_deref(),
         carried_over: r.carried_over,
+        output_tail: match r.status {
+            Status::Pass | Status::Skip | Status::Flaky => None,
+            _ => output_tail(&r.output, OUTPUT_TAIL_BYTES),
+        },
     }
 }
 
@@ -138,6 +166,7 @@ fn line(event: &Event) -> Option<Line<'_>> {
             workers,
             resumed_from,
             log_dir,
+            info,
             partition,
         } => (
             "run-started",
@@ -147,6 +176,13 @@ fn line(event: &Event) -> Option<Line<'_>> {
                 workers: *workers,
                 resumed_from: resumed_from.as_deref(),
                 log_dir: log_dir.as_deref().map(path_text),
+                warden_version: &info.warden_version,
+                host: info.host.as_deref(),
+                argv: &info.argv,
+                timeout_ms: millis(info.timeout),
+                retries: info.retries,
+                cpu_threshold: info.cpu_threshold,
+                mem_threshold: info.mem_threshold,
                 partition: partition.as_deref().map(|p| PartitionJson {
                     spec: &p.spec,
                     cut: &p.cut,
@@ -168,11 +204,34 @@ fn line(event: &Event) -> Option<Line<'_>> {
         ),
         EventKind::TestRetrying(r) => ("test-retrying", Body::Test(test_fields(r))),
         EventKind::TestFinished(r) => ("test-finished", Body::Test(test_fields(r))),
-        EventKind::TestCancelled { id, reason } => (
+        EventKind::TestCancelled {
+            id,
+            reason,
+            worker,
+            attempt,
+            duration,
+        } => (
             "test-cancelled",
             Body::TestCancelled {
                 id,
                 reason: *reason,
+                worker: *worker,
+                attempt: *attempt,
+                duration_ms: millis(*duration),
+            },
+        ),
+        EventKind::TestRequeued {
+            id,
+            worker,
+            attempt,
+            duration,
+        } => (
+            "test-requeued",
+            Body::TestRequeued {
+                id,
+                worker: *worker,
+                attempt: *attempt,
+                duration_ms: millis(*duration),
             },
         ),
         EventKind::Warning(message) => ("warning", Body::Warning { message }),
@@ -275,6 +334,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
+    use crate::events::RunInfo;
     use crate::report::text::fixtures::{result, with_everything};
 
     #[derive(Clone, Copy, Debug)]
@@ -314,6 +374,7 @@ mod tests {
         ("cpu_ms", &[J::UInt, J::Null]),
         ("leaked", &[J::Arr]),
         ("log", &[J::Str, J::Null]),
+        ("output_tail", &[J::Str, J::Null]),
     ];
 
     /// SPEC §10, plus the documented extra event types.
@@ -324,6 +385,13 @@ mod tests {
                 ("selected", &[J::UInt]),
                 ("workers", &[J::UInt]),
                 ("resumed_from", &[J::Str, J::Null]),
+                ("warden_version", &[J::Str]),
+                ("host", &[J::Str, J::Null]),
+                ("argv", &[J::Arr]),
+                ("timeout_ms", &[J::UInt]),
+                ("retries", &[J::UInt]),
+                ("cpu_threshold", &[J::Num, J::Null]),
+                ("mem_threshold", &[J::Num, J::Null]),
             ],
             "test-started" => &[
                 ("id", &[J::Str]),
@@ -331,7 +399,19 @@ mod tests {
                 ("attempt", &[J::UInt]),
             ],
             "test-finished" | "test-retrying" => TEST_FIELDS,
-            "test-cancelled" => &[("id", &[J::Str]), ("reason", &[J::Str])],
+            "test-cancelled" => &[
+                ("id", &[J::Str]),
+                ("reason", &[J::Str]),
+                ("worker", &[J::UInt]),
+                ("attempt", &[J::UInt]),
+                ("duration_ms", &[J::UInt]),
+            ],
+            "test-requeued" => &[
+                ("id", &[J::Str]),
+                ("worker", &[J::UInt]),
+                ("attempt", &[J::UInt]),
+                ("duration_ms", &[J::UInt]),
+            ],
             "warning" => &[("message", &[J::Str])],
             "resource-sample" => &[
                 ("cpu_percent", &[J::Num, J::Null]),
@@ -472,6 +552,15 @@ mod tests {
                 workers: 2,
                 resumed_from: None,
                 log_dir: Some(PathBuf::from(".warden/runs/r1/logs")),
+                info: Box::new(RunInfo {
+                    warden_version: "0.1.0".into(),
+                    host: Some("ci-7".into()),
+                    argv: vec!["run".into(), "--html".into(), "r.html".into()],
+                    timeout: Duration::from_secs(120),
+                    retries: 1,
+                    cpu_threshold: Some(90.0),
+                    mem_threshold: Some(85.5),
+                }),
                 partition: None,
             }),
             ev(EventKind::RunStarted {
@@ -480,6 +569,7 @@ mod tests {
                 workers: 1,
                 resumed_from: Some("r1".into()),
                 log_dir: None,
+                info: Box::default(),
                 partition: None,
             }),
             ev(EventKind::TestStarted {
@@ -495,6 +585,15 @@ mod tests {
             ev(EventKind::TestCancelled {
                 id: "test/slow_test.sh".into(),
                 reason: StopReason::FailFast,
+                worker: 1,
+                attempt: 1,
+                duration: Duration::from_millis(1_500),
+            }),
+            ev(EventKind::TestRequeued {
+                id: "test/big_test.sh".into(),
+                worker: 0,
+                attempt: 1,
+                duration: Duration::from_millis(700),
             }),
             ev(EventKind::Warning("0 tests selected".into())),
             ev(EventKind::ResourceSample {
@@ -537,13 +636,14 @@ mod tests {
             EventKind::RunFinished { .. } => 6,
             EventKind::ResourceSample { .. } => 7,
             EventKind::Guard { .. } => 8,
+            EventKind::TestRequeued { .. } => 9,
         }
     }
 
     #[test]
     fn every_event_matches_the_spec_field_list() {
         let events = sample_run();
-        let mut seen = [false; 9];
+        let mut seen = [false; 10];
         for event in &events {
             seen[kind_index(&event.kind)] = true;
             let v = event_to_json(event).expect("every current event kind is carried");
@@ -596,7 +696,7 @@ mod tests {
                 "peak_rss_bytes": 3_145_728, "cpu_ms": 40,
                 "leaked": [{"pid": 4242, "cmd": "sleep 300"}],
                 "log": ".warden/runs/r1/logs/x.log", "message": null,
-                "carried_over": false,
+                "carried_over": false, "output_tail": null,
             })
         );
         let t = event_to_json(&ev(EventKind::TestFinished(Box::new(timeout_result()))))
@@ -607,6 +707,29 @@ mod tests {
         assert_eq!(t["subtests"], Value::Null);
         assert_eq!(t["leaked"], json!([]));
         assert_eq!(t["message"], "timed out after 2s");
+        assert_eq!(t["output_tail"], Value::Null, "it printed nothing");
+    }
+
+    /// A result that did not pass carries the end of its output, so that a report made from
+    /// the stream alone can show it; a pass carries none (the stream stays small).
+    #[test]
+    fn output_tails_come_with_results_that_did_not_pass() {
+        let big: String = (0..2_000).map(|i| format!("line {i}\n")).collect();
+        let mut failed = result("test/a_test.sh", Status::Fail, 5);
+        failed.output =
+            crate::report::text::fixtures::output(big.as_bytes(), b"", big.len() as u64);
+        let v =
+            event_to_json(&ev(EventKind::TestRetrying(Box::new(failed.clone())))).expect("carried");
+        let tail = v["output_tail"].as_str().expect("a tail");
+        assert!(tail.len() <= OUTPUT_TAIL_BYTES + 40, "{}", tail.len());
+        assert!(
+            tail.starts_with("[… ") && tail.ends_with("line 1999\n"),
+            "{tail}"
+        );
+        let mut passed = failed;
+        passed.status = Status::Pass;
+        let v = event_to_json(&ev(EventKind::TestFinished(Box::new(passed)))).expect("carried");
+        assert_eq!(v["output_tail"], Value::Null);
     }
 
     #[test]

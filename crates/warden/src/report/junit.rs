@@ -117,7 +117,7 @@ impl JunitReport {
                 }
                 self.suite.add_test_case(case);
             }
-            EventKind::TestCancelled { id, reason } => {
+            EventKind::TestCancelled { id, reason, .. } => {
                 // It did not finish, but it ran: CI should see it, as neither pass nor failure.
                 self.earlier.remove(id);
                 self.expected.remove(id);
@@ -130,7 +130,7 @@ impl JunitReport {
                 self.suite.add_test_case(case);
             }
             EventKind::Warning(message) => self.warnings.push(xml_text(message)),
-            EventKind::ResourceSample { .. } => {}
+            EventKind::ResourceSample { .. } | EventKind::TestRequeued { .. } => {}
             EventKind::Guard { action, reason, .. } => {
                 let action = action.name();
                 self.warnings
@@ -519,6 +519,7 @@ mod tests {
                     workers: 2,
                     resumed_from: None,
                     log_dir: None,
+                    info: Box::default(),
                     partition: None,
                 },
             ),
@@ -535,6 +536,9 @@ mod tests {
             EventKind::TestCancelled {
                 id: "test/slow_test.sh".into(),
                 reason: StopReason::FailFast,
+                worker: 0,
+                attempt: 1,
+                duration: Duration::from_millis(900),
             },
         ));
         events.push(ev(

@@ -1,6 +1,8 @@
-//! Reporters: pure writers of [`crate::events::Event`]s (terminal text, JSON Lines, JUnit XML).
+//! Reporters: pure writers of [`crate::events::Event`]s (terminal text, JSON Lines, JUnit XML,
+//! the HTML page).
 //! They decide the bytes; where the bytes go is the caller's business.
 
+mod html;
 mod human;
 mod json;
 mod junit;
@@ -8,10 +10,11 @@ mod merge;
 pub mod output_path;
 mod text;
 
+pub use html::{HtmlReport, InputError, HISTORY_RUNS};
 pub use human::{
     cancelled_line, failure_details, finished_line, guard_line, retry_line, summary, HumanStyle,
 };
-pub use json::{event_to_json, JsonLinesWriter, SCHEMA};
+pub use json::{event_to_json, JsonLinesWriter, OUTPUT_TAIL_BYTES, SCHEMA};
 pub use junit::{JunitError, JunitReport};
 pub use merge::{
     detect_format, exit_code_rank, merge_files, merge_texts, worst_exit_code, MergeError, Merged,

@@ -31,6 +31,30 @@ pub fn render_output(out: &CapturedOutput) -> String {
     s
 }
 
+/// About the last `max` bytes of the captured output as text, for a report that keeps only the
+/// end: it starts at a line when one starts near the cut, after a marker line that says how
+/// much came before. `None` when the test printed nothing.
+pub fn output_tail(out: &CapturedOutput, max: usize) -> Option<String> {
+    if out.total_bytes == 0 && out.head.is_empty() && out.tail.is_empty() {
+        return None;
+    }
+    let text = render_output(out);
+    if text.len() <= max {
+        return Some(text);
+    }
+    let mut cut = text.len() - max;
+    while !text.is_char_boundary(cut) {
+        cut += 1;
+    }
+    // A whole first line reads better than half of one, unless that would drop too much.
+    if let Some(nl) = text[cut..].find('\n').filter(|nl| *nl < max / 4) {
+        cut += nl + 1;
+    }
+    let kept = &text[cut..];
+    let before = out.total_bytes.saturating_sub(kept.len() as u64);
+    Some(format!("{}\n{kept}", omitted_marker(before)))
+}
+
 /// `text` made safe to show on a terminal, on one line: every control character (C0 but TAB,
 /// DEL, C1) and every bidirectional override is shown escaped (`\x1b`, `\r`, `\n`,
 /// `\u{202e}`), so what a test printed or named can neither move the cursor, clear the
@@ -228,6 +252,29 @@ mod tests {
             render_output(&out),
             "head\n[… 1000 bytes omitted …]\ntail\n"
         );
+    }
+
+    #[test]
+    fn output_tail_keeps_the_end_from_a_line_start() {
+        assert_eq!(output_tail(&output(b"", b"", 0), 100), None);
+        let short = output(b"one\n", b"two\n", 8);
+        assert_eq!(output_tail(&short, 100).as_deref(), Some("one\ntwo\n"));
+        // 10 lines of 9 bytes; 35 bytes kept at most: the cut (byte 55) falls inside the
+        // seventh line, so the tail starts at the eighth and says the 63 bytes before it were
+        // left out.
+        let lines: Vec<u8> = (0..10)
+            .flat_map(|i| format!("line {i:03}\n").into_bytes())
+            .collect();
+        let out = output(&lines, b"", lines.len() as u64);
+        assert_eq!(
+            output_tail(&out, 35).as_deref(),
+            Some("[… 63 bytes omitted …]\nline 007\nline 008\nline 009\n")
+        );
+        // One long line: cut where the bytes run out, never inside a character.
+        let long = "é".repeat(50);
+        let out = output(long.as_bytes(), b"", 100);
+        let tail = output_tail(&out, 9).expect("output");
+        assert_eq!(tail, format!("[… 92 bytes omitted …]\n{}", "é".repeat(4)));
     }
 
     #[test]

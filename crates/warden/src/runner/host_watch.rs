@@ -18,7 +18,10 @@ const EVENT_PERIOD: Duration = Duration::from_millis(500);
 
 pub(super) struct HostWatch {
     sampler: HostSampler,
-    guard: Guard,
+    /// `None`: only watching (for a report), never deciding.
+    guard: Option<Guard>,
+    /// The run's worker count: what an observer allows.
+    workers: usize,
     next_sample: Instant,
     last_event: Option<Instant>,
     /// No test starts before the host was looked at once: it may be full already.
@@ -37,7 +40,20 @@ impl HostWatch {
     pub fn new(config: GuardConfig) -> HostWatch {
         HostWatch {
             sampler: HostSampler::new(),
-            guard: Guard::new(config),
+            workers: config.max_workers,
+            guard: Some(Guard::new(config)),
+            next_sample: Instant::now(),
+            last_event: None,
+            sampled: false,
+        }
+    }
+
+    /// Samples for `resource-sample` events without a guard: nothing is ever held back.
+    pub fn observe(workers: usize) -> HostWatch {
+        HostWatch {
+            sampler: HostSampler::new(),
+            guard: None,
+            workers,
             next_sample: Instant::now(),
             last_event: None,
             sampled: false,
@@ -51,10 +67,10 @@ impl HostWatch {
 
     /// Tests allowed at once as of the last decision (none before the first sample).
     pub fn allowed(&self) -> usize {
-        if self.sampled {
-            self.guard.allowed()
-        } else {
-            0
+        match &self.guard {
+            None => self.workers,
+            Some(guard) if self.sampled => guard.allowed(),
+            Some(_) => 0,
         }
     }
 
@@ -66,9 +82,20 @@ impl HostWatch {
         now: Instant,
     ) -> Result<Tick, crate::monitor::MonitorError> {
         let reading = self.sampler.sample()?;
-        let decision = self.guard.decide(&reading, running, now);
+        let (decision, near) = match &mut self.guard {
+            Some(guard) => (
+                guard.decide(&reading, running, now),
+                reading.mem_used_percent >= guard.config().mem_threshold - NEAR,
+            ),
+            None => (
+                Decision {
+                    allowed: self.workers,
+                    action: None,
+                },
+                false,
+            ),
+        };
         self.sampled = true;
-        let near = reading.mem_used_percent >= self.guard.config().mem_threshold - NEAR;
         self.next_sample = now + if near { FAST_PERIOD } else { PERIOD };
         let host = host_reading(&reading);
         let due = self
@@ -141,6 +168,33 @@ mod tests {
         }
         let third = w.tick(&running, now + Duration::from_millis(100)).unwrap();
         assert!(third.sample_event.is_none(), "rate-limited");
+
+        // An observer samples the same way and never holds a test back or acts.
+        let mut observer = HostWatch::observe(3);
+        assert_eq!(
+            observer.allowed(),
+            3,
+            "an observer lets tests start at once"
+        );
+        let t1 = Instant::now();
+        let first = observer.tick(&running, t1).unwrap();
+        assert_eq!(
+            first.decision,
+            Decision {
+                allowed: 3,
+                action: None
+            }
+        );
+        std::thread::sleep(crate::monitor::CPU_WINDOW + Duration::from_millis(50));
+        let t2 = Instant::now();
+        let second = observer.tick(&running, t2).unwrap();
+        assert!(matches!(
+            second.sample_event,
+            Some(EventKind::ResourceSample { running: 1, .. })
+        ));
+        assert_eq!(second.decision.action, None);
+        // No threshold to be near: the slow period, whatever the host's memory.
+        assert_eq!(observer.next_sample, t2 + PERIOD);
 
         let mut strict = HostWatch::new(GuardConfig::new(2, 100.0, 0.0, Duration::from_secs(5)));
         let d = strict.tick(&running, t0).unwrap().decision;

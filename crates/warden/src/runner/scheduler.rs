@@ -14,7 +14,7 @@ use super::host_watch::HostWatch;
 use super::slots::{warn_unenforced_caps, worker_tmp, Slots};
 use crate::container::{run_test_in_container, ContainerRun};
 use crate::events::{
-    CapturedOutput, Event, EventKind, GuardAction, Status, StopReason, TestResult, Totals,
+    CapturedOutput, Event, EventKind, GuardAction, RunInfo, Status, StopReason, TestResult, Totals,
 };
 use crate::monitor::{Action, GuardConfig, RunningState, RunningTest};
 use crate::state::{remove_tree_within, RunDir};
@@ -69,6 +69,11 @@ pub struct RunPlan {
     pub temp_root: PathBuf,
     /// Run every test in a container of this engine and image instead of as a process.
     pub container: Option<Arc<ContainerRun>>,
+    /// Sample the host (`resource-sample` events) even without a guard: a report that draws
+    /// the host's CPU and memory (`--html`) needs them.
+    pub sample_host: bool,
+    /// The command line after the program name, for `run-started` (what ran this).
+    pub argv: Vec<String>,
     /// With `--partition`: recorded in `run-started` for `warden merge`.
     pub partition: Option<Arc<crate::events::ShardInfo>>,
 }
@@ -133,6 +138,7 @@ pub async fn run(
         workers,
         resumed_from: plan.resumed_from.clone(),
         log_dir: plan.run_dir.as_ref().map(|d| d.logs.clone()),
+        info: Box::new(run_info(&plan)),
         partition: plan.partition.clone(),
     }));
     // Slots are made as tests need them: never more than can run at once.
@@ -140,10 +146,14 @@ pub async fn run(
     let mark_base = mark::run_base(&plan.run_id);
     let mut spawned: u64 = 0;
     warn_unenforced_caps(&plan, &mut on_event);
-    let mut host = plan.guard.clone().map(|mut config| {
-        config.max_workers = workers;
-        HostWatch::new(config)
-    });
+    let mut host = match plan.guard.clone() {
+        Some(mut config) => {
+            config.max_workers = workers;
+            Some(HostWatch::new(config))
+        }
+        None if plan.sample_host => Some(HostWatch::observe(workers)),
+        None => None,
+    };
 
     // The plan's order is the run order (`select::run_order` put `@serial` tests last).
     let mut queue: VecDeque<(usize, u32)> = (0..plan.tests.len()).map(|i| (i, 1)).collect();
@@ -296,15 +306,26 @@ pub async fn run(
                 serial_running = false;
                 let test = &plan.tests[f.index];
                 if f.outcome.exit == Exit::Cancelled {
+                    // From its start until it was gone: the grace it took to go is the slot's.
+                    let duration = slot.as_ref().map_or(f.outcome.duration, |s| s.started.elapsed());
                     if slot.is_some_and(|s| s.requeue) && stopped.is_none() {
                         // Terminated by the guard: it runs again later and is reported once.
                         requeued[f.index] = true;
                         queue.push_back((f.index, f.attempt));
+                        on_event(Event::now(EventKind::TestRequeued {
+                            id: test.id.clone(),
+                            worker: f.worker,
+                            attempt: f.attempt,
+                            duration,
+                        }));
                         continue;
                     }
                     on_event(Event::now(EventKind::TestCancelled {
                         id: test.id.clone(),
                         reason: stopped.unwrap_or(StopReason::Signal),
+                        worker: f.worker,
+                        attempt: f.attempt,
+                        duration,
                     }));
                     totals.cancelled += 1;
                     continue;
@@ -451,6 +472,19 @@ pub async fn run(
         duration,
         guard_reason,
         temp_left,
+    }
+}
+
+/// What `run-started` says about the run besides its tests.
+fn run_info(plan: &RunPlan) -> RunInfo {
+    RunInfo {
+        warden_version: env!("CARGO_PKG_VERSION").to_string(),
+        host: crate::monitor::hostname(),
+        argv: plan.argv.clone(),
+        timeout: plan.default_timeout,
+        retries: plan.retries,
+        cpu_threshold: plan.guard.as_ref().map(|g| g.cpu_threshold),
+        mem_threshold: plan.guard.as_ref().map(|g| g.mem_threshold),
     }
 }
 

@@ -46,6 +46,8 @@ pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         guard: None,
         temp_root: dir.join("tmp"),
         container: None,
+        sample_host: false,
+        argv: Vec::new(),
         partition: None,
     }
 }

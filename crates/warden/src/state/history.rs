@@ -530,6 +530,53 @@ impl History {
         Ok(out)
     }
 
+    /// Each test's final status in its newest `runs` runs with a result that finished no later
+    /// than `until` (RFC 3339 UTC, as stored), oldest first: the strip of recent results a
+    /// report shows. Tests without such results are absent.
+    pub fn recent_statuses<S: AsRef<str>>(
+        &self,
+        ids: &[S],
+        runs: usize,
+        until: &str,
+    ) -> Result<HashMap<String, Vec<Status>>, HistoryError> {
+        let err = self.query_err("read recent results");
+        let tx = self.conn.unchecked_transaction().map_err(&err)?;
+        // Newest first by the (test_id, id) index: the first row of each run is its final
+        // attempt, and the scan stops once `runs` runs are in.
+        let mut stmt = tx
+            .prepare_cached(
+                "SELECT run_id, status FROM results
+                 WHERE test_id = ?1 AND finished_at <= ?2 ORDER BY id DESC",
+            )
+            .map_err(&err)?;
+        let mut out = HashMap::new();
+        for id in ids {
+            let id = id.as_ref();
+            let mut seen: Vec<String> = Vec::new();
+            let mut statuses = Vec::new();
+            let mut rows = stmt.query(params![id, until]).map_err(&err)?;
+            while seen.len() < runs {
+                let Some(row) = rows.next().map_err(&err)? else {
+                    break;
+                };
+                let run: String = row.get(0).map_err(&err)?;
+                if seen.contains(&run) {
+                    continue;
+                }
+                let status: String = row.get(1).map_err(&err)?;
+                seen.push(run);
+                if let Some(s) = parse_status(&status) {
+                    statuses.push(s);
+                }
+            }
+            if !statuses.is_empty() {
+                statuses.reverse();
+                out.insert(id.to_string(), statuses);
+            }
+        }
+        Ok(out)
+    }
+
     /// Keep the results of each test's newest `keep_runs_per_test` runs (at least one) and
     /// forget runs that no longer have results, so the file stops growing. Returns the number
     /// of results removed.

@@ -58,6 +58,16 @@ struct ShardRef<'a> {
     shard: usize,
     file: &'a str,
     run_id: Option<&'a str>,
+    /// The shard's own `run-started` facts, which the merged one cannot hold for all shards
+    /// (each shard ran on its own host, with its own workers): null when the shard's stream
+    /// did not have them.
+    time: Option<&'a Value>,
+    workers: Option<&'a Value>,
+    host: Option<&'a Value>,
+    warden_version: Option<&'a Value>,
+    partition: Option<&'a Value>,
+    cpu_threshold: Option<&'a Value>,
+    mem_threshold: Option<&'a Value>,
 }
 
 #[derive(Serialize)]
@@ -162,10 +172,21 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
         merged: shards
             .iter()
             .enumerate()
-            .map(|(i, s)| ShardRef {
-                shard: i + 1,
-                file: s.name,
-                run_id: str_of(&s.started, "run_id"),
+            .map(|(i, s)| {
+                let of = |key: &str| s.started.get(key);
+                ShardRef {
+                    shard: i + 1,
+                    file: s.name,
+                    run_id: str_of(&s.started, "run_id"),
+                    time: of("time"),
+                    workers: of("workers"),
+                    host: of("host"),
+                    warden_version: of("warden_version"),
+                    // Only the spec: the shard's whole selection is already in its own file.
+                    partition: s.started.get("partition").and_then(|p| p.get("spec")),
+                    cpu_threshold: of("cpu_threshold"),
+                    mem_threshold: of("mem_threshold"),
+                }
             })
             .collect(),
     };
@@ -397,7 +418,7 @@ mod tests {
 
     use super::super::input::merge_texts;
     use super::*;
-    use crate::events::{Event, EventKind, Status, StopReason, Totals};
+    use crate::events::{Event, EventKind, RunInfo, Status, StopReason, Totals};
     use crate::report::json::JsonLinesWriter;
     use crate::report::text::fixtures::result;
 
@@ -422,6 +443,11 @@ mod tests {
                 workers: 2,
                 resumed_from: None,
                 log_dir: None,
+                info: Box::new(RunInfo {
+                    warden_version: "0.1.0".into(),
+                    host: Some(format!("ci-{run_id}")),
+                    ..RunInfo::default()
+                }),
                 partition: None,
             },
         );
@@ -506,7 +532,12 @@ mod tests {
         assert_eq!(started["time"], "2023-11-14T22:13:20.000Z");
         assert_eq!(
             started["merged"][3],
-            json!({"shard": 4, "file": "s4.jsonl", "run_id": "r4"})
+            json!({
+                "shard": 4, "file": "s4.jsonl", "run_id": "r4",
+                "time": "2023-11-14T22:13:20.009Z", "workers": 2, "host": "ci-r4",
+                "warden_version": "0.1.0", "partition": null,
+                "cpu_threshold": null, "mem_threshold": null,
+            })
         );
         let finished = events.last().expect("lines");
         assert_eq!(finished["type"], "run-finished");

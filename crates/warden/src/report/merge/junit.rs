@@ -211,6 +211,7 @@ mod tests {
             workers: 1,
             resumed_from: None,
             log_dir: None,
+            info: Box::default(),
             partition: None,
         }));
         let mut totals = Totals::default();

@@ -267,6 +267,40 @@ fn stats_count_runs_by_their_final_attempt() {
 }
 
 #[test]
+fn recent_statuses_are_final_attempts_of_the_newest_runs_up_to_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = open_in(tmp.path());
+    let at = |s: u64| std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + s);
+    let record = |run: &str, s: u64, r: TestResult| {
+        h.begin_run(run, None).unwrap();
+        h.record_at(run, &r, at(s)).unwrap();
+    };
+    record("r1", 10, result("a", Status::Pass, 5));
+    record("r2", 20, attempt("a", Status::Fail, 5, 1));
+    record("r2", 21, attempt("a", Status::Flaky, 5, 2));
+    record("r3", 30, result("a", Status::Timeout, 5));
+    record("r3", 30, result("b", Status::Pass, 5));
+    record("r4", 40, result("a", Status::Pass, 5));
+    let until = |s: u64| clock::rfc3339_utc_millis(at(s));
+    let got = h
+        .recent_statuses(&["a", "b", "none"], 3, &until(35))
+        .unwrap();
+    assert_eq!(
+        got["a"],
+        [Status::Pass, Status::Flaky, Status::Timeout],
+        "oldest first, one per run, the run after `until` left out"
+    );
+    assert_eq!(got["b"], [Status::Pass]);
+    assert!(!got.contains_key("none"));
+    let all = h.recent_statuses(&["a"], 10, &until(99)).unwrap();
+    assert_eq!(
+        all["a"],
+        [Status::Pass, Status::Flaky, Status::Timeout, Status::Pass]
+    );
+    assert!(h.recent_statuses(&["a"], 10, &until(5)).unwrap().is_empty());
+}
+
+#[test]
 fn prune_with_no_more_runs_than_kept_removes_nothing_and_one_more_prunes() {
     let tmp = tempfile::tempdir().unwrap();
     let mut h = open_in(tmp.path());
