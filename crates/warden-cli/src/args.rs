@@ -14,8 +14,8 @@ pub const PARTITION_ENV: &str = "WARDEN_PARTITION";
 const AFTER_HELP: &str = "\
 Without a command, `warden PATH...` runs the tests (same as `warden run PATH...`).
 Durations: 500ms, 30s, 5m, 1h. Exit codes: 0 all passed or skipped, 1 a test failed,
-2 usage or configuration error, 42 stopped by --self-protect, 43 --resume impossible,
-130/143/129 stopped by SIGINT/SIGTERM/SIGHUP.
+2 usage or configuration error, 4 no test selected (see --no-tests), 42 stopped by
+--self-protect, 43 --resume impossible, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP.
 Docs: docs/guide.md and docs/reference.md in the warden repository.";
 
 #[derive(Debug, Parser)]
@@ -146,7 +146,7 @@ pub struct ListArgs {
 #[derive(Debug, Args, Default)]
 pub struct SelectArgs {
     /// Test directories (searched recursively) or single test files [default: `paths` from
-    /// warden.toml, else test/, else tests/]
+    /// warden.toml, else those of test/, tests/ and t/ that exist]
     #[arg(value_name = "PATH")]
     pub paths: Vec<String>,
     /// Only tests of level `unit`
@@ -260,6 +260,10 @@ pub struct RunArgs {
     /// its status) or fail (the test is LEAK, a failure)
     #[arg(long, value_name = "kill|fail", help_heading = "Execution")]
     pub leak: Option<String>,
+    /// When no test is selected: fail (exit 4), warn (exit 0 with a warning) or pass (exit 0)
+    /// [default: fail]
+    #[arg(long, value_name = "fail|warn|pass", help_heading = "Execution")]
+    pub no_tests: Option<String>,
     /// Guard the host: start fewer tests when CPU is busy, none when memory is short, and stop
     /// (exit 42, resumable) when memory stays short
     #[arg(long, help_heading = "Host and test limits")]
@@ -268,7 +272,7 @@ pub struct RunArgs {
     #[arg(long, visible_alias = "cpu-limit", value_name = "P", value_parser = percent, help_heading = "Host and test limits")]
     pub cpu_threshold: Option<f64>,
     /// Host memory in use (percent) above which no test starts [default: 90]
-    #[arg(long, visible_alias = "mem-limit", value_name = "P", value_parser = percent, help_heading = "Host and test limits")]
+    #[arg(long, visible_alias = "mem-limit", value_name = "P", value_parser = mem_percent, help_heading = "Host and test limits")]
     pub mem_threshold: Option<f64>,
     /// Memory cap of each test (512M, 2G); a test over it is killed and reported OOM
     #[arg(
@@ -303,8 +307,14 @@ pub struct RunArgs {
     /// Colour: auto, always or never (NO_COLOR is honoured)
     #[arg(long, value_name = "WHEN", help_heading = "Reports")]
     pub color: Option<String>,
-    /// Continue the interrupted run: run only what did not finish, report the whole run.
-    /// `--resume=force` resumes even when the selection changed (on the common tests)
+    /// Report a test still running as SLOW each time it passes another multiple of DUR
+    /// [default: 60s]
+    #[arg(long, value_name = "DUR", help_heading = "Reports")]
+    pub slow_after: Option<String>,
+    /// Continue the interrupted run: run only what did not finish, report the whole run. Alone
+    /// it repeats the interrupted run's PATHs, selection and options (from any directory of
+    /// the project); execution options given with it override them. `--resume=force` resumes
+    /// even when the selection changed (on the common tests)
     #[arg(long, value_name = "force", num_args = 0..=1, require_equals = true, default_missing_value = "", help_heading = "Execution")]
     pub resume: Option<String>,
     /// Print the selected tests instead of running them (same as `warden list`)
@@ -389,6 +399,8 @@ impl RunArgs {
             retries: self.retries,
             no_capture: flag(self.no_capture),
             leak: self.leak.clone(),
+            no_tests: self.no_tests.clone(),
+            slow_after: self.slow_after.clone(),
             self_protect: flag(self.self_protect),
             cpu_threshold: self.cpu_threshold,
             mem_threshold: self.mem_threshold,
@@ -416,6 +428,24 @@ fn percent(text: &str) -> Result<f64, String> {
         .trim_end_matches('%')
         .parse::<f64>()
         .map_err(|_| format!("`{text}` is not a percentage (e.g. 85 or 87.5)"))
+}
+
+/// `--mem-threshold` (the seed's `--mem-limit`) is a share of the host; a size typed there was
+/// meant as the per-test cap, so the error says which option takes it.
+fn mem_percent(text: &str) -> Result<f64, String> {
+    percent(text).map_err(|e| {
+        let size = text.trim();
+        let looks_like_size = size.ends_with(|c: char| c.is_ascii_alphabetic())
+            && warden::units::parse_size(size).is_ok();
+        if looks_like_size {
+            format!(
+                "`{text}` is a size, but this option is the host memory threshold in percent \
+                 (e.g. 90); to cap each test's memory, use --test-mem-limit {size}"
+            )
+        } else {
+            e
+        }
+    })
 }
 
 /// The partition from the option, else from the environment's value (empty = not set, as CI
@@ -592,6 +622,18 @@ mod tests {
             err.contains("--cpu-threshold") && err.contains("not a percentage"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_size_for_the_memory_threshold_points_to_the_test_cap() {
+        for flag in ["--mem-limit", "--mem-threshold"] {
+            let argv = with_default_command(vec!["warden".into(), flag.into(), "512M".into()]);
+            let err = Cli::try_parse_from(argv).unwrap_err().to_string();
+            assert!(err.contains("use --test-mem-limit 512M"), "{err}");
+        }
+        let argv = with_default_command(vec!["warden".into(), "--mem-limit".into(), "x".into()]);
+        let err = Cli::try_parse_from(argv).unwrap_err().to_string();
+        assert!(err.contains("not a percentage"), "{err}");
     }
 
     #[test]

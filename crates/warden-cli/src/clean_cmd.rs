@@ -9,6 +9,15 @@ use warden::container::{remove_orphan_containers, Engine, EngineChoice};
 use warden::state::registry::{self, RunEntry};
 use warden::watchdog::{reap_run, Reaped};
 
+/// Marker in the registry directory: a run of this user used containers at least once, so an
+/// engine that cannot be asked about leftovers is worth a warning.
+const CONTAINERS_USED: &str = "containers-used";
+
+/// Remember that this user's runs use containers (see [`CONTAINERS_USED`]).
+pub fn note_containers_used(registry_dir: &std::path::Path) {
+    let _ = std::fs::write(registry_dir.join(CONTAINERS_USED), "");
+}
+
 /// Reap every dead run in the registry, then the containers of dead wardens on `engines`;
 /// returns what was removed (or would be) and what went wrong. Directories are removed until
 /// `deadline` and the sweep ends early when `stop` says so (a signal): what is left stays in
@@ -20,6 +29,9 @@ pub fn sweep(
     stop: &dyn Fn() -> bool,
 ) -> (Vec<Reaped>, Vec<String>) {
     let dir = registry::registry_dir();
+    // An engine this user cannot talk to (docker without the docker group) holds no container
+    // of theirs unless one of their runs ever used containers: only then is it news.
+    let containers_used = dir.join(CONTAINERS_USED).exists();
     let mut reaped = Vec::new();
     let mut problems = Vec::new();
     for entry in registry::entries(&dir) {
@@ -67,7 +79,10 @@ pub fn sweep(
                     }
                 }
             }
-            Err(e) => problems.push(format!("cannot look for leftover containers: {e}")),
+            Err(e) if containers_used => {
+                problems.push(format!("cannot look for leftover containers: {e}"))
+            }
+            Err(_) => {}
         }
     }
     (reaped, problems)

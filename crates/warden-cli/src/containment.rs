@@ -113,6 +113,9 @@ impl Containment {
         entry.extra_cgroup_dirs = controllers.v1_dirs();
         // The watchdog and `warden clean` remove the run's containers with it.
         entry.container_engine = container_engine.cloned();
+        if container_engine.is_some() {
+            clean_cmd::note_containers_used(&registry_dir);
+        }
         if let Err(e) = registry::register(&registry_dir, &entry) {
             terminal.warning(&format!(
                 "cannot register the run in {}: {e}",

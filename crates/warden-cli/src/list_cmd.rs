@@ -12,7 +12,7 @@ use warden::config::RunOptions;
 use warden::state::TestStats;
 
 use crate::args::RunArgs;
-use crate::prepare::{plural, prepare, Prepared, Sharding};
+use crate::prepare::{plural, prepare, Prepared, Request, Sharding};
 
 pub fn run_list(
     options: RunOptions,
@@ -21,7 +21,7 @@ pub fn run_list(
     sharding: Sharding,
     json: bool,
 ) -> Result<u8> {
-    let prepared = prepare(options, config, failed, sharding, false)?;
+    let prepared = prepare(Request::here(options, config, failed, sharding)?, false)?;
     let shard_note = prepared.shard_note();
     let Prepared {
         settings,
@@ -35,7 +35,7 @@ pub fn run_list(
     }
     if let Some(seed) = settings.selection.shuffle_seed {
         // The order shown is only repeatable with its seed.
-        eprintln!("shuffled with --seed {seed}");
+        eprintln!("warning: shuffled with --seed {seed}");
     }
     let ids: Vec<&str> = tests.iter().map(|t| t.id.as_str()).collect();
     let stats = history

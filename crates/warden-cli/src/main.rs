@@ -12,10 +12,12 @@ mod persist;
 mod prepare;
 mod report_cmd;
 mod reports;
+mod resume;
 mod run_cmd;
 mod signals;
 mod systemd_scope;
 mod terminal;
+mod tty;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +41,15 @@ fn main() -> ExitCode {
             .unwrap_or_else(registry::registry_dir);
         return ExitCode::from(watchdog::serve(&dir) as u8);
     }
+    // `warden test ...` says `warden test --resume` when it stops: the seed's users type it.
+    let invoked = run_cmd::Invoked {
+        argv0: raw.first().cloned().unwrap_or_else(|| "warden".to_string()),
+        command: if raw.get(1).map(String::as_str) == Some("test") {
+            "test".to_string()
+        } else {
+            "run".to_string()
+        },
+    };
     let argv = args::with_default_command(raw);
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
@@ -50,7 +61,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(args) if args.list => list_cmd::run_list_from_run(&args),
-        Command::Run(args) => run_cmd::run(*args),
+        Command::Run(args) => run_cmd::run(*args, &invoked),
         Command::List(args) => prepare::Sharding::from_args(&args.select).and_then(|sharding| {
             list_cmd::run_list(
                 args.select.to_options(),

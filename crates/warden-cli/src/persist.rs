@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
-use warden::events::{Event, EventKind, StopReason, TestResult};
+use warden::events::{Event, EventKind, GuardAction, StopReason, TestResult};
 use warden::runner::RunOutcome;
 use warden::state::history::DEFAULT_KEEP_RUNS_PER_TEST;
 use warden::state::{journal, History, Journal};
@@ -45,6 +45,24 @@ impl Persistence {
                 self.record(r);
             }
             EventKind::TestRetrying(r) => self.record(r),
+            // A test the guard took memory back from runs alone when the run is resumed, so
+            // that it cannot stop the run again together with another test.
+            EventKind::Guard {
+                action: GuardAction::Requeue,
+                id: Some(id),
+                ..
+            }
+            | EventKind::TestCancelled {
+                id,
+                reason: StopReason::Guard,
+                ..
+            } => {
+                if let Some(j) = &mut self.journal {
+                    if let Err(e) = j.append_alone(id) {
+                        self.warnings.push(format!("journal: {e}"));
+                    }
+                }
+            }
             _ => {}
         }
     }

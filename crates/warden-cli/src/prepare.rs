@@ -2,12 +2,12 @@
 //! shard (`--partition`) and the run order (history's longest-first, `@serial` last), so `list`
 //! shows exactly what `run` runs.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use warden::config::{load_settings, RunOptions, Settings, SlowMode};
+use warden::config::{load_settings_over, RunOptions, Settings, SlowMode};
 use warden::discovery::discover;
 use warden::events::ShardInfo;
 use warden::select::{assign, order_by_expected, select, serial_last, Partition, PartitionKind};
@@ -35,6 +35,42 @@ impl Sharding {
     }
 }
 
+/// What to prepare: the options and where they apply.
+pub struct Request {
+    /// Where warden runs, as far as test ids are concerned (`--resume`: where the interrupted
+    /// run ran).
+    pub cwd: PathBuf,
+    pub options: RunOptions,
+    /// The interrupted run's options under `--resume` (below `options`, above warden.toml).
+    pub saved: RunOptions,
+    pub config: Option<PathBuf>,
+    pub failed: bool,
+    pub sharding: Sharding,
+    /// `--resume` of a `--failed` run: the interrupted run's tests stand in for that step (and
+    /// the partition), which would now read the interrupted run's own results.
+    pub only: Option<HashSet<String>>,
+}
+
+impl Request {
+    /// The command line as given, in the current directory.
+    pub fn here(
+        options: RunOptions,
+        config: Option<&str>,
+        failed: bool,
+        sharding: Sharding,
+    ) -> Result<Request> {
+        Ok(Request {
+            cwd: std::env::current_dir().context("cannot read the current directory")?,
+            options,
+            saved: RunOptions::default(),
+            config: config.map(PathBuf::from),
+            failed,
+            sharding,
+            only: None,
+        })
+    }
+}
+
 pub struct Prepared {
     pub settings: Settings,
     /// Selected tests in run order.
@@ -46,12 +82,21 @@ pub struct Prepared {
     pub expected: HashMap<String, Duration>,
     /// With `--partition`: which shard, and of how many selected tests it is a part.
     pub shard: Option<(Partition, usize)>,
+    /// `--failed` found a completed run in which nothing failed: an empty selection is the
+    /// good news it looks like, not a typo in a filter.
+    pub nothing_failed: bool,
     /// With `--partition`: the cut and the whole selection, for `run-started` and `merge`.
     pub shard_info: Option<ShardInfo>,
 }
 
 impl Prepared {
     /// `shard hash:2/4: 12 of 48 selected tests`, when partitioned.
+    /// Whether an empty selection is expected rather than a mistake (`--no-tests` does not
+    /// apply): nothing failed for `--failed`, or this shard got none of a non-empty selection.
+    pub fn empty_is_expected(&self) -> bool {
+        self.nothing_failed || self.shard.is_some_and(|(_, of)| of > 0)
+    }
+
     pub fn shard_note(&self) -> Option<String> {
         self.shard.map(|(p, of)| {
             format!(
@@ -64,15 +109,17 @@ impl Prepared {
 }
 
 /// `for_run`: the history database is created when missing (`list` only reads an existing one).
-pub fn prepare(
-    options: RunOptions,
-    config_file: Option<&str>,
-    failed_only: bool,
-    sharding: Sharding,
-    for_run: bool,
-) -> Result<Prepared> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    let settings = load_settings(&cwd, options, config_file.map(Path::new))?;
+pub fn prepare(req: Request, for_run: bool) -> Result<Prepared> {
+    let Request {
+        cwd,
+        options,
+        saved,
+        config,
+        failed: failed_only,
+        sharding,
+        only,
+    } = req;
+    let settings = load_settings_over(&cwd, options, saved, config.as_deref())?;
     let discovered = discover(&settings.discovery)?;
     let mut warnings = discovered.warnings;
     let selected = select(discovered.tests, &settings.selection);
@@ -100,19 +147,27 @@ pub fn prepare(
         None
     };
 
-    if failed_only {
-        let failures = history.as_ref().map(|h| h.last_completed_failures());
+    let mut nothing_failed = false;
+    if let Some(only) = &only {
+        tests.retain(|t| only.contains(&t.id));
+    } else if failed_only {
+        let failures = history.as_ref().map(|h| h.latest_failures());
         match failures {
-            Some(Ok(Some((run_id, failed)))) => {
+            Some(Ok(Some(failed))) => {
+                let failed: HashSet<String> = failed.into_iter().collect();
+                let before = tests.len();
                 tests.retain(|t| failed.contains(&t.id));
-                if failed.is_empty() {
+                if tests.is_empty() && before > 0 {
+                    nothing_failed = true;
                     warnings.push(format!(
-                        "--failed: nothing failed in the last completed run ({run_id})"
+                        "--failed: none of the {before} selected test{} failed in its most \
+                         recent recorded run",
+                        plural(before)
                     ));
                 }
             }
             Some(Ok(None)) | None => {
-                warnings.push("--failed: no completed run is recorded yet".to_string());
+                warnings.push("--failed: no test result is recorded yet".to_string());
                 tests.clear();
             }
             Some(Err(e)) => anyhow::bail!("--failed: cannot read the history: {e}"),
@@ -168,7 +223,8 @@ pub fn prepare(
         }
     });
     // After every filter and before ordering; the assignment does not depend on the order.
-    let shard = sharding.partition.map(|p| {
+    let partition = sharding.partition.filter(|_| only.is_none());
+    let shard = partition.map(|p| {
         let of = tests.len();
         let unknown = ids
             .iter()
@@ -196,8 +252,47 @@ pub fn prepare(
         history,
         expected,
         shard,
+        nothing_failed,
         shard_info,
     })
+}
+
+/// `no tests selected in test/unit, tests (filters: -k parse, --tag smoke)`: what was
+/// searched and what narrowed it, so that a typo is visible.
+pub fn nothing_selected(settings: &Settings, failed_only: bool) -> String {
+    let cwd = &settings.discovery.cwd;
+    let paths: Vec<String> = settings
+        .discovery
+        .paths
+        .iter()
+        .map(|p| warden::config::relative_id(p, cwd))
+        .collect();
+    let sel = &settings.selection;
+    let mut filters: Vec<String> = Vec::new();
+    filters.extend(sel.levels.iter().map(|l| format!("--level {l}")));
+    filters.extend(sel.tags.iter().map(|t| format!("--tag {t}")));
+    filters.extend(
+        sel.exclude_tags
+            .iter()
+            .map(|t| format!("--exclude-tag {t}")),
+    );
+    filters.extend(sel.filters.iter().map(|f| format!("-k {f}")));
+    // Slow tests left out are already counted in a warning of their own.
+    if sel.slow == SlowMode::Only {
+        filters.push("--only-slow".into());
+    }
+    if sel.only_skipped {
+        filters.push("--only-skipped".into());
+    }
+    if failed_only {
+        filters.push("--failed".into());
+    }
+    let filters = if filters.is_empty() {
+        "no filters".to_string()
+    } else {
+        filters.join(", ")
+    };
+    format!("no tests selected in {} ({filters})", paths.join(", "))
 }
 
 /// `WARDEN_NO_STATE=1`: no journal and no history (benchmarks of their cost; throw-away runs).

@@ -1,28 +1,30 @@
 //! `warden run`: prepare the selection, resume if asked, set up containment and persistence,
 //! run, and feed every reporter from the one event stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
-use warden::config::{LeakPolicy, Settings};
+use warden::config::{LeakPolicy, NoTests, Settings};
 use warden::container::{remove_run_containers, ContainerRun, Engine};
 use warden::events::{Event, EventKind, StopReason};
 use warden::monitor::GuardConfig;
-use warden::runner::{self, RunPlan};
+use warden::runner::{self, RunPlan, NO_TESTS_EXIT_CODE};
 use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journal};
-use warden::state::{new_run_id, plan_resume, prune_runs, RunDir, StateLock};
+use warden::state::{
+    find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, RunDir, StateLock,
+};
 use warden::supervise::Limits;
 use warden::test_case::TestCase;
-use warden::units::format_duration;
 use warden::watchdog::INTERRUPTED_FILE;
 
 use crate::args::RunArgs;
 use crate::containment::Containment;
 use crate::persist::Persistence;
-use crate::prepare::{no_state, plural, prepare, Prepared, Sharding};
+use crate::prepare::{no_state, nothing_selected, plural, prepare, Prepared, Request, Sharding};
 use crate::reports::{self, Reports};
+use crate::resume;
 use crate::signals;
 use crate::terminal::Terminal;
 
@@ -31,26 +33,61 @@ const KEEP_RUNS: usize = 20;
 /// `--resume` impossible (SPEC §5).
 pub const EXIT_NO_RESUME: u8 = 43;
 
-pub fn run(args: RunArgs) -> Result<u8> {
+/// How warden was invoked: `argv[0]` and the command word (`run` or `test`), for the
+/// "continue with" hint.
+pub struct Invoked {
+    pub argv0: String,
+    pub command: String,
+}
+
+pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
     let resume_force = match args.resume.as_deref() {
         None => None,
         Some("") => Some(false),
         Some("force") => Some(true),
         Some(other) => bail!("--resume takes no value or `--resume=force`, not `{other}`"),
     };
-    let prepared = prepare(
-        args.to_options(),
-        args.select.config.as_deref(),
-        args.select.failed,
-        Sharding::from_args(&args.select)?,
-        true,
-    )?;
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let now = resume::invocation_now(&args, &invoked.command, &cwd);
+    // --resume: the checkpoint first, since it says what to run.
+    let mut checkpoint = None;
+    let mut selection_changes = Vec::new();
+    let mut saved: Option<Invocation> = None;
+    if resume_force.is_some() {
+        let state_dir = resume::locate_state_dir(&cwd, &args)?;
+        match find_checkpoint(&state_dir) {
+            Ok(c) => {
+                saved = c.contents.header.invocation.clone();
+                if let Some(s) = &saved {
+                    selection_changes = s.selection_changes(&now);
+                }
+                checkpoint = Some(c);
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_NO_RESUME);
+            }
+        }
+    }
+    let request = match (&saved, &checkpoint) {
+        (Some(saved), Some(c)) => resume::request(saved, &now, c, !selection_changes.is_empty())?,
+        // Not resuming, or a checkpoint of an older warden that kept no invocation: the
+        // command line alone says what to run.
+        _ => Request::here(
+            args.to_options(),
+            args.select.config.as_deref(),
+            args.select.failed,
+            Sharding::from_args(&args.select)?,
+        )?,
+    };
+    let prepared = prepare(request, true)?;
     // A report over a selected test, or two reports into one file, is refused before
     // anything runs.
     reports::check_paths(&prepared.settings.output, &prepared.tests)?;
     // Before anything of the run exists: this may run warden again in a systemd scope.
     crate::systemd_scope::enter_if_needed();
     let shard_note = prepared.shard_note();
+    let empty_is_expected = prepared.empty_is_expected();
     let Prepared {
         settings,
         mut tests,
@@ -85,8 +122,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
     let mut carried = Vec::new();
     let mut resumed_from = None;
     let mut resume_warnings = Vec::new();
-    if let Some(force) = resume_force {
-        let plan = match plan_resume(&state_dir, &fingerprint, force) {
+    let mut resume_notes = Vec::new();
+    let mut alone = HashSet::new();
+    let effective = resume::effective_options(&settings);
+    if let (Some(force), Some(checkpoint)) = (resume_force, checkpoint) {
+        if let Some(overrides) = saved.as_ref().and_then(|s| s.overrides(&effective)) {
+            resume_notes.push(format!("resuming with {overrides}"));
+        }
+        let plan = match plan_resume_from(checkpoint, &fingerprint, force, selection_changes) {
             Ok(plan) => plan,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -104,8 +147,26 @@ pub fn run(args: RunArgs) -> Result<u8> {
         }
         fingerprint = plan.fingerprint.clone();
         resumed_from = Some((plan.from_run.clone(), plan.from_dir.clone()));
+        alone = plan.alone.iter().cloned().collect();
+        if !plan.alone.is_empty() {
+            resume_notes.push(format!(
+                "{} running alone: the host guard stopped the interrupted run while {} ran",
+                plan.alone.join(", "),
+                if plan.alone.len() == 1 { "it" } else { "they" }
+            ));
+        }
         carried = plan.carried;
     }
+    // This run's own checkpoint keeps the whole invocation, so that `--resume` alone repeats
+    // it (the random seed of a shuffle included).
+    let mut invocation = match &saved {
+        Some(s) => resume::merged(s, &now),
+        None => now.clone(),
+    };
+    if let Some(seed) = settings.selection.shuffle_seed {
+        invocation.options.seed = Some(seed);
+    }
+    invocation.effective = effective;
 
     let mut reports = Reports::open(&settings.output, &run_id)?;
     reports.expect(tests.iter().map(|t| t.id.clone()));
@@ -122,14 +183,17 @@ pub fn run(args: RunArgs) -> Result<u8> {
         &run_id,
         resumed_from.as_ref().map(|(id, _)| id.as_str()),
         fingerprint,
-    );
+    )
+    .with_invocation(invocation);
+    let alone_ids: Vec<String> = alone.iter().cloned().collect();
     let created = if no_state() {
         None
     } else {
-        Some(Journal::create_with_records(
+        Some(Journal::create_resumed(
             &run_dir.dir,
             &header,
             &carried,
+            &alone_ids,
         ))
     };
     let journal = match created.transpose() {
@@ -145,6 +209,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
             None
         }
     };
+    if journal.is_some() {
+        terminal.continue_with(Some(resume::continue_command(
+            &invoked.argv0,
+            &invoked.command,
+            &args,
+            &cwd,
+        )));
+    }
     if let Some((from, _)) = &resumed_from {
         terminal.note(&format!(
             "resuming run {from}: {} result{} carried over, {} test{} to run",
@@ -153,6 +225,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
             tests.len(),
             plural(tests.len())
         ));
+    }
+    for note in &resume_notes {
+        terminal.note(note);
     }
     let mut history = history;
     if let Some(h) = &history {
@@ -171,8 +246,19 @@ pub fn run(args: RunArgs) -> Result<u8> {
         // Printed even with -q: without it a failing order cannot be reproduced.
         terminal.warning(&format!("shuffled with --seed {seed}"));
     }
-    if tests.is_empty() && carried.is_empty() {
-        terminal.warning("no tests selected");
+    let mut exit_when_empty = 0;
+    if tests.is_empty() && carried.is_empty() && !empty_is_expected {
+        let what = nothing_selected(&settings, args.select.failed);
+        match settings.run.no_tests {
+            NoTests::Fail => {
+                terminal.error(&format!(
+                    "{what}; exit {NO_TESTS_EXIT_CODE} (--no-tests=warn or pass to allow it)"
+                ));
+                exit_when_empty = NO_TESTS_EXIT_CODE;
+            }
+            NoTests::Warn => terminal.warning(&what),
+            NoTests::Pass => {}
+        }
     }
     let pending = tests
         .iter()
@@ -256,6 +342,9 @@ pub fn run(args: RunArgs) -> Result<u8> {
             .skip(1)
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
+        exit_when_empty,
+        slow_after: Some(settings.run.slow_after),
+        alone,
         partition: shard_info.clone().map(Arc::new),
     };
 
@@ -355,49 +444,43 @@ pub fn run(args: RunArgs) -> Result<u8> {
     Ok(code)
 }
 
-/// What a checkpoint must match for `--resume`: the selected tests, the config file, and the
-/// options that change what a result means.
+/// What a checkpoint must match for `--resume`: the selected tests, the suites and levels of
+/// the config, and the selection options the test list does not show. Execution options are
+/// not in it: given beside `--resume` they override (see `resume::effective_options`).
 fn fingerprint_of(settings: &Settings, tests: &[TestCase]) -> Fingerprint {
     let mut ids: Vec<String> = tests.iter().map(|t| t.id.clone()).collect();
     ids.sort();
+    // Only what makes a file a test and how it runs: a change of `[run] timeout` in the file is
+    // an execution option like any other.
     let config_hash = settings
         .config_file
         .as_ref()
-        .and_then(|p| std::fs::read(p).ok())
-        .map(|bytes| fingerprint_hash(&bytes))
+        .map(|_| {
+            let mut text = format!("{:?}\n", settings.discovery.levels);
+            for s in &settings.discovery.suites {
+                text.push_str(&format!(
+                    "{:?}\n",
+                    (
+                        &s.name,
+                        &s.include,
+                        &s.exclude,
+                        &s.command,
+                        s.format,
+                        &s.env,
+                        s.timeout,
+                        s.mem_limit,
+                        &s.skip_exit_codes
+                    )
+                ));
+            }
+            fingerprint_hash(text.as_bytes())
+        })
         .unwrap_or_default();
-    let run = &settings.run;
-    let options: BTreeMap<String, String> = [
-        ("timeout", format_duration(run.timeout)),
-        ("grace", format_duration(run.grace)),
-        ("retries", run.retries.to_string()),
-        ("leak", format!("{:?}", run.leak).to_lowercase()),
-        ("only_skipped", run.run_skipped.to_string()),
-    ]
+    let options: BTreeMap<String, String> = [(
+        "only_skipped".to_string(),
+        settings.run.run_skipped.to_string(),
+    )]
     .into_iter()
-    // Per-test caps change what a result means too; named only when set, so that runs
-    // without them fingerprint as before.
-    .chain(
-        run.test_limits
-            .mem_bytes
-            .map(|b| ("test_mem_limit", b.to_string())),
-    )
-    .chain(
-        run.test_limits
-            .pids
-            .map(|n| ("test_pids_limit", n.to_string())),
-    )
-    .chain(
-        run.test_limits
-            .safe_mode
-            .then(|| ("safe_mode", "true".to_string())),
-    )
-    // Only present for container runs, so other runs' checkpoints keep matching.
-    .chain(settings.container.enabled.then(|| {
-        let image = settings.container.config.image.clone().unwrap_or_default();
-        ("container", image)
-    }))
-    .map(|(k, v)| (k.to_string(), v))
     .collect();
     Fingerprint {
         tests: ids,

@@ -98,10 +98,13 @@ pub fn install(stop: watch::Sender<Option<StopRequest>>) -> std::io::Result<Sign
                 warden::supervise::pause::pause();
                 // Stop as SIGTSTP would have without the handler. The runtime (and every
                 // timer) stops with the process; execution goes on from here on SIGCONT.
-                // SAFETY: raise(3) with a valid signal number.
-                unsafe {
-                    libc::raise(libc::SIGSTOP);
-                }
+                // The progress line is hidden meanwhile, the terminal given back.
+                crate::tty::while_stopped(|| {
+                    // SAFETY: raise(3) with a valid signal number.
+                    unsafe {
+                        libc::raise(libc::SIGSTOP);
+                    }
+                });
                 warden::supervise::pause::resume();
             }
         });

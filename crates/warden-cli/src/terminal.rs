@@ -1,6 +1,7 @@
 //! The human report on stderr: a live progress bar on an interactive terminal (not in CI),
 //! plain lines otherwise; failed tests' output and the summary at the end.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -29,6 +30,11 @@ pub struct Terminal {
     host: Option<HostReading>,
     /// Why the host guard stopped the run, with its readings.
     shutdown: Option<String>,
+    /// Whether anything was printed yet: the summary is set off by a blank line only from
+    /// something above it (`-q` on a passing run prints the summary alone).
+    printed: Cell<bool>,
+    /// The command that continues this run if it stops early; `None` without a checkpoint.
+    continue_with: Option<String>,
 }
 
 impl Terminal {
@@ -47,11 +53,12 @@ impl Terminal {
                 ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             pb.set_style(
                 ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
                 )
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             pb.enable_steady_tick(Duration::from_millis(120));
+            crate::tty::hold(&pb);
             pb
         });
         Terminal {
@@ -71,10 +78,13 @@ impl Terminal {
             finished: None,
             host: None,
             shutdown: None,
+            printed: Cell::new(false),
+            continue_with: None,
         }
     }
 
     fn line(&self, text: &str) {
+        self.printed.set(true);
         match &self.progress {
             Some(pb) => pb.println(text.trim_end_matches('\n')),
             None => {
@@ -82,6 +92,11 @@ impl Terminal {
                 let _ = writeln!(err, "{}", text.trim_end_matches('\n'));
             }
         }
+    }
+
+    /// The "continue with" command printed when the run stops early (`None`: no checkpoint).
+    pub fn continue_with(&mut self, command: Option<String>) {
+        self.continue_with = command;
     }
 
     /// Warnings and notes quote paths and test ids: escaped like every other echo.
@@ -135,6 +150,32 @@ impl Terminal {
         Some(work / self.workers as u32)
     }
 
+    /// `: a_test.sh, b_test.sh +3`: the tests running longest, so that a hang has a name.
+    fn longest_running(&self) -> String {
+        const NAMED: usize = 2;
+        let mut running: Vec<(&String, &Instant)> = self
+            .running
+            .iter()
+            .filter_map(|id| self.started.get(id).map(|t| (id, t)))
+            .collect();
+        if running.is_empty() {
+            return String::new();
+        }
+        running.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(b.0)));
+        let names: Vec<&str> = running
+            .iter()
+            .take(NAMED)
+            .map(|(id, _)| id.as_str())
+            .collect();
+        let more = running.len().saturating_sub(NAMED);
+        let more = if more > 0 {
+            format!(" +{more}")
+        } else {
+            String::new()
+        };
+        format!(": {}{more}", names.join(", "))
+    }
+
     fn update_progress(&self) {
         if let Some(pb) = &self.progress {
             let eta = self
@@ -157,10 +198,12 @@ impl Terminal {
                     format!(", host {cpu}mem {:.0}%", h.mem_used_percent)
                 })
                 .unwrap_or_default();
+            // Names last: a narrow terminal cuts them, not the counts.
             pb.set_message(format!(
-                "running {}, failed {}{eta}{host}",
+                "failed {}{eta}{host}, running {}{}",
+                self.failed,
                 self.running.len(),
-                self.failed
+                self.longest_running(),
             ));
         }
     }
@@ -193,6 +236,12 @@ impl Terminal {
                     self.line(&format!("START [w{worker}] {id} (attempt {attempt})"));
                 }
                 self.update_progress();
+            }
+            EventKind::TestSlow { id, elapsed, .. } => {
+                // The live display names the longest-running tests instead.
+                if self.progress.is_none() && !self.quiet {
+                    self.line(&human::slow_line(id, *elapsed, &self.style));
+                }
             }
             EventKind::TestRetrying(r) => {
                 self.running.remove(&r.id);
@@ -290,6 +339,7 @@ impl Terminal {
     pub fn finish(&mut self) {
         if let Some(pb) = self.progress.take() {
             pb.finish_and_clear();
+            crate::tty::release();
         }
         let Some((totals, duration, exit_code)) = self.finished.take() else {
             return;
@@ -300,28 +350,47 @@ impl Terminal {
             .iter()
             .filter(|r| r.status.is_failure())
             .collect();
+        // A blank line between blocks, never before the first thing printed.
+        let gap = |printed: &Cell<bool>| if printed.replace(true) { "\n" } else { "" };
         for r in failures {
             let _ = writeln!(
                 err,
-                "\n{}",
+                "{}{}",
+                gap(&self.printed),
                 human::failure_details(r, &self.style).trim_end()
             );
         }
         if let Some(why) = &self.shutdown {
-            let _ = writeln!(err, "\nstopped by --self-protect: {why}");
+            let _ = writeln!(
+                err,
+                "{}stopped by --self-protect: {why}",
+                gap(&self.printed)
+            );
         }
         let _ = writeln!(
             err,
-            "\n{}",
+            "{}{}",
+            gap(&self.printed),
             human::summary(
                 &totals,
                 &self.results,
                 duration,
                 self.log_dir.as_deref(),
                 exit_code,
+                self.continue_with.as_deref(),
                 &self.style
             )
             .trim_end()
         );
+    }
+}
+
+impl Drop for Terminal {
+    /// An early return (an error after the bar appeared) still gives the terminal back.
+    fn drop(&mut self) {
+        if let Some(pb) = self.progress.take() {
+            pb.finish_and_clear();
+            crate::tty::release();
+        }
     }
 }

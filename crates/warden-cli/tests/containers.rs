@@ -9,32 +9,14 @@ use std::collections::BTreeMap;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{OnceLock, RwLock, RwLockReadGuard};
+use std::sync::{RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
 
-const IMAGE: &str = "warden-test-busybox:1";
-
-/// Builds the test image once (idempotent across test binaries: the script does nothing when
-/// the tag exists).
+/// Builds the test image once (see `common::test_image`).
 fn image() -> &'static str {
-    static BUILT: OnceLock<()> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let script = repo_root().join("fixtures/container/build-image.sh");
-        let out = Command::new("sh")
-            .arg(&script)
-            .arg(IMAGE)
-            .env("ENGINE", "docker")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "building the test image failed (the container tests need docker):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-    IMAGE
+    test_image()
 }
 
 fn docker(args: &[&str]) -> String {

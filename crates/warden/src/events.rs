@@ -158,16 +158,20 @@ pub enum GuardAction {
     Throttle,
     /// A running test was terminated to be run again later.
     Requeue,
+    /// A test running alone (it was running when the guard stopped the run being resumed)
+    /// still filled memory: terminated and reported failed, so the run can finish.
+    Fail,
     /// The run was stopped.
     Shutdown,
 }
 
 impl GuardAction {
-    /// The name used in reports (`throttle`, `requeue`, `shutdown`).
+    /// The name used in reports (`throttle`, `requeue`, `fail`, `shutdown`).
     pub fn name(self) -> &'static str {
         match self {
             GuardAction::Throttle => "throttle",
             GuardAction::Requeue => "requeue",
+            GuardAction::Fail => "fail",
             GuardAction::Shutdown => "shutdown",
         }
     }
@@ -242,6 +246,14 @@ pub enum EventKind {
     /// A failed attempt that will be retried; the final attempt comes as `TestFinished`.
     TestRetrying(Box<TestResult>),
     TestFinished(Box<TestResult>),
+    /// A test still running has passed another multiple of `--slow-after` (not paused time).
+    TestSlow {
+        id: String,
+        worker: usize,
+        attempt: u32,
+        /// The multiple it passed: it has run at least this long.
+        elapsed: Duration,
+    },
     /// A running test terminated because the run is stopping.
     TestCancelled {
         id: String,

@@ -43,6 +43,8 @@ pub struct TestCase {
     pub env: BTreeMap<String, String>,
     /// Memory cap from the `@mem-limit` marker or the suite, in bytes; `None` = the run's.
     pub mem_limit: Option<u64>,
+    /// Exit codes that mean "skipped", from the suite (`[77]` by default).
+    pub skip_exit_codes: Vec<i32>,
 }
 
 fn ser_opt_duration_ms<S: serde::Serializer>(
@@ -74,6 +76,7 @@ impl TestCase {
             format: OutputFormat::Auto,
             env: BTreeMap::new(),
             mem_limit: None,
+            skip_exit_codes: vec![77],
         }
     }
 }

@@ -5,22 +5,26 @@
 
 mod contain;
 mod events;
+mod host;
 mod hostile;
 mod model;
 mod procs;
 mod sandbox;
 mod tagged;
 mod user;
+mod verbatim;
 mod vm;
 mod warden;
 
 pub use contain::*;
 pub use events::*;
+pub use host::*;
 pub use hostile::*;
 pub use model::*;
 pub use procs::*;
 pub use sandbox::*;
 pub use tagged::*;
 pub use user::*;
+pub use verbatim::*;
 pub use vm::*;
 pub use warden::*;

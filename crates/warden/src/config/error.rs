@@ -27,7 +27,7 @@ pub enum ConfigError {
         reason: String,
     },
     #[error(
-        "no tests to look for: neither test/ nor tests/ exists in {}; pass a PATH or set `paths` in [run] of warden.toml",
+        "no tests to look for: none of test/, tests/ or t/ exists in {}; pass a PATH or set `paths` in [run] of warden.toml",
         cwd.display()
     )]
     NoTestPaths { cwd: PathBuf },

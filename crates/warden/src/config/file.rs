@@ -34,6 +34,7 @@ pub(crate) struct SuiteTable {
     pub env: Option<BTreeMap<String, String>>,
     pub timeout: Option<String>,
     pub mem_limit: Option<String>,
+    pub skip_exit_codes: Option<Vec<i64>>,
 }
 
 /// One step of a key path: a table key or an array index.
@@ -213,7 +214,7 @@ impl ConfigFile {
                 let expected = expected_names(rest);
                 let hint = match closest(key, &expected) {
                     Some(best) => format!(", did you mean `{best}`?"),
-                    None if expected.len() <= 8 && !expected.is_empty() => {
+                    None if expected.len() <= 10 && !expected.is_empty() => {
                         format!(" (known keys: {})", expected.join(", "))
                     }
                     None => String::new(),

@@ -14,6 +14,9 @@ use crate::units::parse_duration;
 
 pub const CONFIG_FILE_NAME: &str = "warden.toml";
 
+/// Where tests are looked for without PATH and without `[run] paths`: those that exist.
+pub const DEFAULT_TEST_DIRS: [&str; 3] = ["test", "tests", "t"];
+
 /// Resolves the settings of one invocation.
 ///
 /// `cwd` is where warden runs (test ids are relative to it); `cli` holds the options given on
@@ -23,6 +26,18 @@ pub const CONFIG_FILE_NAME: &str = "warden.toml";
 pub fn load_settings(
     cwd: &Path,
     cli: RunOptions,
+    config_file: Option<&Path>,
+) -> Result<Settings, ConfigError> {
+    load_settings_over(cwd, cli, RunOptions::default(), config_file)
+}
+
+/// [`load_settings`] with a layer between the command line and `warden.toml`: the options of
+/// the interrupted run that `--resume` continues (`saved`, paths already absolute). What the
+/// command line gives now wins over them; they win over the file.
+pub fn load_settings_over(
+    cwd: &Path,
+    cli: RunOptions,
+    saved: RunOptions,
     config_file: Option<&Path>,
 ) -> Result<Settings, ConfigError> {
     let cwd = normalize(
@@ -58,10 +73,41 @@ pub fn load_settings(
         cwd,
         root,
         cli,
+        saved,
         file_run,
         file,
     }
     .resolve()
+}
+
+/// The state directory as far as the options and `warden.toml` say, without resolving
+/// anything else (no test paths needed): `--state-dir` (relative to `cwd`), else `[run]
+/// state_dir` (relative to the file's directory), else `.warden` beside the config file.
+/// `None` when there is neither a `--state-dir` nor a config file.
+pub fn state_dir_of(
+    cwd: &Path,
+    state_dir: Option<&str>,
+    config_file: Option<&Path>,
+) -> Result<Option<PathBuf>, ConfigError> {
+    if let Some(dir) = state_dir.filter(|d| !d.trim().is_empty()) {
+        return Ok(Some(absolute(cwd, Path::new(dir))));
+    }
+    let path = match config_file {
+        Some(p) => Some(absolute(cwd, p)),
+        None => find_config(cwd),
+    };
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    let file = ConfigFile::load(&path, path.display().to_string())?;
+    let root = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or(cwd.to_path_buf());
+    Ok(Some(match file.run.state_dir.as_deref() {
+        Some(d) if !d.trim().is_empty() => absolute(&root, Path::new(d)),
+        _ => root.join(super::resolve::STATE_DIR_NAME),
+    }))
 }
 
 /// The nearest `warden.toml` in `dir` or its ancestors.
@@ -76,6 +122,8 @@ fn find_config(dir: &Path) -> Option<PathBuf> {
 pub(super) enum Layer {
     Default,
     File,
+    /// The interrupted run's options, under `--resume`.
+    Saved,
     Cli,
 }
 
@@ -91,6 +139,8 @@ macro_rules! given {
     ($r:ident . $f:ident) => {{
         let layer = if $r.cli.$f.is_some() {
             Layer::Cli
+        } else if $r.saved.$f.is_some() {
+            Layer::Saved
         } else if $r.file_run.$f.is_some() {
             Layer::File
         } else {
@@ -99,7 +149,12 @@ macro_rules! given {
         Given {
             key: stringify!($f),
             layer,
-            value: $r.cli.$f.clone().or_else(|| $r.file_run.$f.clone()),
+            value: $r
+                .cli
+                .$f
+                .clone()
+                .or_else(|| $r.saved.$f.clone())
+                .or_else(|| $r.file_run.$f.clone()),
         }
     }};
 }
@@ -115,6 +170,8 @@ pub(super) struct Resolver {
     pub cwd: PathBuf,
     pub root: PathBuf,
     pub cli: RunOptions,
+    /// The interrupted run's options (`--resume`); empty otherwise.
+    pub saved: RunOptions,
     pub file_run: RunOptions,
     pub file: Option<ConfigFile>,
 }
@@ -146,9 +203,14 @@ impl Resolver {
     }
 
     /// PATH arguments (relative to cwd), else `[run] paths` (relative to the root), else
-    /// `test/` or `tests/` in cwd.
+    /// those of `test/`, `tests/` and `t/` in cwd that exist.
     fn test_paths(&self) -> Result<Vec<PathBuf>, ConfigError> {
-        let cli_paths = self.cli.paths.as_deref().unwrap_or_default();
+        let cli_paths = self
+            .cli
+            .paths
+            .as_deref()
+            .or(self.saved.paths.as_deref())
+            .unwrap_or_default();
         if !cli_paths.is_empty() {
             if cli_paths.iter().any(|p| p.is_empty()) {
                 return Err(ConfigError::Option {
@@ -171,14 +233,18 @@ impl Resolver {
                 paths.iter().map(|p| absolute(&self.root, Path::new(p))),
             ));
         }
-        ["test", "tests"]
+        // Every conventional directory that exists: `t/` is Perl's and git's.
+        let found: Vec<PathBuf> = DEFAULT_TEST_DIRS
             .iter()
             .map(|d| self.cwd.join(d))
-            .find(|d| d.is_dir())
-            .map(|d| vec![d])
-            .ok_or_else(|| ConfigError::NoTestPaths {
+            .filter(|d| d.is_dir())
+            .collect();
+        if found.is_empty() {
+            return Err(ConfigError::NoTestPaths {
                 cwd: self.cwd.clone(),
-            })
+            });
+        }
+        Ok(found)
     }
 
     pub(super) fn duration(
@@ -219,7 +285,7 @@ impl Resolver {
     /// A path option: relative to cwd on the command line, to the root in `warden.toml`.
     pub(super) fn path_from<T>(&self, opt: &Given<T>, p: &str) -> PathBuf {
         let base = match opt.layer {
-            Layer::Cli => &self.cwd,
+            Layer::Cli | Layer::Saved => &self.cwd,
             _ => &self.root,
         };
         absolute(base, Path::new(p))
@@ -357,17 +423,25 @@ pub(super) mod tests {
         assert_eq!(s.output.color, ColorChoice::Auto);
         assert_eq!((s.output.junit, s.output.json), (None, None));
         assert!(s.run.host_guard.is_none() && !s.container.enabled);
+        assert_eq!(s.run.no_tests, crate::config::NoTests::Fail);
+        assert_eq!(s.run.slow_after, Duration::from_secs(60));
     }
 
     #[test]
-    fn falls_back_to_tests_dir_then_errors() {
+    fn falls_back_to_the_conventional_dirs_then_errors() {
         let dir = tempfile::tempdir().unwrap();
         let err = load(dir.path(), cli()).unwrap_err();
-        assert!(err.contains("neither test/ nor tests/"), "{err}");
+        assert!(err.contains("none of test/, tests/ or t/"), "{err}");
         assert!(err.contains(&dir.path().display().to_string()), "{err}");
+        fs::create_dir(dir.path().join("t")).unwrap();
+        let s = load(dir.path(), cli()).unwrap();
+        assert_eq!(s.discovery.paths, vec![dir.path().join("t")]);
         fs::create_dir(dir.path().join("tests")).unwrap();
         let s = load(dir.path(), cli()).unwrap();
-        assert_eq!(s.discovery.paths, vec![dir.path().join("tests")]);
+        assert_eq!(
+            s.discovery.paths,
+            vec![dir.path().join("tests"), dir.path().join("t")]
+        );
     }
 
     #[test]

@@ -11,11 +11,12 @@ mod settings;
 mod suites;
 
 pub use error::ConfigError;
-pub use load::{load_settings, CONFIG_FILE_NAME};
+pub use load::{load_settings, load_settings_over, state_dir_of, CONFIG_FILE_NAME};
 pub use options::RunOptions;
+pub use paths::{absolute, relative_id};
 pub use protect::MIN_TEST_MEM_LIMIT;
 pub use settings::{
     compile_glob, ColorChoice, ContainerSettings, DiscoveryConfig, HostGuard, LeakPolicy, Levels,
-    OutputConfig, ReportTarget, RunConfig, Selection, Settings, SlowMode, Suite, TestLimits,
-    BUILTIN_SUITE, DEFAULT_INCLUDE,
+    NoTests, OutputConfig, ReportTarget, RunConfig, Selection, Settings, SlowMode, Suite,
+    TestLimits, BUILTIN_SUITE, DEFAULT_INCLUDE,
 };

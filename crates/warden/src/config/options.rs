@@ -2,11 +2,12 @@
 //! `[run]` table of `warden.toml` and one from the command line, merged field by field
 //! (command line wins). Values stay as text where validation must name what was wrong.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Every option of SPEC §2 that can have a default in `[run]`, spelled with `_`.
-/// `None` / empty means "not given here".
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+/// `None` / empty means "not given here". Also what a run's checkpoint keeps of its command
+/// line, so that `--resume` alone can repeat it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RunOptions {
     pub paths: Option<Vec<String>>,
@@ -54,6 +55,10 @@ pub struct RunOptions {
     pub safe_mode: Option<bool>,
     pub test_mem_limit: Option<String>,
     pub test_pids_limit: Option<u32>,
+    /// `fail | warn | pass`: what an empty selection means (SPEC §5, exit 4).
+    pub no_tests: Option<String>,
+    /// A running test is reported `SLOW` each time it passes another multiple of this.
+    pub slow_after: Option<String>,
 }
 
 impl RunOptions {
@@ -101,6 +106,8 @@ impl RunOptions {
             safe_mode,
             test_mem_limit,
             test_pids_limit,
+            no_tests,
+            slow_after,
         )
     }
 }

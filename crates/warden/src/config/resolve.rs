@@ -8,12 +8,14 @@ use super::error::ConfigError;
 use super::load::{given, random_seed, Given, Keep, Layer, Resolver};
 use super::paths::absolute;
 use super::settings::{
-    ColorChoice, LeakPolicy, Levels, OutputConfig, ReportTarget, RunConfig, Selection, SlowMode,
+    ColorChoice, LeakPolicy, Levels, NoTests, OutputConfig, ReportTarget, RunConfig, Selection,
+    SlowMode,
 };
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
-const STATE_DIR_NAME: &str = ".warden";
+const DEFAULT_SLOW_AFTER: Duration = Duration::from_secs(60);
+pub(super) const STATE_DIR_NAME: &str = ".warden";
 /// The most tests warden runs at once. Every worker slot holds a temp dir, cgroups and file
 /// descriptors; a value above this is a typo or an attack (issue 17), not a machine.
 pub const MAX_WORKERS: usize = 1024;
@@ -122,6 +124,20 @@ impl Resolver {
             }
         };
 
+        let no_tests_opt = given!(self.no_tests);
+        let no_tests = match no_tests_opt.value.as_deref() {
+            None | Some("fail") => NoTests::Fail,
+            Some("warn") => NoTests::Warn,
+            Some("pass") => NoTests::Pass,
+            Some(other) => {
+                return Err(self.invalid(
+                    &no_tests_opt,
+                    format!("unknown choice `{other}` (expected fail, warn or pass)"),
+                ))
+            }
+        };
+        let slow_after = self.duration(given!(self.slow_after), DEFAULT_SLOW_AFTER, false)?;
+
         Ok(RunConfig {
             workers,
             timeout,
@@ -135,6 +151,8 @@ impl Resolver {
             leak,
             host_guard: self.host_guard()?,
             test_limits: self.test_limits()?,
+            no_tests,
+            slow_after,
         })
     }
 
@@ -274,6 +292,14 @@ mod tests {
             ),
             ("tag = [\"\"]", "[run] tag: empty tag"),
             ("paths = []", "[run] paths: empty list"),
+            (
+                "no_tests = \"ok\"",
+                "[run] no_tests: unknown choice `ok` (expected fail, warn or pass)",
+            ),
+            (
+                "slow_after = \"0s\"",
+                "[run] slow_after: `0s`: must be greater than 0",
+            ),
             ("junit = \"\"", "[run] junit: empty file name"),
             ("html = \"\"", "[run] html: empty file name"),
             ("html = \"-\"", "[run] html: `-` (stdout) is not supported"),

@@ -66,6 +66,9 @@ impl DiscoveryConfig {
 /// Globs of the built-in suite (SPEC §3), also the `include` of a suite that names none.
 pub const DEFAULT_INCLUDE: [&str; 3] = ["**/*_test.*", "**/*_spec.*", "**/*.t"];
 
+/// Exit codes that mean "skipped" unless a suite says otherwise (automake's 77).
+pub const DEFAULT_SKIP_EXIT_CODES: [i32; 1] = [77];
+
 /// Name of the suite used when `warden.toml` configures none.
 pub const BUILTIN_SUITE: &str = "default";
 
@@ -83,6 +86,8 @@ pub struct Suite {
     pub timeout: Option<Duration>,
     /// Memory cap of the suite's tests, in bytes (`mem_limit = "512M"`).
     pub mem_limit: Option<u64>,
+    /// Exit codes that mean "skipped" (`skip_exit_codes`, default `[77]`).
+    pub skip_exit_codes: Vec<i32>,
     include_set: GlobSet,
     exclude_set: GlobSet,
 }
@@ -105,6 +110,7 @@ impl Suite {
             env: BTreeMap::new(),
             timeout: None,
             mem_limit: None,
+            skip_exit_codes: DEFAULT_SKIP_EXIT_CODES.to_vec(),
             include_set,
             exclude_set,
         })
@@ -258,6 +264,22 @@ pub struct RunConfig {
     pub host_guard: Option<HostGuard>,
     /// Caps of every test (a test's `@mem-limit` or its suite's `mem_limit` wins).
     pub test_limits: TestLimits,
+    /// What a run with no test selected exits with (`--no-tests`).
+    pub no_tests: NoTests,
+    /// `SLOW` is reported each time a running test passes another multiple of this.
+    pub slow_after: Duration,
+}
+
+/// `--no-tests`: what an empty selection means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NoTests {
+    /// Exit 4 with an error: a typo in a filter must not turn CI green.
+    #[default]
+    Fail,
+    /// A warning, exit 0.
+    Warn,
+    /// Nothing said, exit 0.
+    Pass,
 }
 
 /// The host guard's thresholds, percentages of the host (SPEC §6).

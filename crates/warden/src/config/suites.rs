@@ -115,6 +115,23 @@ fn resolve_suite(
         }
         suite.mem_limit = Some(bytes);
     }
+    if let Some(codes) = &table.skip_exit_codes {
+        let mut skip = Vec::new();
+        for (j, &code) in codes.iter().enumerate() {
+            // 0 is a pass, and a process cannot exit with more than 255.
+            let code = i32::try_from(code).ok().filter(|c| (1..=255).contains(c));
+            let Some(code) = code else {
+                return Err(file.error_at(
+                    &key_path!["suite", i, "skip_exit_codes", j],
+                    format!("`{}`: an exit code that means skip is 1 to 255", codes[j]),
+                ));
+            };
+            if !skip.contains(&code) {
+                skip.push(code);
+            }
+        }
+        suite.skip_exit_codes = skip;
+    }
     Ok(suite)
 }
 
@@ -213,6 +230,7 @@ format = "tap"
 env = { RUST_BACKTRACE = "1" }
 timeout = "300s"
 mem_limit = "512M"
+skip_exit_codes = [4, 5, 4]
 
 [[suite]]
 command = ["python3", "{path}"]
@@ -232,6 +250,8 @@ command = ["python3", "{path}"]
         assert_eq!(s[0].timeout, Some(Duration::from_secs(300)));
         assert_eq!(s[0].mem_limit, Some(512 << 20));
         assert_eq!(s[1].mem_limit, None);
+        assert_eq!(s[0].skip_exit_codes, [4, 5]);
+        assert_eq!(s[1].skip_exit_codes, [77]);
         assert_eq!(s[1].name, "suite-2");
         assert_eq!(s[1].include, DEFAULT_INCLUDE);
         assert_eq!(s[1].command.as_deref().unwrap(), ["python3", "{path}"]);
@@ -276,6 +296,14 @@ command = ["python3", "{path}"]
             (
                 "[[suite]]\nmem_limit = \"0\"\n",
                 "warden.toml:2: [[suite]] #1 mem_limit: `0` is too small: at least 1M (a size takes a unit: 512M, 2G)",
+            ),
+            (
+                "[[suite]]\nskip_exit_codes = [77, 0]\n",
+                "warden.toml:2: [[suite]] #1 skip_exit_codes[1]: `0`: an exit code that means skip is 1 to 255",
+            ),
+            (
+                "[[suite]]\nskip_exit_codes = [256]\n",
+                "warden.toml:2: [[suite]] #1 skip_exit_codes[0]: `256`: an exit code",
             ),
             (
                 "[[suite]]\ninclude = []\n",

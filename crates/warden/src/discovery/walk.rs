@@ -279,6 +279,7 @@ fn build(claim: &Claim, config: &DiscoveryConfig) -> TestCase {
         format: suite.format,
         env: suite.env.clone(),
         mem_limit: markers.mem_limit.or(suite.mem_limit),
+        skip_exit_codes: suite.skip_exit_codes.clone(),
     }
 }
 

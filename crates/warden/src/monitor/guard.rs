@@ -65,6 +65,10 @@ pub struct RunningTest {
     pub requeued_before: bool,
     /// Already being terminated (requeued, cancelled): not a candidate, not counted for CPU.
     pub terminating: bool,
+    /// Runs alone because the guard stopped an earlier run while it ran (`--resume`): when it
+    /// keeps memory above the threshold it is failed, not requeued or shut down for, so that
+    /// the run can finish.
+    pub alone: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,6 +98,9 @@ pub enum Action {
     Throttle { allowed: usize, reason: String },
     /// Terminate the running test `key` and queue it to run again later.
     Requeue { key: u64, reason: String },
+    /// Terminate the running test `key` and report it failed: it ran alone, after it was
+    /// running when the guard stopped an earlier run, and still fills memory.
+    Fail { key: u64, reason: String },
     /// Terminate everything, save the checkpoint, exit 42.
     Shutdown { reason: String },
 }
@@ -265,6 +272,20 @@ impl Guard {
                     return None;
                 }
                 match running.youngest() {
+                    Some(t) if t.alone => {
+                        self.memory = Memory::Over {
+                            since,
+                            first_requeue: Some(first_requeue.unwrap_or(now)),
+                            last_requeue: Some(now),
+                        };
+                        Some(Action::Fail {
+                            key: t.key,
+                            reason: format!(
+                                "memory {mem:.1}% above the {threshold}% threshold for {} with this test running alone (it was running when the guard stopped the run it resumes): failing it so the run can finish",
+                                secs(now.duration_since(since))
+                            ),
+                        })
+                    }
                     Some(t) if t.requeued_before => Some(Action::Shutdown {
                         reason: format!(
                             "memory {mem:.1}% above the {threshold}% threshold again, and the youngest test was requeued once already"
@@ -350,6 +371,7 @@ mod tests {
                 started: self.t0 + Duration::from_millis(at_ms),
                 requeued_before: false,
                 terminating: false,
+                alone: false,
             });
         }
         fn at(&mut self, ms: u64, cpu: Option<f64>, mem: f64) -> Decision {
@@ -541,6 +563,43 @@ mod tests {
             panic!("{d:?}")
         };
         assert!(reason.contains("requeued once already"), "{reason}");
+    }
+
+    /// A test that was running when the guard stopped the run it resumes runs alone; if it
+    /// fills memory again it is failed (the run goes on), even when requeued before. If memory
+    /// stays above after it is gone, the host is full of something else: shut down.
+    #[test]
+    fn a_test_running_alone_that_fills_memory_is_failed_not_shut_down_for() {
+        let mut s = Script::new(config());
+        s.start(3, 0);
+        s.running[0].alone = true;
+        s.running[0].requeued_before = true;
+        s.at(1000, None, 96.0);
+        let d = s.at(1200, None, 96.0);
+        let Some(Action::Fail { key, reason }) = &d.action else {
+            panic!("{d:?}")
+        };
+        assert_eq!(*key, 3);
+        assert!(reason.contains("running alone"), "{reason}");
+        assert_eq!(d.allowed, 0);
+        // Gone, memory back under: the run goes on.
+        s.running.clear();
+        assert_eq!(throttle_to(&s.at(1400, None, 50.0)), Some(4));
+
+        let mut s = Script::new(config());
+        s.start(3, 0);
+        s.running[0].alone = true;
+        s.at(0, None, 96.0);
+        assert!(matches!(
+            s.at(200, None, 96.0).action,
+            Some(Action::Fail { .. })
+        ));
+        s.running.clear();
+        assert_eq!(s.at(5100, None, 96.0).action, None);
+        assert!(matches!(
+            s.at(5200, None, 96.0).action,
+            Some(Action::Shutdown { .. })
+        ));
     }
 
     #[test]

@@ -137,6 +137,15 @@ pub fn retry_line(r: &TestResult, style: &HumanStyle) -> String {
     )
 }
 
+/// A test still running past another multiple of `--slow-after`: `SLOW [  60.0s] test/x.sh`.
+pub fn slow_line(id: &str, elapsed: Duration, style: &HumanStyle) -> String {
+    format!(
+        "{} [{:>6.1}s] {id}",
+        paint("SLOW", colored(AnsiColor::Yellow), style),
+        elapsed.as_secs_f64()
+    )
+}
+
 /// A running test terminated because the run stops; the id stays in the same column.
 pub fn cancelled_line(id: &str, reason: StopReason, style: &HumanStyle) -> String {
     const WORD: &str = "CANCEL";
@@ -154,7 +163,9 @@ pub fn cancelled_line(id: &str, reason: StopReason, style: &HumanStyle) -> Strin
 pub fn guard_line(action: GuardAction, reason: &str, style: &HumanStyle) -> String {
     let st = match action {
         GuardAction::Throttle => colored(AnsiColor::Yellow),
-        GuardAction::Requeue | GuardAction::Shutdown => colored(AnsiColor::Red).bold(),
+        GuardAction::Requeue | GuardAction::Fail | GuardAction::Shutdown => {
+            colored(AnsiColor::Red).bold()
+        }
     };
     format!(
         "{}{}: {}",
@@ -215,6 +226,7 @@ pub fn summary(
     duration: Duration,
     log_dir: Option<&Path>,
     exit_code: i32,
+    continue_with: Option<&str>,
     style: &HumanStyle,
 ) -> String {
     let mut lines = vec![format!(
@@ -284,18 +296,17 @@ pub fn summary(
         "finished in {:.3}s, exit code {exit_code}",
         duration.as_secs_f64()
     ));
-    match exit_code {
-        42 => lines.push(paint(
-            "stopped by --self-protect; continue with `warden run --resume`",
-            yellow,
-            style,
-        )),
-        129 | 130 | 143 => lines.push(paint(
-            "interrupted; continue with `warden run --resume`",
-            yellow,
-            style,
-        )),
-        _ => {}
+    let stopped = match exit_code {
+        42 => Some("stopped by --self-protect"),
+        129 | 130 | 143 => Some("interrupted"),
+        _ => None,
+    };
+    if let Some(stopped) = stopped {
+        let next = match continue_with {
+            Some(command) => format!("{stopped}; continue with `{command}`"),
+            None => format!("{stopped}; no checkpoint was kept, so it cannot be resumed"),
+        };
+        lines.push(paint(&next, yellow, style));
     }
     if let Some(dir) = log_dir {
         lines.push(format!(
@@ -360,6 +371,18 @@ mod tests {
         r.signal = Some("SIGTERM".into());
         r.message = Some("timed out after 2s".into());
         r
+    }
+
+    #[test]
+    fn slow_line_has_the_spec_shape() {
+        let line = slow_line("test/x_test.sh", Duration::from_secs(60), &PLAIN);
+        assert_eq!(line, "SLOW [  60.0s] test/x_test.sh");
+        let line = slow_line("a b.t", Duration::from_millis(1_234_560), &PLAIN);
+        assert_eq!(line, "SLOW [1234.6s] a b.t");
+        assert_eq!(
+            strip_ansi(&slow_line("x", Duration::from_secs(120), &COLOR)),
+            "SLOW [ 120.0s] x"
+        );
     }
 
     #[test]
@@ -542,6 +565,7 @@ mod tests {
             Duration::from_millis(3_456),
             Some(Path::new(".warden/runs/r1/logs")),
             1,
+            None,
             &PLAIN,
         );
         assert_eq!(
@@ -568,7 +592,7 @@ mod tests {
         for (r, mib) in results.iter_mut().zip([5u64, 300, 1024, 0, 12]) {
             r.peak_rss_bytes = Some(mib << 20);
         }
-        let text = summary(&totals, &results, Duration::ZERO, None, 1, &PLAIN);
+        let text = summary(&totals, &results, Duration::ZERO, None, 1, None, &PLAIN);
         let at = text.find("most memory:\n").expect(&text);
         assert_eq!(
             &text[at..],
@@ -601,7 +625,15 @@ mod tests {
         let mut totals = Totals::default();
         totals.add(&r);
         assert_eq!(
-            summary(&totals, &[r], Duration::from_millis(7), None, 0, &PLAIN),
+            summary(
+                &totals,
+                &[r],
+                Duration::from_millis(7),
+                None,
+                0,
+                None,
+                &PLAIN
+            ),
             "1 passed, 0 failed, 0 skipped\nfinished in 0.007s, exit code 0"
         );
     }
@@ -609,10 +641,28 @@ mod tests {
     #[test]
     fn summary_explains_resumable_stops() {
         let totals = Totals::default();
-        let text = summary(&totals, &[], Duration::ZERO, None, 42, &PLAIN);
+        let text = summary(
+            &totals,
+            &[],
+            Duration::ZERO,
+            None,
+            42,
+            Some("warden run --resume"),
+            &PLAIN,
+        );
         assert!(text.ends_with("stopped by --self-protect; continue with `warden run --resume`"));
-        let text = summary(&totals, &[], Duration::ZERO, None, 130, &PLAIN);
+        let text = summary(
+            &totals,
+            &[],
+            Duration::ZERO,
+            None,
+            130,
+            Some("warden run --resume"),
+            &PLAIN,
+        );
         assert!(text.ends_with("interrupted; continue with `warden run --resume`"));
+        let text = summary(&totals, &[], Duration::ZERO, None, 143, None, &PLAIN);
+        assert!(text.ends_with("interrupted; no checkpoint was kept, so it cannot be resumed"));
     }
 
     #[test]
@@ -621,8 +671,24 @@ mod tests {
         totals.errors = 2;
         totals.oom = 1;
         let dir = PathBuf::from("logs");
-        let coloured = summary(&totals, &results, Duration::ZERO, Some(&dir), 1, &COLOR);
-        let plain = summary(&totals, &results, Duration::ZERO, Some(&dir), 1, &PLAIN);
+        let coloured = summary(
+            &totals,
+            &results,
+            Duration::ZERO,
+            Some(&dir),
+            1,
+            None,
+            &COLOR,
+        );
+        let plain = summary(
+            &totals,
+            &results,
+            Duration::ZERO,
+            Some(&dir),
+            1,
+            None,
+            &PLAIN,
+        );
         let first = coloured.lines().next().unwrap_or_default();
         assert_eq!(first, "4 passed, 1 failed, 1 skipped");
         assert!(!first.contains('\x1b'));

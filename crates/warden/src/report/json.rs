@@ -59,6 +59,12 @@ enum Body<'a> {
         worker: usize,
         attempt: u32,
     },
+    TestSlow {
+        id: &'a str,
+        worker: usize,
+        attempt: u32,
+        elapsed_ms: u64,
+    },
     Test(TestFields<'a>),
     TestCancelled {
         id: &'a str,
@@ -200,6 +206,20 @@ fn line(event: &Event) -> Option<Line<'_>> {
                 id,
                 worker: *worker,
                 attempt: *attempt,
+            },
+        ),
+        EventKind::TestSlow {
+            id,
+            worker,
+            attempt,
+            elapsed,
+        } => (
+            "test-slow",
+            Body::TestSlow {
+                id,
+                worker: *worker,
+                attempt: *attempt,
+                elapsed_ms: millis(*elapsed),
             },
         ),
         EventKind::TestRetrying(r) => ("test-retrying", Body::Test(test_fields(r))),
@@ -398,6 +418,12 @@ mod tests {
                 ("worker", &[J::UInt]),
                 ("attempt", &[J::UInt]),
             ],
+            "test-slow" => &[
+                ("id", &[J::Str]),
+                ("worker", &[J::UInt]),
+                ("attempt", &[J::UInt]),
+                ("elapsed_ms", &[J::UInt]),
+            ],
             "test-finished" | "test-retrying" => TEST_FIELDS,
             "test-cancelled" => &[
                 ("id", &[J::Str]),
@@ -595,6 +621,12 @@ mod tests {
                 attempt: 1,
                 duration: Duration::from_millis(700),
             }),
+            ev(EventKind::TestSlow {
+                id: "test/hang_test.sh".into(),
+                worker: 1,
+                attempt: 1,
+                elapsed: Duration::from_secs(60),
+            }),
             ev(EventKind::Warning("0 tests selected".into())),
             ev(EventKind::ResourceSample {
                 reading: READING,
@@ -637,13 +669,14 @@ mod tests {
             EventKind::ResourceSample { .. } => 7,
             EventKind::Guard { .. } => 8,
             EventKind::TestRequeued { .. } => 9,
+            EventKind::TestSlow { .. } => 10,
         }
     }
 
     #[test]
     fn every_event_matches_the_spec_field_list() {
         let events = sample_run();
-        let mut seen = [false; 10];
+        let mut seen = [false; 11];
         for event in &events {
             seen[kind_index(&event.kind)] = true;
             let v = event_to_json(event).expect("every current event kind is carried");

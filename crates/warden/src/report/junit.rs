@@ -100,7 +100,7 @@ impl JunitReport {
                     ));
                 }
             }
-            EventKind::TestStarted { .. } => {}
+            EventKind::TestStarted { .. } | EventKind::TestSlow { .. } => {}
             EventKind::TestRetrying(r) => {
                 self.earlier
                     .entry(r.id.clone())

@@ -43,7 +43,7 @@ pub fn classify(
         Exit::Code(c) => {
             exit_code = Some(*c);
             match *c {
-                SKIP_EXIT_CODE => (Status::Skip, Some(format!("exit {SKIP_EXIT_CODE}"))),
+                c if test.skip_exit_codes.contains(&c) => (Status::Skip, Some(format!("exit {c}"))),
                 0 => match tap_verdict(test, tap) {
                     TapVerdict::Fail(reason) => (Status::Fail, Some(reason)),
                     TapVerdict::SkipAll(reason) => (Status::Skip, Some(reason)),
@@ -129,7 +129,6 @@ fn tap_verdict(test: &TestCase, tap: Option<&crate::tap::TapReport>) -> TapVerdi
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
     use std::path::PathBuf;
 
     use super::*;
@@ -138,19 +137,9 @@ mod tests {
 
     fn case() -> TestCase {
         TestCase {
-            id: "t/mem_test.sh".into(),
             path: PathBuf::from("/p/t/mem_test.sh"),
-            suite: "default".into(),
-            level: None,
-            tags: vec![],
-            slow: false,
-            skip: None,
-            timeout: None,
-            serial: false,
             command: Ok(vec!["/p/t/mem_test.sh".into()]),
-            format: OutputFormat::Auto,
-            env: BTreeMap::new(),
-            mem_limit: None,
+            ..TestCase::for_test("t/mem_test.sh")
         }
     }
 
@@ -176,6 +165,35 @@ mod tests {
             false,
             outcome(exit, usage),
         )
+    }
+
+    #[test]
+    fn a_suites_skip_exit_codes_are_skips() {
+        let r = run(Exit::Code(77), Usage::default());
+        assert_eq!(
+            (r.status, r.message.as_deref()),
+            (Status::Skip, Some("exit 77"))
+        );
+        let mut regrtest = case();
+        regrtest.skip_exit_codes = vec![4, 5];
+        let with = |code| {
+            classify(
+                &regrtest,
+                1,
+                0,
+                Duration::from_secs(5),
+                false,
+                outcome(Exit::Code(code), Usage::default()),
+            )
+        };
+        assert_eq!(with(4).status, Status::Skip);
+        assert_eq!(with(5).message.as_deref(), Some("exit 5"));
+        assert_eq!(
+            with(77).status,
+            Status::Fail,
+            "77 is no skip once the suite says which are"
+        );
+        assert_eq!(with(0).status, Status::Pass);
     }
 
     #[test]

@@ -147,6 +147,7 @@ mod tests {
                 started: t0,
                 requeued_before: false,
                 terminating: false,
+                alone: false,
             }],
         };
         assert_eq!(w.allowed(), 0, "nothing starts before the first sample");

@@ -1,7 +1,7 @@
 //! The scheduler loop: hands queued tests to free worker slots, retries failures, stops on
 //! fail-fast or when told to, and reports everything as events.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,8 +22,8 @@ use crate::supervise::os::cgroup::CgroupRun;
 use crate::supervise::os::controllers::ControllerRun;
 use crate::supervise::os::mark;
 use crate::supervise::{
-    kill_unclaimed, owned_by, run_process, Cancel, CaptureSpec, Exit, Limits, ProcessOutcome,
-    SpawnSpec, TapMode,
+    kill_unclaimed, owned_by, pause, run_process, Cancel, CaptureSpec, Exit, Limits,
+    ProcessOutcome, SpawnSpec, TapMode,
 };
 use crate::test_case::{OutputFormat, TestCase};
 
@@ -74,9 +74,21 @@ pub struct RunPlan {
     pub sample_host: bool,
     /// The command line after the program name, for `run-started` (what ran this).
     pub argv: Vec<String>,
+    /// The run's exit code when nothing at all was selected (no test, nothing carried over):
+    /// 4 with `--no-tests=fail`, else 0.
+    pub exit_when_empty: i32,
+    /// `TestSlow` each time a running test passes another multiple of this; `None` = never.
+    pub slow_after: Option<Duration>,
+    /// Ids of tests that run alone, as `@serial` ones do: they were running when the host
+    /// guard stopped the run this one resumes. The guard fails such a test, instead of
+    /// requeueing it or shutting down, if it fills memory again.
+    pub alone: HashSet<String>,
     /// With `--partition`: recorded in `run-started` for `warden merge`.
     pub partition: Option<Arc<crate::events::ShardInfo>>,
 }
+
+/// Exit code of a run that selected no test, with `--no-tests=fail` (SPEC §5).
+pub const NO_TESTS_EXIT_CODE: i32 = 4;
 
 /// A request to stop the run from outside (a signal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,10 +126,32 @@ struct Finished {
 /// A test on a worker slot.
 struct Running {
     index: usize,
+    attempt: u32,
     started: Instant,
+    /// `pause::paused_total()` when it started: pauses (Ctrl-Z) do not count as running time.
+    paused_at_start: Duration,
+    /// `TestSlow` events sent for it so far.
+    slow_reported: u32,
     cancel: watch::Sender<Cancel>,
     /// The guard asked for it to be terminated and run again later.
     requeue: bool,
+    /// The guard terminated it for good, for this reason (it ran alone and filled memory).
+    guard_failed: Option<String>,
+}
+
+impl Running {
+    /// Time it has run, pauses left out.
+    fn active(&self, now: Instant) -> Duration {
+        let paused = pause::paused_total().saturating_sub(self.paused_at_start);
+        now.saturating_duration_since(self.started)
+            .saturating_sub(paused)
+    }
+
+    /// When it passes its next multiple of `every`, if no pause comes first.
+    fn next_slow(&self, every: Duration, now: Instant) -> Instant {
+        let due = every.saturating_mul(self.slow_reported + 1);
+        now + due.saturating_sub(self.active(now))
+    }
 }
 
 /// Run the plan to the end. `stop` turning `Some` (a signal, say) terminates running tests and
@@ -221,7 +255,8 @@ pub async fn run(
                 }
                 continue;
             }
-            if serial_running || (test.serial && !running.is_empty()) {
+            let alone = test.serial || plan.alone.contains(&test.id);
+            if serial_running || (alone && !running.is_empty()) {
                 break;
             }
             if on_slot.len() >= allowed {
@@ -246,7 +281,7 @@ pub async fn run(
                 break;
             };
             queue.pop_front();
-            serial_running = test.serial;
+            serial_running = alone;
             on_event(Event::now(EventKind::TestStarted {
                 id: test.id.clone(),
                 worker,
@@ -264,9 +299,13 @@ pub async fn run(
                 worker,
                 Running {
                     index,
+                    attempt,
                     started: Instant::now(),
+                    paused_at_start: pause::paused_total(),
+                    slow_reported: 0,
                     cancel: cancel_tx,
                     requeue: false,
+                    guard_failed: None,
                 },
             );
             let tmp = slot.tmp.clone();
@@ -293,6 +332,13 @@ pub async fn run(
             break;
         }
         let sample_at = host.as_ref().map(HostWatch::deadline);
+        let slow_at = plan.slow_after.and_then(|every| {
+            let now = Instant::now();
+            on_slot
+                .values()
+                .map(|r| tokio::time::Instant::from_std(r.next_slow(every, now)))
+                .min()
+        });
 
         tokio::select! {
             joined = running.join_next(), if !running.is_empty() => {
@@ -305,7 +351,9 @@ pub async fn run(
                 let slot = on_slot.remove(&f.worker);
                 serial_running = false;
                 let test = &plan.tests[f.index];
-                if f.outcome.exit == Exit::Cancelled {
+                let guard_failed = slot.as_ref().and_then(|s| s.guard_failed.clone())
+                    .filter(|_| f.outcome.exit == Exit::Cancelled);
+                if f.outcome.exit == Exit::Cancelled && guard_failed.is_none() {
                     // From its start until it was gone: the grace it took to go is the slot's.
                     let duration = slot.as_ref().map_or(f.outcome.duration, |s| s.started.elapsed());
                     if slot.is_some_and(|s| s.requeue) && stopped.is_none() {
@@ -331,13 +379,16 @@ pub async fn run(
                     continue;
                 }
                 let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
-                if result.status.is_failure() && f.attempt <= plan.retries && stopped.is_none() {
+                if let Some(reason) = guard_failed {
+                    // Stopped by the guard for good: a retry would only fill memory again.
+                    result.status = Status::Oom;
+                    result.message = Some(format!("stopped by --self-protect: {reason}"));
+                } else if result.status.is_failure() && f.attempt <= plan.retries && stopped.is_none() {
                     failed_before[f.index] = true;
                     on_event(Event::now(EventKind::TestRetrying(Box::new(result))));
                     queue.push_front((f.index, f.attempt + 1));
                     continue;
-                }
-                if result.status == Status::Pass && failed_before[f.index] {
+                } else if result.status == Status::Pass && failed_before[f.index] {
                     result.status = Status::Flaky;
                 }
                 totals.add(&result);
@@ -366,10 +417,27 @@ pub async fn run(
                     cancel_all(&on_slot, if req.immediate { Cancel::Now } else { Cancel::Graceful });
                 }
             }
+            _ = sleep_until_opt(slow_at), if slow_at.is_some() => {
+                let (Some(every), now) = (plan.slow_after, Instant::now()) else { continue };
+                for (worker, r) in on_slot.iter_mut() {
+                    let active = r.active(now);
+                    if active >= every.saturating_mul(r.slow_reported + 1) {
+                        // Once per multiple, even when a pause made several pass at once; the
+                        // multiple itself is reported, not when the timer happened to fire.
+                        r.slow_reported = (active.as_nanos() / every.as_nanos().max(1)) as u32;
+                        on_event(Event::now(EventKind::TestSlow {
+                            id: plan.tests[r.index].id.clone(),
+                            worker: *worker,
+                            attempt: r.attempt,
+                            elapsed: every.saturating_mul(r.slow_reported),
+                        }));
+                    }
+                }
+            }
             _ = sleep_until_opt(sample_at), if sample_at.is_some() => {
                 let Some(watch) = host.as_mut() else { continue };
                 let now = Instant::now();
-                let state = running_state(&on_slot, &requeued, stopped.is_some());
+                let state = running_state(&plan, &on_slot, &requeued, stopped.is_some());
                 let tick = match watch.tick(&state, now) {
                     Ok(t) => t,
                     Err(e) => {
@@ -392,6 +460,13 @@ pub async fn run(
                         slot.requeue = true;
                         let _ = slot.cancel.send(Cancel::Graceful);
                         (GuardAction::Requeue, reason, Some(plan.tests[slot.index].id.clone()))
+                    }
+                    Action::Fail { key, reason } => {
+                        let worker = key as usize;
+                        let Some(slot) = on_slot.get_mut(&worker) else { continue };
+                        slot.guard_failed = Some(reason.clone());
+                        let _ = slot.cancel.send(Cancel::Graceful);
+                        (GuardAction::Fail, reason, Some(plan.tests[slot.index].id.clone()))
                     }
                     Action::Shutdown { reason } => {
                         if stopped.is_none() {
@@ -453,8 +528,11 @@ pub async fn run(
         cg.remove();
     }
     let duration = started.elapsed();
+    let nothing_selected = plan.tests.is_empty() && plan.carried.is_empty();
     let exit_code = stop_exit.unwrap_or(if stopped == Some(StopReason::Guard) {
         GUARD_EXIT_CODE
+    } else if nothing_selected {
+        plan.exit_when_empty
     } else {
         i32::from(any_failure)
     });
@@ -500,6 +578,7 @@ async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
 
 /// The running tests as the guard sees them (keys are worker slots).
 fn running_state(
+    plan: &RunPlan,
     on_slot: &BTreeMap<usize, Running>,
     requeued: &[bool],
     stopping: bool,
@@ -511,7 +590,8 @@ fn running_state(
                 key: *worker as u64,
                 started: r.started,
                 requeued_before: requeued[r.index],
-                terminating: r.requeue || stopping,
+                terminating: r.requeue || r.guard_failed.is_some() || stopping,
+                alone: plan.alone.contains(&plan.tests[r.index].id),
             })
             .collect(),
     }

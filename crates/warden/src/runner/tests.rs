@@ -48,6 +48,9 @@ pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         container: None,
         sample_host: false,
         argv: Vec::new(),
+        exit_when_empty: 0,
+        slow_after: None,
+        alone: Default::default(),
         partition: None,
     }
 }

@@ -56,8 +56,6 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_KEEP_RUNS_PER_TEST: usize = 50;
 /// Attempts averaged by `expected_durations`.
 const DURATION_SAMPLES: i64 = 5;
-/// Bound on following `resumed_from` links (a cycle can only come from a hand-edited db).
-const MAX_RESUME_CHAIN: usize = 100;
 
 #[derive(Debug, Error)]
 pub enum HistoryError {
@@ -404,68 +402,36 @@ impl History {
         Ok(out)
     }
 
-    /// The most recent completed run and the tests whose final status in it was a failure
-    /// (fail, timeout, oom, error, leak), sorted. A run resumed from interrupted runs counts
-    /// with them: a test that failed before the interruption failed in the logical run.
-    /// `None` when no run has completed yet.
-    pub fn last_completed_failures(&self) -> Result<Option<(String, Vec<String>)>, HistoryError> {
-        let err = self.query_err("read the last run");
+    /// The tests whose most recent recorded result, in whatever run, is a failure (fail,
+    /// timeout, oom, error, leak), sorted: what `--failed` reruns. A partial run (`-k math`)
+    /// replaces only the results of the tests it ran; a run's last attempt of a test is its
+    /// result there (a pass after a retried failure is `flaky`, no failure). `None` when no
+    /// result is recorded at all.
+    pub fn latest_failures(&self) -> Result<Option<Vec<String>>, HistoryError> {
+        let err = self.query_err("read the latest results");
         let tx = self.conn.unchecked_transaction().map_err(&err)?;
-        let last: Option<String> = tx
-            .query_row(
-                "SELECT id FROM runs WHERE completed = 1
-                 ORDER BY finished DESC, id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(&err)?;
-        let Some(last) = last else {
-            return Ok(None);
-        };
-        let mut chain = vec![last.clone()];
-        let mut prev_of = tx
-            .prepare("SELECT resumed_from FROM runs WHERE id = ?1")
-            .map_err(&err)?;
-        while chain.len() < MAX_RESUME_CHAIN {
-            let prev: Option<String> = prev_of
-                .query_row([chain.last()], |r| r.get(0))
-                .optional()
-                .map_err(&err)?
-                .flatten();
-            match prev {
-                Some(p) if !chain.contains(&p) => chain.push(p),
-                _ => break,
-            }
-        }
-        // Runs in the chain come newest first: the newest run that has the test decides, and
-        // within a run its last attempt.
-        let mut final_status: HashMap<String, String> = HashMap::new();
+        // Row ids grow with every insert: the highest of a test is its latest attempt.
         let mut stmt = tx
-            .prepare("SELECT test_id, status FROM results WHERE run_id = ?1 ORDER BY id")
+            .prepare(
+                "SELECT r.test_id, r.status FROM results r
+                 JOIN (SELECT MAX(id) AS id FROM results GROUP BY test_id) latest
+                 ON r.id = latest.id",
+            )
             .map_err(&err)?;
-        for run in &chain {
-            let mut in_run: HashMap<String, String> = HashMap::new();
-            let rows = stmt
-                .query_map([run], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })
-                .map_err(&err)?;
-            for row in rows {
-                let (test, status) = row.map_err(&err)?;
-                in_run.insert(test, status);
-            }
-            for (test, status) in in_run {
-                final_status.entry(test).or_insert(status);
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(&err)?;
+        let mut any = false;
+        let mut failed = Vec::new();
+        for row in rows {
+            let (test, status) = row.map_err(&err)?;
+            any = true;
+            if parse_status(&status).is_some_and(Status::is_failure) {
+                failed.push(test);
             }
         }
-        let mut failed: Vec<String> = final_status
-            .into_iter()
-            .filter(|(_, s)| parse_status(s).is_some_and(Status::is_failure))
-            .map(|(t, _)| t)
-            .collect();
         failed.sort();
-        Ok(Some((last, failed)))
+        Ok(any.then_some(failed))
     }
 
     /// Per-test statistics over the runs history remembers; tests without history are absent.

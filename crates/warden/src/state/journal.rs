@@ -15,12 +15,25 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use super::invocation::Invocation;
 use crate::clock;
 use crate::events::{CapturedOutput, Leak, Status, Subtests, TestResult};
 
 /// File name of the journal inside a run directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
 const JOURNAL_TMP: &str = "journal.jsonl.tmp";
+
+/// Options that older journals kept in the fingerprint but that only change how tests run.
+const HOW_KEYS: [&str; 8] = [
+    "timeout",
+    "grace",
+    "retries",
+    "leak",
+    "test_mem_limit",
+    "test_pids_limit",
+    "safe_mode",
+    "container",
+];
 
 /// How many names `Fingerprint::compare` lists before summarising the rest.
 const LIST_LIMIT: usize = 5;
@@ -48,9 +61,9 @@ pub enum JournalError {
 pub struct Fingerprint {
     /// Selected test ids in queue order.
     pub tests: Vec<String>,
-    /// `fingerprint_hash` of the warden.toml bytes (of nothing when there is none).
+    /// `fingerprint_hash` of the suites and levels warden.toml defines (empty without one).
     pub config_hash: String,
-    /// Options that change what a test's result means (timeout, retries, ...), as text.
+    /// Selection options that are not visible in `tests` (`only_skipped`), as text.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
 }
@@ -80,7 +93,9 @@ impl Fingerprint {
             ));
         }
         let keys: BTreeSet<&String> = self.options.keys().chain(other.options.keys()).collect();
-        for key in keys {
+        // Execution options override on resume (named in a note, not a mismatch); older
+        // journals still list some of them here.
+        for key in keys.into_iter().filter(|k| !HOW_KEYS.contains(&k.as_str())) {
             let (a, b) = (self.options.get(key), other.options.get(key));
             if a != b {
                 let show = |v: Option<&String>| v.map_or("(unset)".to_string(), Clone::clone);
@@ -131,7 +146,7 @@ pub fn fingerprint_hash(bytes: &[u8]) -> String {
 }
 
 /// First line of a journal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     pub warden_version: String,
     pub run_id: String,
@@ -139,6 +154,9 @@ pub struct Header {
     pub created: String,
     pub resumed_from: Option<String>,
     pub fingerprint: Fingerprint,
+    /// The command line and options, for `--resume` alone (absent in older journals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invocation: Option<Invocation>,
 }
 
 impl Header {
@@ -150,7 +168,13 @@ impl Header {
             created: clock::rfc3339_utc_millis(SystemTime::now()),
             resumed_from: resumed_from.map(str::to_string),
             fingerprint,
+            invocation: None,
         }
+    }
+
+    pub fn with_invocation(mut self, invocation: Invocation) -> Header {
+        self.invocation = Some(invocation);
+        self
     }
 }
 
@@ -236,13 +260,21 @@ impl From<TestRecord> for TestResult {
 enum LineOut<'a> {
     Header(&'a Header),
     Test(&'a TestRecord),
+    Alone { id: &'a str },
 }
 
+// One line at a time, gone as soon as it is read: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum LineIn {
-    Header(Header),
+    Header(Box<Header>),
     Test(TestRecord),
+    /// A test that was running when the host guard stopped the run, or that the guard
+    /// requeued: a resumed run runs it alone.
+    Alone {
+        id: String,
+    },
 }
 
 /// `<run-dir>/journal.jsonl`.
@@ -275,6 +307,16 @@ impl Journal {
         header: &Header,
         records: &[TestResult],
     ) -> Result<Journal, JournalError> {
+        Journal::create_resumed(run_dir, header, records, &[])
+    }
+
+    /// [`Journal::create_with_records`] that also carries the tests that must run alone.
+    pub fn create_resumed(
+        run_dir: &Path,
+        header: &Header,
+        records: &[TestResult],
+        alone: &[String],
+    ) -> Result<Journal, JournalError> {
         let path = journal_path(run_dir);
         let tmp = run_dir.join(JOURNAL_TMP);
         let create_err = |source| JournalError::Create {
@@ -286,6 +328,9 @@ impl Journal {
         push_line(&mut buf, &LineOut::Header(header)).map_err(create_err)?;
         for r in records {
             push_line(&mut buf, &LineOut::Test(&TestRecord::from(r))).map_err(create_err)?;
+        }
+        for id in alone {
+            push_line(&mut buf, &LineOut::Alone { id }).map_err(create_err)?;
         }
         let written = File::create(&tmp)
             .and_then(|mut f| f.write_all(&buf))
@@ -313,13 +358,21 @@ impl Journal {
     /// Record one finished test. When this returns `Ok`, a SIGKILL of warden no longer loses
     /// the record.
     pub fn append(&mut self, result: &TestResult) -> Result<(), JournalError> {
-        self.line.clear();
         let record = TestRecord::from(result);
-        push_line(&mut self.line, &LineOut::Test(&record)).map_err(|source| {
-            JournalError::Write {
-                path: self.path.clone(),
-                source,
-            }
+        self.append_line(&LineOut::Test(&record))
+    }
+
+    /// Record that test `id` must run alone when the run is resumed (the host guard stopped
+    /// the run while it ran, or requeued it).
+    pub fn append_alone(&mut self, id: &str) -> Result<(), JournalError> {
+        self.append_line(&LineOut::Alone { id })
+    }
+
+    fn append_line(&mut self, line: &LineOut<'_>) -> Result<(), JournalError> {
+        self.line.clear();
+        push_line(&mut self.line, line).map_err(|source| JournalError::Write {
+            path: self.path.clone(),
+            source,
         })?;
         // One write of the whole line: no buffer of ours can hold a finished test back.
         match self.file.write_all(&self.line) {
@@ -353,6 +406,8 @@ pub struct JournalContents {
     pub header: Header,
     /// Finished tests in the order they finished.
     pub records: Vec<TestResult>,
+    /// Tests to run alone when resumed (see `LineIn::Alone`), each once, in journal order.
+    pub alone: Vec<String>,
     /// What was skipped while reading (a torn last record, unknown record kinds).
     pub warnings: Vec<String>,
 }
@@ -392,8 +447,8 @@ pub fn read_journal(path: &Path) -> Result<JournalContents, JournalError> {
         return Err(corrupt(1, reason.to_string()));
     };
     let header = match serde_json::from_slice::<LineIn>(first) {
-        Ok(LineIn::Header(h)) => h,
-        Ok(LineIn::Test(_)) => {
+        Ok(LineIn::Header(h)) => *h,
+        Ok(LineIn::Test(_) | LineIn::Alone { .. }) => {
             return Err(corrupt(1, "expected a header, found a test record".into()))
         }
         Err(e) => return Err(corrupt(1, format!("bad header: {e}"))),
@@ -401,6 +456,7 @@ pub fn read_journal(path: &Path) -> Result<JournalContents, JournalError> {
 
     let mut records: Vec<TestResult> = Vec::new();
     let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut alone: Vec<String> = Vec::new();
     let last = lines.len();
     for (i, line) in lines.iter().enumerate().skip(1) {
         let n = i + 1;
@@ -412,6 +468,11 @@ pub fn read_journal(path: &Path) -> Result<JournalContents, JournalError> {
             continue;
         }
         match serde_json::from_slice::<LineIn>(line) {
+            Ok(LineIn::Alone { id }) => {
+                if !alone.contains(&id) {
+                    alone.push(id);
+                }
+            }
             Ok(LineIn::Test(r)) => {
                 let r = TestResult::from(r);
                 // One record per finished test; a repeated line (a copy, a replayed write)
@@ -461,6 +522,7 @@ pub fn read_journal(path: &Path) -> Result<JournalContents, JournalError> {
     Ok(JournalContents {
         header,
         records,
+        alone,
         warnings,
     })
 }
@@ -469,7 +531,7 @@ pub fn read_journal(path: &Path) -> Result<JournalContents, JournalError> {
 fn unknown_kind(line: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(line).ok()?;
     let kind = v.get("kind")?.as_str()?;
-    (kind != "header" && kind != "test").then(|| kind.to_string())
+    (!["header", "test", "alone"].contains(&kind)).then(|| kind.to_string())
 }
 
 /// Mark the run in `run_dir` as complete: its journal goes, so it is no longer resumable.

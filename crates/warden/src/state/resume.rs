@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::journal::{find_resumable, journal_path, read_journal, Fingerprint, JournalError};
+use super::journal::{
+    find_resumable, journal_path, read_journal, Fingerprint, JournalContents, JournalError,
+};
 use crate::events::TestResult;
 
 #[derive(Debug, Error)]
@@ -36,6 +38,9 @@ pub struct ResumePlan {
     pub fingerprint: Fingerprint,
     /// Ids of selected tests the interrupted run did not ask for (only with `force`): left out.
     pub dropped: Vec<String>,
+    /// Tests still to run that must run alone: the host guard stopped the interrupted run
+    /// while they ran, or requeued them.
+    pub alone: Vec<String>,
     /// Torn records and the like, read past with a warning.
     pub warnings: Vec<String>,
 }
@@ -47,6 +52,22 @@ impl ResumePlan {
     }
 }
 
+/// The newest interrupted run of a state dir, read.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub dir: PathBuf,
+    pub contents: JournalContents,
+}
+
+/// Find and read the newest interrupted run in `state_dir`.
+pub fn find_checkpoint(state_dir: &Path) -> Result<Checkpoint, ResumeError> {
+    let dir = find_resumable(state_dir).ok_or_else(|| ResumeError::NoCheckpoint {
+        state_dir: state_dir.to_path_buf(),
+    })?;
+    let contents = read_journal(&journal_path(&dir))?;
+    Ok(Checkpoint { dir, contents })
+}
+
 /// Plan the resumption of the newest interrupted run in `state_dir` against the selection now
 /// asked for (`current`). With `force`, a differing selection resumes on the intersection.
 pub fn plan_resume(
@@ -54,12 +75,24 @@ pub fn plan_resume(
     current: &Fingerprint,
     force: bool,
 ) -> Result<ResumePlan, ResumeError> {
-    let from_dir = find_resumable(state_dir).ok_or_else(|| ResumeError::NoCheckpoint {
-        state_dir: state_dir.to_path_buf(),
-    })?;
-    let contents = read_journal(&journal_path(&from_dir))?;
+    plan_resume_from(find_checkpoint(state_dir)?, current, force, Vec::new())
+}
+
+/// [`plan_resume`] of a checkpoint already read. `changes` are differences of the selection
+/// options already found (from the invocation): a mismatch like any other.
+pub fn plan_resume_from(
+    checkpoint: Checkpoint,
+    current: &Fingerprint,
+    force: bool,
+    changes: Vec<String>,
+) -> Result<ResumePlan, ResumeError> {
+    let Checkpoint {
+        dir: from_dir,
+        contents,
+    } = checkpoint;
     let from_run = contents.header.run_id.clone();
-    let differences = contents.header.fingerprint.compare(current);
+    let mut differences = changes;
+    differences.extend(contents.header.fingerprint.compare(current));
     if !differences.is_empty() && !force {
         return Err(ResumeError::Mismatch {
             run_id: from_run,
@@ -79,10 +112,17 @@ pub fn plan_resume(
         .into_iter()
         .filter(|r| asked_now.contains(r.id.as_str()))
         .collect();
-    let dropped = current
+    let dropped: Vec<String> = current
         .tests
         .iter()
         .filter(|id| !asked_then.contains(id.as_str()))
+        .cloned()
+        .collect();
+    let finished: HashSet<&str> = carried.iter().map(|r| r.id.as_str()).collect();
+    let alone = contents
+        .alone
+        .iter()
+        .filter(|id| asked_now.contains(id.as_str()) && !finished.contains(id.as_str()))
         .cloned()
         .collect();
     let mut fingerprint = contents.header.fingerprint;
@@ -100,6 +140,7 @@ pub fn plan_resume(
         carried,
         fingerprint,
         dropped,
+        alone,
         warnings: contents.warnings,
     })
 }
@@ -150,6 +191,25 @@ mod tests {
         let forced = plan_resume(state.path(), &fp(&["a", "b", "d"]), true).unwrap();
         assert!(!forced.should_run("a") && forced.should_run("b") && !forced.should_run("d"));
         assert_eq!(forced.fingerprint.tests, ["a", "b"]);
+    }
+
+    /// Tests the guard stopped or requeued run alone when resumed, unless they finished.
+    #[test]
+    fn alone_tests_are_those_still_to_run() {
+        let state = tempfile::tempdir().unwrap();
+        let run_dir = state.path().join("runs").join("20260101T000000Z-cccccc");
+        let mut j = Journal::create(
+            &run_dir,
+            &Header::new("20260101T000000Z-cccccc", None, fp(&["a", "b", "c"])),
+        )
+        .unwrap();
+        j.append_alone("b").unwrap();
+        j.append_alone("a").unwrap();
+        j.append(&result("a")).unwrap();
+        j.append_alone("b").unwrap();
+        let plan = plan_resume(state.path(), &fp(&["a", "b", "c"]), false).unwrap();
+        assert_eq!(plan.alone, ["b"]);
+        assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod child;
 mod limits;
 pub mod os;
 pub mod pause;
+mod peak;
 mod process;
 mod sink;
 mod tree;

@@ -20,6 +20,7 @@ use super::os::cgroup::TestCgroup;
 use super::os::controllers::{Caps, ControllerSlot, SlotStart};
 use super::os::rlimit;
 use super::pause;
+use super::peak::PeakSampler;
 use super::sink::OutputSink;
 use super::tree::Tree;
 use crate::events::{CapturedOutput, Leak};
@@ -124,8 +125,8 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
     let mut sink = OutputSink::new(spec.capture.as_ref());
 
     let spawned = spawn(&spec);
-    let (mut child, mut reader, slot_start) = match spawned {
-        Ok(s) => (s.child, s.reader, s.slot_start),
+    let (mut child, mut reader, slot_start, mut peak) = match spawned {
+        Ok(s) => (s.child, s.reader, s.slot_start, s.peak),
         Err(msg) => {
             let kept = sink.finish();
             return ProcessOutcome {
@@ -162,12 +163,18 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         stop = Some(Exit::Cancelled);
     }
     while status.is_none() && stop.is_none() {
+        let look_at = peak.as_ref().map(PeakSampler::due);
         tokio::select! {
             r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
                 Some(n) => sink.push(&buf[..n]),
                 None => reader = None,
             },
             st = child.wait() => status = Some(st),
+            _ = sleep_until(look_at.unwrap_or(started).into()), if look_at.is_some() => {
+                if let Some(p) = peak.as_mut() {
+                    p.sample();
+                }
+            }
             _ = &mut deadline => {
                 match pause::due_after_pauses(crate::clock::instant_after(started, spec.timeout), paused_at_start) {
                     Some(later) => deadline.as_mut().reset(later.into()),
@@ -299,13 +306,17 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
         .as_ref()
         .zip(slot_start)
         .map(|(slot, start)| slot.finish(start));
-    let usage = Usage::measure(
+    let child_usage = child.usage();
+    let mut usage = Usage::measure(
         &spec.limits,
         mem_cap_by(&spec),
         cgroup_usage,
-        child.usage(),
+        child_usage,
         &exit,
     );
+    if let (Some(p), Some(u)) = (&peak, child_usage) {
+        usage.peak_rss_bytes = p.peak(u.max_rss_bytes);
+    }
     ProcessOutcome {
         exit,
         duration,
@@ -333,6 +344,8 @@ struct Spawned {
     reader: Option<pipe::Receiver>,
     /// Counters of the slot's controllers at the start, to measure this test alone.
     slot_start: Option<SlotStart>,
+    /// Looks at the test's peak memory when no cgroup measures it.
+    peak: Option<PeakSampler>,
 }
 
 fn exit_of(st: std::process::ExitStatus) -> Exit {
@@ -409,12 +422,19 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
             _ => msg,
         }
     })?;
+    // Without a cgroup peak, wait4's figure carries warden's own size: look at the test's own
+    // high-water mark, the first time at once (a short test may be gone a moment later).
+    let peak = slot_start
+        .as_ref()
+        .is_none_or(|s| !s.measures_peak())
+        .then(|| PeakSampler::start(child.id()));
     // The write end of the output pipe must close here, or reading never ends.
     drop(output);
     Ok(Spawned {
         child,
         reader,
         slot_start,
+        peak,
     })
 }
 

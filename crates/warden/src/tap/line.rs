@@ -227,11 +227,20 @@ pub(crate) fn unescape(s: &[u8], max_chars: usize) -> String {
     }
 }
 
-/// Whether a line that is not finished yet could still be a `TAP version` or plan line.
+/// Whether a line that is not finished yet could still be a `TAP version` or plan line, a
+/// first test point or a comment before it.
 /// `false` only when no continuation could make it one: the parser uses it to give up on
 /// non-TAP output without waiting for a newline. It looks at a bounded prefix only.
 pub(crate) fn may_be_header(prefix: &[u8]) -> bool {
     const VERSION: &[u8] = b"TAP version ";
+    // A first test point (plan last) or a comment before it: decided at the newline.
+    let starts = |word: &[u8]| {
+        let n = prefix.len().min(word.len());
+        prefix[..n] == word[..n]
+    };
+    if starts(b"ok") || starts(b"not ok") || prefix.first() == Some(&b'#') {
+        return true;
+    }
     match prefix.first() {
         None => true,
         Some(b'T') => {
@@ -472,6 +481,12 @@ mod tests {
             "TAP",
             "TAP version 1",
             "TAP version x",
+            "#",
+            "# Testing Foo",
+            "o",
+            "ok 1",
+            "not",
+            "not ok 2 - x",
         ] {
             assert!(may_be_header(ok.as_bytes()), "{ok:?}");
         }
@@ -483,8 +498,8 @@ mod tests {
             "1-",
             "TAB",
             "TAP Version",
-            "#",
-            "ok 1",
+            "oK",
+            "note",
         ] {
             assert!(!may_be_header(no.as_bytes()), "{no:?}");
         }

@@ -48,6 +48,10 @@ pub struct TapParser {
     plan_valid: bool,
     /// The plan came after test points: it is a trailing plan and must be the end of the TAP.
     plan_after_tests: bool,
+    /// Taken for TAP in `auto` mode because the first line that is not a comment was a test
+    /// point (a plan to come last, Perl's `done_testing`): without a plan by the end it was
+    /// prose that happened to start with `ok`, and is not TAP after all.
+    tentative: bool,
     after_trailing_plan_reported: bool,
     extra_plan_reported: bool,
     min_id: Option<u64>,
@@ -67,8 +71,10 @@ impl Default for TapParser {
 }
 
 impl TapParser {
-    /// A parser for `format = "auto"`: the output is TAP only if its first non-blank line is
-    /// a plan or `TAP version 13|14`.
+    /// A parser for `format = "auto"`: the output is TAP if its first non-blank line is a plan
+    /// or `TAP version 13|14`, or if its first line that is neither blank nor a comment is a
+    /// test point (`ok`, `not ok`) and a plan comes later (a trailing plan, as Perl's
+    /// `done_testing` prints it).
     pub fn new() -> Self {
         TapParser {
             mode: Mode::Undecided,
@@ -78,6 +84,7 @@ impl TapParser {
             started: false,
             plan_valid: false,
             plan_after_tests: false,
+            tentative: false,
             after_trailing_plan_reported: false,
             extra_plan_reported: false,
             min_id: None,
@@ -142,6 +149,9 @@ impl TapParser {
         }
         match self.mode {
             Mode::Undecided | Mode::NotTap => return TapReport::default(),
+            Mode::Tap if self.tentative && self.report.plan.is_none() => {
+                return TapReport::default()
+            }
             // A bail out already says why the counts are short: no plan check after one.
             Mode::BailedOut => {}
             Mode::Tap => self.check_plan(),
@@ -223,6 +233,13 @@ impl TapParser {
                 } else if parse_plan(line).is_some() {
                     self.mode = Mode::Tap;
                     self.report.is_tap = true;
+                    self.tap_line(line);
+                } else if line[0] == b'#' {
+                    // A comment (`# Testing Foo 1.2`, a diag) before the first test point.
+                } else if parse_test_point(line).is_some() {
+                    self.mode = Mode::Tap;
+                    self.report.is_tap = true;
+                    self.tentative = true;
                     self.tap_line(line);
                 } else {
                     self.become_not_tap();

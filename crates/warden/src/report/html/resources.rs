@@ -134,7 +134,7 @@ fn chart(
     }
     svg.push_str(&guard_lines(model, shard, 0, 100));
     svg.push_str("</svg>");
-    let guard: String = ["throttle", "requeue", "shutdown"]
+    let guard: String = ["throttle", "requeue", "fail", "shutdown"]
         .iter()
         .filter(|a| {
             model

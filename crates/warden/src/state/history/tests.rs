@@ -159,10 +159,10 @@ fn expected_duration_is_the_mean_of_the_last_five() {
 }
 
 #[test]
-fn last_completed_failures_uses_final_attempts_of_the_last_completed_run() {
+fn latest_failures_take_each_tests_most_recent_final_attempt() {
     let tmp = tempfile::tempdir().unwrap();
     let h = open_in(tmp.path());
-    assert_eq!(h.last_completed_failures().unwrap(), None);
+    assert_eq!(h.latest_failures().unwrap(), None);
     run(
         &h,
         "r1",
@@ -179,17 +179,32 @@ fn last_completed_failures_uses_final_attempts_of_the_last_completed_run() {
             result("h", Status::Skip, 1),
         ],
     );
-    // An interrupted run afterwards does not replace it.
+    assert_eq!(
+        h.latest_failures().unwrap().unwrap(),
+        ["a", "d", "e", "f", "g"]
+    );
+    // A later run, even an interrupted one, replaces the results of the tests it ran.
     run(&h, "r2", false, &[result("b", Status::Fail, 1)]);
-    let (id, failed) = h.last_completed_failures().unwrap().unwrap();
-    assert_eq!(id, "r1");
-    assert_eq!(failed, ["a", "d", "e", "f", "g"]);
-
+    assert_eq!(
+        h.latest_failures().unwrap().unwrap(),
+        ["a", "b", "d", "e", "f", "g"]
+    );
+    // A partial run (`-k a`) leaves the others' failures standing.
     run(&h, "r3", true, &[result("a", Status::Pass, 1)]);
     assert_eq!(
-        h.last_completed_failures().unwrap(),
-        Some(("r3".to_string(), Vec::new()))
+        h.latest_failures().unwrap().unwrap(),
+        ["b", "d", "e", "f", "g"]
     );
+    run(
+        &h,
+        "r4",
+        true,
+        &[
+            attempt("b", Status::Fail, 1, 1),
+            attempt("b", Status::Flaky, 1, 2),
+        ],
+    );
+    assert_eq!(h.latest_failures().unwrap().unwrap(), ["d", "e", "f", "g"]);
 }
 
 #[test]
@@ -210,23 +225,7 @@ fn a_resumed_run_counts_with_the_runs_it_continues() {
     h.record("r3", &result("b", Status::Pass, 1)).unwrap();
     h.record("r3", &result("d", Status::Pass, 1)).unwrap();
     h.finish_run("r3", true, 1).unwrap();
-    let (id, failed) = h.last_completed_failures().unwrap().unwrap();
-    assert_eq!(id, "r3");
-    assert_eq!(failed, ["a", "c"]);
-}
-
-#[test]
-fn a_resume_cycle_in_a_damaged_db_terminates() {
-    let tmp = tempfile::tempdir().unwrap();
-    let h = open_in(tmp.path());
-    h.begin_run("x", Some("y")).unwrap();
-    h.begin_run("y", Some("x")).unwrap();
-    h.record("y", &result("a", Status::Fail, 1)).unwrap();
-    h.finish_run("x", true, 1).unwrap();
-    assert_eq!(
-        h.last_completed_failures().unwrap(),
-        Some(("x".to_string(), vec!["a".to_string()]))
-    );
+    assert_eq!(h.latest_failures().unwrap().unwrap(), ["a", "c"]);
 }
 
 #[test]
@@ -466,7 +465,7 @@ fn damaged_pages_give_errors_not_panics() {
         Ok(h2) => {
             h = h2;
             failures += usize::from(h.expected_durations(&["t1"]).is_err());
-            failures += usize::from(h.last_completed_failures().is_err());
+            failures += usize::from(h.latest_failures().is_err());
             failures += usize::from(h.stats(&["t1"]).is_err());
             failures += usize::from(h.record("r", &result("x", Status::Pass, 1)).is_err());
             failures += usize::from(h.prune(1).is_err());
@@ -523,8 +522,8 @@ fn a_held_write_lock_is_a_busy_error_after_the_timeout() {
     let reopened = History::open_with_timeout(&path, Duration::from_millis(300)).unwrap();
     assert_eq!(reopened.expected_durations(&["a"]).unwrap().len(), 1);
     assert_eq!(
-        reopened.last_completed_failures().unwrap(),
-        Some(("r1".to_string(), vec!["a".to_string()]))
+        reopened.latest_failures().unwrap(),
+        Some(vec!["a".to_string()])
     );
 
     other.execute_batch("ROLLBACK;").unwrap();
@@ -594,8 +593,8 @@ fn measure_record_cost() {
     let s = h.stats(&ids).unwrap();
     eprintln!("stats of {}: {:?}", s.len(), t.elapsed());
     let t = Instant::now();
-    h.last_completed_failures().unwrap();
-    eprintln!("last_completed_failures: {:?}", t.elapsed());
+    h.latest_failures().unwrap();
+    eprintln!("latest_failures: {:?}", t.elapsed());
     let t = Instant::now();
     let removed = h.prune(50).unwrap();
     eprintln!("prune of 30000 rows removing {removed}: {:?}", t.elapsed());

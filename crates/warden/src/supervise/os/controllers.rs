@@ -259,6 +259,15 @@ pub struct SlotStart {
     peak_before: Option<u64>,
     sampled: Option<peak::Sampling>,
     mem_cap: Option<u64>,
+    /// A v1 memory cgroup, whose `memory.max_usage_in_bytes` was reset for this test.
+    v1_peak: bool,
+}
+
+impl SlotStart {
+    /// Whether `finish` will know the test's own peak memory.
+    pub fn measures_peak(&self) -> bool {
+        self.v1_peak || self.peak_fd.is_some() || self.sampled.is_some()
+    }
 }
 
 impl ControllerSlot {
@@ -295,6 +304,7 @@ impl ControllerSlot {
             peak_before: None,
             sampled: None,
             mem_cap: caps.mem_bytes,
+            v1_peak: false,
         };
         if let Some(m) = &self.memory {
             let d = &m.dir;
@@ -319,7 +329,7 @@ impl ControllerSlot {
                     } else {
                         m.set("memory.limit_in_bytes", &limit)?;
                     }
-                    let _ = fs::write(d.join("memory.max_usage_in_bytes"), "0");
+                    start.v1_peak = fs::write(d.join("memory.max_usage_in_bytes"), "0").is_ok();
                     (start.oom_kills, start.failcnt) = match known {
                         Some(k) => (k.oom_kills, k.failcnt),
                         None => (

@@ -407,6 +407,48 @@ pub fn cmdline(pid: i32) -> String {
 }
 
 /// `SIGKILL` for 9, `signal 64` for numbers without a name.
+/// The high-water mark of `pid`'s resident set (`VmHWM`), in bytes; `None` once it has exited
+/// (a zombie has no address space) or when `/proc` does not show it.
+pub fn peak_rss_of(pid: i32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// The children of `pid`, whichever of its threads started them
+/// (`/proc/PID/task/*/children`); empty when it has none or the kernel does not list them.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|s| {
+            s.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
+
+/// warden's own peak resident set so far (`getrusage`), in bytes.
+pub fn own_peak_rss() -> Option<u64> {
+    // SAFETY: zeroed rusage is a valid value of a plain C struct; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: ru is valid for writes.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return None;
+    }
+    Some(ru.ru_maxrss.max(0) as u64 * 1024)
+}
+
 pub fn signal_name(sig: i32) -> String {
     Signal::try_from(sig)
         .map(|s| s.as_str().to_string())

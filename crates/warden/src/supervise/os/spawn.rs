@@ -174,9 +174,24 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         // Handlers are warden's code on warden's memory: default them (ignored signals stay
         // ignored across exec, as with fork + exec) but SIGPIPE, which Rust ignores for
         // itself and a test must get back, as std::process::Command does.
+        // Until setsid the child is in warden's process group, so a Ctrl-Z typed now reaches
+        // it too: stopped before its exec, it would keep warden (waiting in the vfork) from
+        // ever handling its own. The terminal's stop signals are ignored until then (which
+        // also discards one already pending), and defaulted after.
+        let job_control = [libc::SIGTSTP, libc::SIGTTIN, libc::SIGTTOU];
+        let mut restore_job_control = [false; 3];
         for sig in 1..=MAX_SIGNAL {
             let mut act: libc::sigaction = std::mem::zeroed();
             if libc::sigaction(sig, std::ptr::null(), &mut act) != 0 {
+                continue;
+            }
+            if let Some(i) = job_control.iter().position(|&s| s == sig) {
+                if act.sa_sigaction != libc::SIG_IGN {
+                    restore_job_control[i] = true;
+                    let mut ign: libc::sigaction = std::mem::zeroed();
+                    ign.sa_sigaction = libc::SIG_IGN;
+                    libc::sigaction(sig, &ign, std::ptr::null_mut());
+                }
                 continue;
             }
             if act.sa_sigaction != libc::SIG_DFL
@@ -202,6 +217,14 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
         if libc::setsid() < 0 {
             fail(errno());
+        }
+        // In a session of its own no terminal stops it any more: the test gets the defaults.
+        for (i, &sig) in job_control.iter().enumerate() {
+            if restore_job_control[i] {
+                let mut dfl: libc::sigaction = std::mem::zeroed();
+                dfl.sa_sigaction = libc::SIG_DFL;
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
         }
         if !redirect(p.stdin, 0) {
             fail(errno());

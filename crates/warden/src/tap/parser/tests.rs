@@ -50,7 +50,7 @@ fn a_passing_stream() {
 }
 
 #[test]
-fn detection_needs_a_plan_or_version_first() {
+fn detection_needs_a_plan_or_version_first_or_a_trailing_plan() {
     assert!(parse("1..1\nok 1\n").is_tap);
     assert!(
         parse("\n  \r\n\t\n1..1\nok 1\n").is_tap,
@@ -61,8 +61,10 @@ fn detection_needs_a_plan_or_version_first() {
         "",
         "\n\n",
         "hello\n1..1\nok 1\n",
-        "# comment\n1..1\nok 1\n",
-        "ok 1\n1..1\n",
+        "# comment\nhello\n1..1\nok 1\n",
+        "ok 1\nok 2\n",
+        "ok\n",
+        "okay\n1..1\n",
         "  1..1\nok 1\n",
         "TAP version 12\n1..1\nok 1\n",
         "TAP version 14 \u{1F600}\n1..1\n",
@@ -205,6 +207,36 @@ fn plan_may_come_last() {
     assert_eq!(r.failure_reason(), None);
 }
 
+/// Perl's `done_testing`: test points first (after comments), the plan last. Without a plan
+/// by the end, output that merely starts with `ok` is not TAP.
+#[test]
+fn auto_detects_a_trailing_plan_after_test_points() {
+    let r = parse("# Testing Foo 1.2\nok 1 - a\nok 2 - b # SKIP no db\n# diag\nok 3\n1..3\n");
+    assert!(r.is_tap);
+    assert_eq!(r.failure_reason(), None);
+    assert_eq!(
+        r.subtests(),
+        Subtests {
+            passed: 2,
+            failed: 0,
+            skipped: 1
+        }
+    );
+    let r = parse("ok 1\nnot ok 2 - broken\n1..2\n");
+    assert!(r.is_tap);
+    assert!(r.failure_reason().unwrap().contains("not ok 2"), "{r:?}");
+    // Chunking does not change the decision.
+    let text = b"# x\nok 1\n1..1\n";
+    let mut p = TapParser::new();
+    for b in text {
+        p.feed(std::slice::from_ref(b));
+    }
+    assert_eq!(p.finish(), parse("# x\nok 1\n1..1\n"));
+    for prose in ["ok\n", "ok 1\nnot ok 2\n", "# hi\nok then\ndone\n"] {
+        assert_eq!(parse(prose), TapReport::default(), "{prose:?}");
+    }
+}
+
 #[test]
 fn plan_mismatch_fails() {
     assert_eq!(
@@ -212,9 +244,9 @@ fn plan_mismatch_fails() {
         "plan 1..3 but 2 tests ran"
     );
     assert_eq!(
-        reason("ok 1\nok 2\n1..1\n").as_deref(),
-        None,
-        "not TAP: the first line is no header"
+        reason("ok 1\nok 2\n1..1\n").unwrap(),
+        "plan 1..1 but 2 tests ran",
+        "a trailing plan"
     );
     assert_eq!(
         reason("TAP version 13\nok 1\nok 2\n1..1\n").unwrap(),
