@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use warden::container::Engine;
 use warden::state::registry::{self, RunEntry};
+use warden::supervise::os::cgroup::DISABLE_ENV;
 use warden::supervise::os::controllers::ControllerRun;
+use warden::supervise::os::placement;
 use warden::supervise::os::{self, cgroup::CgroupRun};
 use warden::watchdog::Watchdog;
 
-use crate::clean_cmd;
 use crate::terminal::Terminal;
+use crate::{clean_cmd, degraded, systemd_scope};
 
 /// How long the sweep of dead runs at the start of a run may spend removing their directories.
 const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
@@ -73,24 +75,41 @@ impl Containment {
         if let Err(e) = os::rlimit::raise_nofile() {
             terminal.note(&format!("note: cannot raise the open-files limit: {e}"));
         }
-        let cgroup = match CgroupRun::create(run_id) {
-            Ok(cg) => Some(Arc::new(cg)),
-            Err(why) => {
-                if verbose {
-                    terminal.note(&format!(
-                        "no cgroup ({why}): tracking by process group and environment"
-                    ));
-                }
-                None
-            }
+        let (cgroup, no_cgroup) = match CgroupRun::create(run_id) {
+            Ok(cg) => (Some(Arc::new(cg)), None),
+            Err(why) => (None, Some(why)),
         };
         let controllers = ControllerRun::create(run_id, cgroup.as_deref());
         if verbose {
+            match (&cgroup, &no_cgroup) {
+                (Some(cg), _) => terminal.note(&format!(
+                    "note: cgroup v2: {} ({})",
+                    cg.dir().display(),
+                    placement::describe(&cg.placement().how)
+                )),
+                (None, Some(why)) => terminal.note(&format!(
+                    "no cgroup ({why}): tracking by process group and environment"
+                )),
+                (None, None) => {}
+            }
             for n in controllers.notes() {
                 terminal.note(&format!("note: {n}"));
             }
         }
+        let disabled = std::env::var_os(DISABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        if let Some(w) = degraded::warning(&degraded::Containment {
+            no_cgroup: no_cgroup.as_deref(),
+            controllers: &controllers,
+            disabled,
+            systemd_failed: systemd_scope::failure(),
+            // SAFETY: geteuid has no preconditions.
+            root: unsafe { libc::geteuid() } == 0,
+            systemd: Path::new("/run/systemd/system").is_dir(),
+        }) {
+            terminal.warning(&w);
+        }
         entry.cgroup_dir = cgroup.as_ref().map(|c| c.dir().to_path_buf());
+        entry.cgroup_undo = cgroup.as_ref().map(|c| c.placement().undo.clone());
         entry.extra_cgroup_dirs = controllers.v1_dirs();
         // The watchdog and `warden clean` remove the run's containers with it.
         entry.container_engine = container_engine.cloned();
@@ -128,6 +147,10 @@ impl Containment {
     pub fn tear_down(self, temp_left: bool) {
         if let Some(w) = self.watchdog {
             w.finish();
+        }
+        // After the watchdog exited: it may share the leaf warden moved itself into.
+        if let Some(cg) = &self.cgroup {
+            cg.leave();
         }
         if !temp_left {
             registry::unregister(&self.registry_dir, &self.run_id);

@@ -4,6 +4,7 @@
 mod args;
 mod clean_cmd;
 mod containment;
+mod degraded;
 mod history_cmd;
 mod list_cmd;
 mod merge_cmd;
@@ -14,6 +15,7 @@ mod reports;
 mod resume;
 mod run_cmd;
 mod signals;
+mod systemd_scope;
 mod terminal;
 mod tty;
 

@@ -84,6 +84,8 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
     // A report over a selected test, or two reports into one file, is refused before
     // anything runs.
     reports::check_paths(&prepared.settings.output, &prepared.tests)?;
+    // Before anything of the run exists: this may run warden again in a systemd scope.
+    crate::systemd_scope::enter_if_needed();
     let shard_note = prepared.shard_note();
     let empty_is_expected = prepared.empty_is_expected();
     let Prepared {

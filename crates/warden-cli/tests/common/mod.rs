@@ -14,6 +14,7 @@ mod sandbox;
 mod tagged;
 mod user;
 mod verbatim;
+mod vm;
 mod warden;
 
 pub use contain::*;
@@ -27,4 +28,5 @@ pub use sandbox::*;
 pub use tagged::*;
 pub use user::*;
 pub use verbatim::*;
+pub use vm::*;
 pub use warden::*;

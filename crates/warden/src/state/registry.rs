@@ -31,6 +31,10 @@ pub struct RunEntry {
     pub extra_cgroup_dirs: Vec<PathBuf>,
     pub temp_root: PathBuf,
     pub run_dir: Option<PathBuf>,
+    /// How to undo where the run's v2 cgroup was placed (controllers warden enabled, the leaf
+    /// warden moved itself into): the watchdog does it when warden died.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup_undo: Option<crate::supervise::os::placement::Undo>,
     /// The engine of the run's containers, when its tests run in containers: the watchdog and
     /// `warden clean` remove them by label with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -52,6 +56,7 @@ impl RunEntry {
             start_time: os::start_time(pid),
             cgroup_dir: cgroup_dir.map(Path::to_path_buf),
             extra_cgroup_dirs: Vec::new(),
+            cgroup_undo: None,
             temp_root: temp_root.to_path_buf(),
             run_dir: run_dir.map(Path::to_path_buf),
             container_engine: None,

@@ -105,6 +105,10 @@ pub fn serve(registry_dir: &Path) -> i32 {
         deadline,
         &|| false,
     );
+    // The watchdog may be the last process in the leaf warden moved itself into.
+    if let Some(undo) = &entry.cgroup_undo {
+        crate::supervise::os::placement::leave(undo);
+    }
     if reaped.left.is_empty() {
         registry::unregister(registry_dir, &entry.run_id);
     }

@@ -177,6 +177,7 @@ mod tests {
             start_time: None,
             cgroup_dir: None,
             extra_cgroup_dirs: Vec::new(),
+            cgroup_undo: None,
             temp_root,
             run_dir: None,
             container_engine: None,

@@ -10,13 +10,17 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::placement::{self, Host, Placement};
+
 /// Set to disable cgroups (tests of the fallback, or hosts where they misbehave).
 pub const DISABLE_ENV: &str = "WARDEN_NO_CGROUP";
 
-/// The run's cgroup: `<cgroup2 mount><warden's own cgroup>/warden-<run-id>`.
+/// The run's cgroup: `warden-<run-id>` where `placement` put it (under warden's own cgroup,
+/// or where controllers can be enabled for its worker slots).
 #[derive(Debug)]
 pub struct CgroupRun {
     dir: PathBuf,
+    placement: Placement,
 }
 
 /// One test's cgroup, with `cgroup.procs` held open so the child can join it between fork and
@@ -36,15 +40,25 @@ impl CgroupRun {
         let mount = v2_mount().ok_or("no cgroup2 hierarchy is mounted")?;
         let own =
             own_v2_path().ok_or("cannot read this process's cgroup from /proc/self/cgroup")?;
-        let dir = mount
-            .join(own.trim_start_matches('/'))
-            .join(format!("warden-{run_id}"));
-        fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        Ok(CgroupRun { dir })
+        let placement = placement::place(&Host::of_this_process(&mount, &own), run_id)?;
+        Ok(CgroupRun {
+            dir: placement.undo.run_dir.clone(),
+            placement,
+        })
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// Undo the placement once the run is over and its cgroups are gone: warden moves back to
+    /// where it was, and controllers it enabled are turned off again.
+    pub fn leave(&self) {
+        placement::leave(&self.placement.undo);
     }
 
     pub fn test(&self, name: &str) -> io::Result<TestCgroup> {
@@ -144,15 +158,27 @@ fn populated(dir: &Path) -> bool {
 }
 
 /// Kill everything in `dir` and its sub-cgroups, then remove them, deepest first. Used at the
-/// end of a run and by the watchdog and `warden clean` for runs whose warden died.
+/// end of a run and by the watchdog and `warden clean` for runs whose warden died. The cgroup
+/// holding the calling process (warden's own leaf in the run directory, where it moved itself,
+/// and its watchdog's) and those above it are left alone: `placement::leave` removes them.
 pub fn remove_tree(dir: &Path) {
+    let own = v2_mount()
+        .zip(own_v2_path())
+        .map(|(m, p)| m.join(p.trim_start_matches('/')));
+    remove_tree_except(dir, own.as_deref());
+}
+
+fn remove_tree_except(dir: &Path, own: Option<&Path>) {
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };
     for e in entries.flatten() {
         if e.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_tree(&e.path());
+            remove_tree_except(&e.path(), own);
         }
+    }
+    if own.is_some_and(|own| own.starts_with(dir)) {
+        return;
     }
     if populated(dir) {
         if fs::write(dir.join("cgroup.kill"), "1").is_err() {
@@ -186,7 +212,7 @@ pub fn v2_mount() -> Option<PathBuf> {
 }
 
 /// This process's path in the v2 hierarchy (`0::/path` in `/proc/self/cgroup`).
-fn own_v2_path() -> Option<String> {
+pub fn own_v2_path() -> Option<String> {
     let s = fs::read_to_string("/proc/self/cgroup").ok()?;
     s.lines()
         .find_map(|l| l.strip_prefix("0::").map(str::to_string))

@@ -71,7 +71,9 @@ impl ControllerRun {
                 .push(format!("cgroup controllers disabled by {DISABLE_ENV}"));
             return run;
         }
-        let enabled_v2 = v2.map(|v2| enable_v2(v2.dir(), &["memory", "pids"]));
+        // `cpu` as well, though `cpu.stat` usage is there without it: slots get what systemd
+        // gives its units (`cpu.weight`, `cpu.max`).
+        let enabled_v2 = v2.map(|v2| enable_v2(v2.dir(), &super::placement::WANTED));
         let name = format!("warden-{run_id}");
         for controller in ["memory", "pids", "cpuacct"] {
             let in_v2 = match (v2, &enabled_v2) {
@@ -252,6 +254,11 @@ pub struct SlotStart {
     cpu: Option<u64>,
     /// v2 `memory.peak` opened and reset for this test (kernels ≥ 6.12 reset it per fd).
     peak_fd: Option<File>,
+    /// Where it cannot be reset: its value before the test, `memory.current` sampled while
+    /// the test runs, and the cap (an OOM-killed test reached it). See `peak.rs`.
+    peak_before: Option<u64>,
+    sampled: Option<peak::Sampling>,
+    mem_cap: Option<u64>,
     /// A v1 memory cgroup, whose `memory.max_usage_in_bytes` was reset for this test.
     v1_peak: bool,
 }
@@ -259,7 +266,7 @@ pub struct SlotStart {
 impl SlotStart {
     /// Whether `finish` will know the test's own peak memory.
     pub fn measures_peak(&self) -> bool {
-        self.v1_peak || self.peak_fd.is_some()
+        self.v1_peak || self.peak_fd.is_some() || self.sampled.is_some()
     }
 }
 
@@ -294,6 +301,9 @@ impl ControllerSlot {
             failcnt: None,
             cpu: None,
             peak_fd: None,
+            peak_before: None,
+            sampled: None,
+            mem_cap: caps.mem_bytes,
             v1_peak: false,
         };
         if let Some(m) = &self.memory {
@@ -343,6 +353,10 @@ impl ControllerSlot {
                         None => read_keyed(&d.join("memory.events"), "oom_kill"),
                     };
                     start.peak_fd = reset_peak(&d.join("memory.peak"));
+                    if start.peak_fd.is_none() {
+                        start.peak_before = read_u64(&d.join("memory.peak"));
+                        start.sampled = peak::start(d);
+                    }
                 }
             }
         }
@@ -385,10 +399,18 @@ impl ControllerSlot {
                     usage.limit_hit = delta(start.failcnt, now.failcnt) > 0;
                 }
                 Hierarchy::V2 => {
-                    usage.peak_bytes = start.peak_fd.and_then(|mut f| read_fd_u64(&mut f));
                     now.oom_kills = read_keyed(&d.join("memory.events"), "oom_kill");
                     usage.oom_kills = delta(start.oom_kills, now.oom_kills);
                     usage.limit_hit = usage.oom_kills > 0;
+                    usage.peak_bytes = match start.peak_fd {
+                        Some(mut f) => read_fd_u64(&mut f),
+                        None => peak::best(
+                            start.peak_before,
+                            read_u64(&d.join("memory.peak")),
+                            start.mem_cap.filter(|_| usage.oom_kills > 0),
+                            start.sampled.map(|s| s.stop()),
+                        ),
+                    };
                 }
             }
         }
@@ -511,6 +533,8 @@ pub(crate) fn v1_own_path(proc_cgroup: &str, controller: &str) -> Option<String>
             .then(|| path.to_string())
     })
 }
+
+mod peak;
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,8 @@ pub mod cgroup;
 pub mod controllers;
 /// The rlimit mark every process of a test carries, whatever it does to its environment.
 pub mod mark;
+/// Where a run's cgroups go on the v2 hierarchy so that controllers can be enabled.
+pub mod placement;
 /// rlimits set between fork and exec.
 pub mod rlimit;
 /// Starting a test's main process with clone(CLONE_VM | CLONE_VFORK) instead of fork.
