@@ -391,19 +391,40 @@ fn parse_stat_state_pgrp(stat: &str) -> Option<(char, i32)> {
 /// The command line of `pid`, arguments joined by spaces; the name in brackets for kernel
 /// threads or when it cannot be read.
 pub fn cmdline(pid: i32) -> String {
-    match fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(raw) if !raw.is_empty() => {
-            let parts: Vec<String> = raw
-                .split(|b| *b == 0)
-                .filter(|p| !p.is_empty())
-                .map(|p| String::from_utf8_lossy(p).into_owned())
-                .collect();
-            parts.join(" ")
+    // A process in the middle of an exec shows an empty command line for an instant (an exec
+    // chain spends much of its life there): look again briefly before falling back to its name,
+    // so that a leak report names the program. Only empty reads pay for this.
+    for attempt in 0..CMDLINE_RETRIES {
+        match fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(raw) if !raw.is_empty() => {
+                let parts: Vec<String> = raw
+                    .split(|b| *b == 0)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+                return parts.join(" ");
+            }
+            Ok(_) if attempt + 1 < CMDLINE_RETRIES && !is_zombie(pid) => {
+                std::thread::sleep(std::time::Duration::from_micros(250));
+            }
+            _ => break,
         }
-        _ => fs::read_to_string(format!("/proc/{pid}/comm"))
-            .map(|c| format!("[{}]", c.trim()))
-            .unwrap_or_else(|_| format!("[pid {pid}]")),
     }
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| format!("[{}]", c.trim()))
+        .unwrap_or_else(|_| format!("[pid {pid}]"))
+}
+
+/// How many times an empty command line is read again (250 µs apart) before the process's
+/// name stands in for it: about 2 ms, far longer than an exec takes.
+const CMDLINE_RETRIES: usize = 8;
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .as_deref()
+        .and_then(parse_stat_state_pgrp)
+        .is_none_or(|(state, _)| state == 'Z' || state == 'X')
 }
 
 /// `SIGKILL` for 9, `signal 64` for numbers without a name.
