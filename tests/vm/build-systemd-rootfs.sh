@@ -8,6 +8,10 @@
 set -euo pipefail
 
 dir=${1:?usage: build-systemd-rootfs.sh DIR}
+# debootstrap changes directory before it writes: a relative DIR (the default target/vm-rootfs,
+# with no target/ yet on a fresh checkout) must become absolute first.
+mkdir -p "$(dirname "$dir")"
+dir="$(cd "$(dirname "$dir")" && pwd)/$(basename "$dir")"
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 if [ -s "$dir.cpio.gz" ]; then
     exit 0
