@@ -97,6 +97,11 @@ pub fn run_list_from_run(args: &RunArgs) -> Result<u8> {
 #[derive(Serialize)]
 struct Listed<'a> {
     id: &'a str,
+    /// A case of a file or binary: its name there, and the file or binary's own id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    case: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<&'a str>,
     path: &'a Path,
     suite: &'a str,
     level: Option<&'a str>,
@@ -125,6 +130,8 @@ impl<'a> Listed<'a> {
     fn new(t: &'a TestCase, stats: Option<&TestStats>) -> Self {
         Listed {
             id: &t.id,
+            case: t.case.as_deref(),
+            file: t.case.as_ref().map(|_| t.file_id()),
             path: &t.path,
             suite: &t.suite,
             level: t.level.as_deref(),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use warden::cases::expand_listed;
 use warden::config::{load_settings_over, RunOptions, Settings, SlowMode};
 use warden::discovery::discover;
 use warden::events::ShardInfo;
@@ -122,7 +123,14 @@ pub fn prepare(req: Request, for_run: bool) -> Result<Prepared> {
     let settings = load_settings_over(&cwd, options, saved, config.as_deref())?;
     let discovered = discover(&settings.discovery)?;
     let mut warnings = discovered.warnings;
-    let selected = select(discovered.tests, &settings.selection);
+    // Files that list their cases become their cases before anything selects by id.
+    let tests = expand_listed(
+        discovered.tests,
+        &settings.discovery.suites,
+        settings.run.timeout,
+        settings.run.workers,
+    );
+    let selected = select(tests, &settings.selection);
     let mut tests = selected.tests;
     if selected.deselected_slow > 0 && settings.selection.slow == SlowMode::Exclude {
         warnings.push(format!(

@@ -130,6 +130,13 @@ impl Reports {
         }
     }
 
+    /// `(id, file)` of the selected tests that are cases: the JUnit classname of each.
+    pub fn classes(&mut self, cases: impl IntoIterator<Item = (String, String)>) {
+        if let Some((j, _)) = &mut self.junit {
+            j.classes(cases);
+        }
+    }
+
     pub fn on_event(&mut self, event: &Event) {
         if let Some((j, _)) = &mut self.junit {
             j.on_event(event);

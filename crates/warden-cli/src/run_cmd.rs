@@ -119,6 +119,12 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
     let run_id = new_run_id();
 
     let mut fingerprint = fingerprint_of(&settings, &tests);
+    // Before `--resume` narrows the tests: carried results are cases of files too.
+    let classes: Vec<(String, String)> = tests
+        .iter()
+        .filter(|t| t.case.is_some())
+        .map(|t| (t.id.clone(), t.file_id().to_string()))
+        .collect();
     let mut carried = Vec::new();
     let mut resumed_from = None;
     let mut resume_warnings = Vec::new();
@@ -170,6 +176,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
 
     let mut reports = Reports::open(&settings.output, &run_id)?;
     reports.expect(tests.iter().map(|t| t.id.clone()));
+    reports.classes(classes);
     let run_dir = RunDir::create(&state_dir, &run_id)?;
     let mut terminal = Terminal::new(&settings.output, tests.len() + carried.len());
     let engine_warnings = engine
@@ -480,7 +487,8 @@ fn fingerprint_of(settings: &Settings, tests: &[TestCase]) -> Fingerprint {
                         &s.env,
                         s.timeout,
                         s.mem_limit,
-                        &s.skip_exit_codes
+                        &s.skip_exit_codes,
+                        (&s.list, s.list_format, s.adapter, &s.cargo_args)
                     )
                 ));
             }

@@ -18,11 +18,20 @@ pub enum OutputFormat {
     Tap,
 }
 
-/// One selected or selectable test.
+/// One selected or selectable test: a file, or one case of a file or binary that lists its
+/// cases (a `[[suite]]` with `list`, or the cargo adapter).
 #[derive(Debug, Clone, Serialize)]
 pub struct TestCase {
-    /// Path relative to the directory warden runs in, `/`-separated: the stable identity.
+    /// The stable identity: the file's path relative to the directory warden runs in,
+    /// `/`-separated; for a case, that (or `<crate>::<binary>`) then a space and the case name.
     pub id: String,
+    /// The case's name as its framework knows it (`tests::parses`, `Suite.Case`); `None` for a
+    /// test that is a whole file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case: Option<String>,
+    /// Where the test runs; `None` = the directory of its file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
     /// Absolute path of the file.
     pub path: PathBuf,
     /// Name of the suite that claimed the file (`default` for the built-in suite).
@@ -47,6 +56,21 @@ pub struct TestCase {
     pub skip_exit_codes: Vec<i32>,
 }
 
+impl TestCase {
+    /// The id of the file or binary the test belongs to: the id itself for a whole file, the
+    /// id without ` <case>` for a case (the JUnit classname of a case).
+    pub fn file_id(&self) -> &str {
+        match &self.case {
+            Some(case) => self
+                .id
+                .strip_suffix(case.as_str())
+                .and_then(|rest| rest.strip_suffix(' '))
+                .unwrap_or(&self.id),
+            None => &self.id,
+        }
+    }
+}
+
 fn ser_opt_duration_ms<S: serde::Serializer>(
     d: &Option<Duration>,
     s: S,
@@ -64,6 +88,8 @@ impl TestCase {
     pub fn for_test(id: &str) -> TestCase {
         TestCase {
             id: id.to_string(),
+            case: None,
+            cwd: None,
             path: id.into(),
             suite: "default".into(),
             level: None,

@@ -35,6 +35,10 @@ pub(crate) struct SuiteTable {
     pub timeout: Option<String>,
     pub mem_limit: Option<String>,
     pub skip_exit_codes: Option<Vec<i64>>,
+    pub list: Option<Vec<String>>,
+    pub list_format: Option<String>,
+    pub adapter: Option<String>,
+    pub cargo_args: Option<Vec<String>>,
 }
 
 /// One step of a key path: a table key or an array index.
@@ -214,7 +218,7 @@ impl ConfigFile {
                 let expected = expected_names(rest);
                 let hint = match closest(key, &expected) {
                     Some(best) => format!(", did you mean `{best}`?"),
-                    None if expected.len() <= 10 && !expected.is_empty() => {
+                    None if expected.len() <= 16 && !expected.is_empty() => {
                         format!(" (known keys: {})", expected.join(", "))
                     }
                     None => String::new(),

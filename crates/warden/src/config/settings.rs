@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
+use crate::cases::ListFormat;
 use crate::container::ContainerConfig;
 use crate::test_case::OutputFormat;
 
@@ -88,6 +89,15 @@ pub struct Suite {
     pub mem_limit: Option<u64>,
     /// Exit codes that mean "skipped" (`skip_exit_codes`, default `[77]`).
     pub skip_exit_codes: Vec<i32>,
+    /// argv template that prints the cases of a claimed file (`list`); then every case is a
+    /// test and `command` has `{case}`.
+    pub list: Option<Vec<String>>,
+    /// How the output of `list` is read.
+    pub list_format: ListFormat,
+    /// Where the suite's tests come from: claimed files, or cargo's test binaries.
+    pub adapter: Adapter,
+    /// `cargo_args` of a cargo suite: passed to `cargo test --no-run` (`--workspace`, `-p x`).
+    pub cargo_args: Vec<String>,
     include_set: GlobSet,
     exclude_set: GlobSet,
 }
@@ -111,6 +121,10 @@ impl Suite {
             timeout: None,
             mem_limit: None,
             skip_exit_codes: DEFAULT_SKIP_EXIT_CODES.to_vec(),
+            list: None,
+            list_format: ListFormat::Lines,
+            adapter: Adapter::Files,
+            cargo_args: Vec::new(),
             include_set,
             exclude_set,
         })
@@ -140,6 +154,16 @@ impl Suite {
     pub fn includes(&self, rel: &str) -> bool {
         self.include_set.is_match(rel)
     }
+}
+
+/// Where a suite's tests come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Adapter {
+    /// Files under the PATHs that the include globs claim (each file a test, or its cases).
+    #[default]
+    Files,
+    /// `adapter = "cargo"`: the test binaries `cargo test --no-run` builds, each case a test.
+    Cargo,
 }
 
 /// One glob as warden understands it: shell-like, `*` stays within a path component.

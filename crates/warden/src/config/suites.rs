@@ -5,7 +5,8 @@ use std::path::Path;
 use super::error::ConfigError;
 use super::file::{key_path, ConfigFile, SuiteTable};
 use super::paths::absolute;
-use super::settings::{compile_glob, Levels, Suite, DEFAULT_INCLUDE};
+use super::settings::{compile_glob, Adapter, Levels, Suite, DEFAULT_INCLUDE};
+use crate::cases::ListFormat;
 use crate::test_case::OutputFormat;
 use crate::units::{parse_duration, parse_size};
 
@@ -70,8 +71,9 @@ fn resolve_suite(
         .map_err(|e| file.error_at(&at("include"), format!("bad glob: {e}")))?;
 
     if let Some(command) = &table.command {
-        suite.command = Some(resolve_command(file, i, command, root)?);
+        suite.command = Some(resolve_command(file, i, "command", command, root)?);
     }
+    resolve_cases(file, i, table, root, &mut suite)?;
     if let Some(format) = &table.format {
         suite.format = match format.as_str() {
             "auto" => OutputFormat::Auto,
@@ -140,18 +142,19 @@ fn resolve_suite(
 fn resolve_command(
     file: &ConfigFile,
     i: usize,
+    key: &str,
     command: &[String],
     root: &Path,
 ) -> Result<Vec<String>, ConfigError> {
     let Some(program) = command.first() else {
-        return Err(file.error_at(&key_path!["suite", i, "command"], "empty command"));
+        return Err(file.error_at(&key_path!["suite", i, key], "empty command"));
     };
     if program.trim().is_empty() {
-        return Err(file.error_at(&key_path!["suite", i, "command", 0], "empty program name"));
+        return Err(file.error_at(&key_path!["suite", i, key, 0], "empty program name"));
     }
     if let Some(j) = command.iter().position(|a| a.contains('\0')) {
         return Err(file.error_at(
-            &key_path!["suite", i, "command", j],
+            &key_path!["suite", i, key, j],
             "argument contains a NUL byte",
         ));
     }
@@ -163,6 +166,102 @@ fn resolve_command(
             .into_owned();
     }
     Ok(argv)
+}
+
+/// `list`, `list_format`, `adapter` and `cargo_args`: a suite whose files list their cases
+/// needs a command that runs one case, and `{case}` means nothing without a list.
+fn resolve_cases(
+    file: &ConfigFile,
+    i: usize,
+    table: &SuiteTable,
+    root: &Path,
+    suite: &mut Suite,
+) -> Result<(), ConfigError> {
+    let at = |key: &str| key_path!["suite", i, key];
+    let has_case = |argv: &[String]| argv.iter().any(|a| a.contains("{case}"));
+    suite.adapter = match table.adapter.as_deref() {
+        None | Some("files") => Adapter::Files,
+        Some("cargo") => Adapter::Cargo,
+        Some(other) => {
+            return Err(file.error_at(
+                &at("adapter"),
+                format!("unknown adapter `{other}` (expected files or cargo)"),
+            ))
+        }
+    };
+    if suite.adapter == Adapter::Cargo {
+        // cargo says which binaries there are and how a case runs.
+        for (key, given) in [
+            ("include", table.include.is_some()),
+            ("exclude", table.exclude.is_some()),
+            ("command", table.command.is_some()),
+            ("list", table.list.is_some()),
+            ("list_format", table.list_format.is_some()),
+        ] {
+            if given {
+                return Err(file.error_at(
+                    &at(key),
+                    format!(
+                        "`{key}` does not apply to `adapter = \"cargo\"`: cargo builds and \
+                         lists the test binaries (pass cargo options in `cargo_args`)"
+                    ),
+                ));
+            }
+        }
+        for (j, arg) in table.cargo_args.iter().flatten().enumerate() {
+            if arg.contains('\0') {
+                return Err(file.error_at(
+                    &key_path!["suite", i, "cargo_args", j],
+                    "argument contains a NUL byte",
+                ));
+            }
+        }
+        suite.cargo_args = table.cargo_args.clone().unwrap_or_default();
+        return Ok(());
+    }
+    if table.cargo_args.is_some() {
+        return Err(file.error_at(
+            &at("cargo_args"),
+            "`cargo_args` needs `adapter = \"cargo\"`",
+        ));
+    }
+    if let Some(name) = &table.list_format {
+        if table.list.is_none() {
+            return Err(file.error_at(
+                &at("list_format"),
+                "`list_format` needs `list` (the command that prints the cases)",
+            ));
+        }
+        suite.list_format = ListFormat::from_name(name).ok_or_else(|| {
+            file.error_at(
+                &at("list_format"),
+                format!(
+                    "unknown list format `{name}` (expected {})",
+                    ListFormat::NAMES
+                ),
+            )
+        })?;
+    }
+    match (&table.list, &suite.command) {
+        (Some(list), command) => {
+            suite.list = Some(resolve_command(file, i, "list", list, root)?);
+            if !command.as_deref().is_some_and(has_case) {
+                return Err(file.error_at(
+                    &at(if command.is_some() { "command" } else { "list" }),
+                    "a suite with `list` runs each case alone: its `command` needs the \
+                     `{case}` placeholder",
+                ));
+            }
+        }
+        (None, Some(command)) if has_case(command) => {
+            return Err(file.error_at(
+                &at("command"),
+                "`{case}` needs `list`, the command that prints the cases of a file",
+            ));
+        }
+        (None, _) => {}
+    }
+    Ok(())
 }
 
 /// The default levels with `[levels]` entries replacing or adding to them.
@@ -316,6 +415,70 @@ command = ["python3", "{path}"]
             (
                 "[[suite]]\nenv = { \"A=B\" = \"1\" }\n",
                 "warden.toml:2: [[suite]] #1 env.A=B: not a valid environment variable name",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = suites(text).unwrap_err();
+            assert!(
+                err.starts_with(expected),
+                "{text:?}\n got: {err}\nwant: {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn case_suites_resolve() {
+        let s = suites(
+            "[[suite]]\nlist = [\"bin/lister\", \"{path}\"]\nlist_format = \"gtest\"\n\
+             command = [\"{path}\", \"--gtest_filter={case}\"]\n\
+             [[suite]]\nname = \"rust\"\nadapter = \"cargo\"\ncargo_args = [\"--workspace\"]\n",
+        )
+        .unwrap();
+        assert_eq!(s[0].list.as_deref().unwrap(), ["/p/bin/lister", "{path}"]);
+        assert_eq!(s[0].list_format, ListFormat::Gtest);
+        assert_eq!(s[0].adapter, Adapter::Files);
+        assert_eq!(s[1].adapter, Adapter::Cargo);
+        assert_eq!(s[1].cargo_args, ["--workspace"]);
+    }
+
+    #[test]
+    fn bad_case_suites_name_line_and_key() {
+        let cases = [
+            (
+                "[[suite]]\ncommand = [\"x\", \"{case}\"]\n",
+                "warden.toml:2: [[suite]] #1 command: `{case}` needs `list`",
+            ),
+            (
+                "[[suite]]\nlist = [\"x\"]\ncommand = [\"{path}\"]\n",
+                "warden.toml:3: [[suite]] #1 command: a suite with `list` runs each case alone",
+            ),
+            (
+                "[[suite]]\nlist = [\"x\"]\n",
+                "warden.toml:2: [[suite]] #1 list: a suite with `list` runs each case alone",
+            ),
+            (
+                "[[suite]]\nlist = []\ncommand = [\"{case}\"]\n",
+                "warden.toml:2: [[suite]] #1 list: empty command",
+            ),
+            (
+                "[[suite]]\nlist_format = \"lines\"\n",
+                "warden.toml:2: [[suite]] #1 list_format: `list_format` needs `list`",
+            ),
+            (
+                "[[suite]]\nlist = [\"x\"]\nlist_format = \"tap\"\ncommand = [\"{case}\"]\n",
+                "warden.toml:3: [[suite]] #1 list_format: unknown list format `tap` (expected lines, libtest, gtest or pytest)",
+            ),
+            (
+                "[[suite]]\nadapter = \"maven\"\n",
+                "warden.toml:2: [[suite]] #1 adapter: unknown adapter `maven`",
+            ),
+            (
+                "[[suite]]\nadapter = \"cargo\"\ncommand = [\"x\"]\n",
+                "warden.toml:3: [[suite]] #1 command: `command` does not apply to `adapter = \"cargo\"`",
+            ),
+            (
+                "[[suite]]\ncargo_args = [\"-p\", \"x\"]\n",
+                "warden.toml:2: [[suite]] #1 cargo_args: `cargo_args` needs `adapter = \"cargo\"`",
             ),
         ];
         for (text, expected) in cases {

@@ -31,6 +31,27 @@ pub fn build_command(
     template: Option<&[String]>,
     executable: bool,
 ) -> Result<Vec<String>, String> {
+    fill(path, id, template, executable, None)
+}
+
+/// Fills `template` for the case `case` of the file at `path`: `{case}` besides the file's
+/// placeholders, in the same single pass (a file named `{case}_test.py` stays as it is).
+pub fn build_case_command(
+    path: &Path,
+    id: &str,
+    template: &[String],
+    case: &str,
+) -> Result<Vec<String>, String> {
+    fill(path, id, Some(template), false, Some(case))
+}
+
+fn fill(
+    path: &Path,
+    id: &str,
+    template: Option<&[String]>,
+    executable: bool,
+    case: Option<&str>,
+) -> Result<Vec<String>, String> {
     let text = |p: &Path| {
         p.to_str()
             .map(str::to_string)
@@ -41,12 +62,15 @@ pub fn build_command(
         let dir = text(path.parent().unwrap_or(Path::new("/")))?;
         let name = text(Path::new(path.file_name().unwrap_or_default()))?;
         let stem = text(Path::new(path.file_stem().unwrap_or_default()))?;
-        let values = [
+        let mut values = vec![
             ("{path}", abs.as_str()),
             ("{dir}", dir.as_str()),
             ("{name}", name.as_str()),
             ("{stem}", stem.as_str()),
         ];
+        if let Some(case) = case {
+            values.push(("{case}", case));
+        }
         return Ok(template
             .iter()
             .map(|arg| substitute(arg, &values))
@@ -128,6 +152,24 @@ mod tests {
                 "{",
             ]
         );
+    }
+
+    #[test]
+    fn a_case_fills_its_placeholder_once() {
+        let t = template(&["run", "{path}", "--only={case}", "{stem}"]);
+        let argv =
+            build_case_command(Path::new("/w/{case}_test.py"), "x", &t, "-a {path} b").unwrap();
+        assert_eq!(
+            argv,
+            [
+                "run",
+                "/w/{case}_test.py",
+                "--only=-a {path} b",
+                "{case}_test"
+            ]
+        );
+        let argv = build_command(Path::new("/w/a.py"), "a.py", Some(&t), false).unwrap();
+        assert_eq!(argv[2], "--only={case}", "no case: the placeholder stays");
     }
 
     #[test]

@@ -267,6 +267,8 @@ fn build(claim: &Claim, config: &DiscoveryConfig) -> TestCase {
     };
     TestCase {
         id,
+        case: None,
+        cwd: None,
         path: claim.path.clone(),
         suite: suite.name.clone(),
         level: markers.level.or_else(|| claim.level.clone()),

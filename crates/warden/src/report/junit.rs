@@ -59,6 +59,8 @@ pub struct JunitReport {
     warnings: Vec<String>,
     /// See [`JunitReport::expect`]; removed as they finish or are cancelled.
     expected: Expected,
+    /// See [`JunitReport::classes`]: the file or binary of each case.
+    classes: HashMap<String, String>,
 }
 
 impl Default for JunitReport {
@@ -77,6 +79,20 @@ impl JunitReport {
             earlier: HashMap::new(),
             warnings: Vec::new(),
             expected: Default::default(),
+            classes: HashMap::new(),
+        }
+    }
+
+    /// `(id, file)` of tests that are cases of a file or binary: their `classname` is that
+    /// file or binary, as CI servers group cases by class.
+    pub fn classes(&mut self, cases: impl IntoIterator<Item = (String, String)>) {
+        self.classes.extend(cases);
+    }
+
+    fn classname(&self, id: &str) -> String {
+        match self.classes.get(id) {
+            Some(file) => xml_text(file),
+            None => classname(id, &self.name),
         }
     }
 
@@ -111,6 +127,7 @@ impl JunitReport {
                 self.expected.remove(&r.id);
                 let earlier = self.earlier.remove(&r.id).unwrap_or_default();
                 let mut case = test_case(r, &earlier, &self.name);
+                case.set_classname(self.classname(&r.id));
                 if let Some(start) = event.at.checked_sub(r.duration) {
                     case.extra
                         .insert("timestamp".into(), rfc3339_utc_millis(start).into());
@@ -126,7 +143,7 @@ impl JunitReport {
                     .set_type("cancelled")
                     .set_message(format!("cancelled: {}", stop_description(*reason)));
                 let mut case = TestCase::new(xml_text(id), status);
-                case.set_classname(classname(id, &self.name));
+                case.set_classname(self.classname(id));
                 self.suite.add_test_case(case);
             }
             EventKind::Warning(message) => self.warnings.push(xml_text(message)),
@@ -148,7 +165,7 @@ impl JunitReport {
                     let mut status = TestCaseStatus::skipped();
                     status.set_type("not-run").set_message("not run");
                     let mut case = TestCase::new(xml_text(&id), status);
-                    case.set_classname(classname(&id, &self.name));
+                    case.set_classname(self.classname(&id));
                     self.suite.add_test_case(case);
                 }
                 self.suite

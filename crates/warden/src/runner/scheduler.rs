@@ -683,9 +683,9 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
         },
         argv,
         cwd: test
-            .path
-            .parent()
-            .map(|p| p.to_path_buf())
+            .cwd
+            .clone()
+            .or_else(|| test.path.parent().map(|p| p.to_path_buf()))
             .unwrap_or_else(|| plan.root.clone()),
         env,
         timeout: test.timeout.unwrap_or(plan.default_timeout),

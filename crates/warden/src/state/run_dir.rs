@@ -59,6 +59,17 @@ impl RunDir {
             .chars()
             .map(|c| if c.is_control() { '_' } else { c })
             .collect();
+        // A file name holds 255 bytes; a long case name keeps its head and a hash of the
+        // whole id, so that two long ids never share a log.
+        const KEEP: usize = 180;
+        if name.len() > KEEP {
+            let mut cut = KEEP;
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let hash = crate::select::stable_hash(test_id);
+            name = format!("{}~{hash:016x}", &name[..cut]);
+        }
         if attempt > 1 {
             name.push_str(&format!(".attempt{attempt}"));
         }
@@ -98,6 +109,14 @@ mod tests {
         assert_eq!(a.parent().unwrap(), rd.logs);
         let up = rd.log_path("../x/y_test.sh", 2);
         assert_eq!(up.file_name().unwrap(), "up__x__y_test.sh.attempt2.log");
+        let long = |tail: &str| format!("t/a_test.py {}{tail}", "é".repeat(150));
+        let (x, y) = (rd.log_path(&long("x"), 3), rd.log_path(&long("y"), 3));
+        let name = x.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.len() < 255 && name.ends_with(".attempt3.log"),
+            "{name}"
+        );
+        assert_ne!(x, y, "long ids that differ at the end keep distinct logs");
     }
 
     #[test]

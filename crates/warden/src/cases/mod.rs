@@ -1,0 +1,9 @@
+//! Test cases as tests: files or binaries that list their cases (a suite's `list`, the cargo
+//! adapter) become one test per case, each run alone by its own command.
+mod command;
+mod expand;
+mod parse;
+
+pub use command::{run_listing, with_tail, Listed};
+pub use expand::{cases_of, expand_listed};
+pub use parse::{libtest, ListFormat};
