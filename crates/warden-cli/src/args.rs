@@ -207,6 +207,17 @@ pub struct SelectArgs {
     /// `warden history export`, instead of the state dir's history
     #[arg(long, value_name = "FILE", help_heading = "Selection")]
     pub history: Option<PathBuf>,
+    /// Rust: build the test binaries with `cargo test --no-run` and run each #[test] as its own
+    /// test (no warden.toml needed; no PATH)
+    #[arg(long, help_heading = "Rust")]
+    pub cargo: bool,
+    /// Rust: run #[ignore]d tests too, instead of reporting them SKIP
+    #[arg(long, help_heading = "Rust")]
+    pub run_ignored: bool,
+    /// With --cargo, after `--`: options for `cargo test --no-run` (--workspace, -p NAME,
+    /// --features F, --release)
+    #[arg(last = true, value_name = "CARGO_ARGS")]
+    pub cargo_args: Vec<String>,
 }
 
 #[derive(Debug, Args, Default)]
@@ -377,6 +388,9 @@ impl SelectArgs {
             shuffle: flag(self.shuffle),
             seed: self.seed,
             state_dir: self.state_dir.clone(),
+            cargo: flag(self.cargo),
+            run_ignored: flag(self.run_ignored),
+            cargo_args: list(self.cargo_args.clone()),
             ..RunOptions::default()
         }
     }
@@ -634,6 +648,29 @@ mod tests {
         let argv = with_default_command(vec!["warden".into(), "--mem-limit".into(), "x".into()]);
         let err = Cli::try_parse_from(argv).unwrap_err().to_string();
         assert!(err.contains("not a percentage"), "{err}");
+    }
+
+    #[test]
+    fn cargo_args_follow_a_double_dash() {
+        let Command::Run(r) = parse(&[
+            "warden",
+            "--cargo",
+            "-k",
+            "parse",
+            "--",
+            "-p",
+            "x",
+            "--release",
+        ])
+        .command
+        else {
+            panic!()
+        };
+        let o = r.to_options();
+        assert_eq!(o.cargo, Some(true));
+        assert_eq!(o.cargo_args.unwrap(), ["-p", "x", "--release"]);
+        assert_eq!(o.filter.unwrap(), ["parse"]);
+        assert!(r.select.paths.is_empty());
     }
 
     #[test]

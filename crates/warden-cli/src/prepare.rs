@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use warden::cases::cargo::discover_cargo;
 use warden::cases::expand_listed;
 use warden::config::{load_settings_over, RunOptions, Settings, SlowMode};
 use warden::discovery::discover;
@@ -130,6 +131,18 @@ pub fn prepare(req: Request, for_run: bool) -> Result<Prepared> {
         settings.run.timeout,
         settings.run.workers,
     );
+    let mut tests = tests;
+    if let Some(cargo) = &settings.discovery.cargo {
+        let found = discover_cargo(
+            &settings.discovery,
+            cargo,
+            !settings.output.quiet,
+            settings.run.timeout,
+            settings.run.workers,
+        )
+        .map_err(|e| anyhow::anyhow!("cargo: {e}"))?;
+        tests.extend(found);
+    }
     let selected = select(tests, &settings.selection);
     let mut tests = selected.tests;
     if selected.deselected_slow > 0 && settings.selection.slow == SlowMode::Exclude {
@@ -300,7 +313,12 @@ pub fn nothing_selected(settings: &Settings, failed_only: bool) -> String {
     } else {
         filters.join(", ")
     };
-    format!("no tests selected in {} ({filters})", paths.join(", "))
+    let place = match (&settings.discovery.cargo, paths.is_empty()) {
+        (Some(_), true) => "cargo's test binaries".to_string(),
+        (Some(_), false) => format!("{} and cargo's test binaries", paths.join(", ")),
+        (None, _) => paths.join(", "),
+    };
+    format!("no tests selected in {place} ({filters})")
 }
 
 /// `WARDEN_NO_STATE=1`: no journal and no history (benchmarks of their cost; throw-away runs).

@@ -1,5 +1,6 @@
 //! Test cases as tests: files or binaries that list their cases (a suite's `list`, the cargo
 //! adapter) become one test per case, each run alone by its own command.
+pub mod cargo;
 mod command;
 mod expand;
 mod parse;

@@ -8,7 +8,7 @@ use super::error::ConfigError;
 use super::file::{key_path, ConfigFile};
 use super::options::RunOptions;
 use super::paths::{absolute, normalize, relative_id};
-use super::settings::{DiscoveryConfig, Settings};
+use super::settings::{Adapter, CargoConfig, DiscoveryConfig, Settings, Suite};
 use super::suites::{resolve_levels, resolve_suites};
 use crate::units::parse_duration;
 
@@ -179,17 +179,28 @@ pub(super) struct Resolver {
 impl Resolver {
     fn resolve(self) -> Result<Settings, ConfigError> {
         let levels = resolve_levels(self.file.as_ref())?;
-        let suites = resolve_suites(self.file.as_ref(), &self.root)?;
+        let mut suites = resolve_suites(self.file.as_ref(), &self.root)?;
         let run = self.run_config()?;
         let selection = self.selection(&levels)?;
         let output = self.output()?;
-        let paths = self.test_paths()?;
+        let cargo = self.cargo(&mut suites)?;
+        let paths = match &cargo {
+            // `--cargo`: cargo says what the tests are.
+            Some((_, true)) => Vec::new(),
+            // A cargo suite beside file suites: a project without test directories is fine.
+            Some((_, false)) => match self.test_paths() {
+                Err(ConfigError::NoTestPaths { .. }) => Vec::new(),
+                other => other?,
+            },
+            None => self.test_paths()?,
+        };
         let discovery = DiscoveryConfig {
             cwd: self.cwd.clone(),
             paths,
             suites,
             levels,
             ignore_dirs: vec![run.state_dir.clone()],
+            cargo: cargo.map(|(c, _)| c),
         };
         Ok(Settings {
             root: self.root.clone(),
@@ -200,6 +211,60 @@ impl Resolver {
             output,
             container: self.containers()?,
         })
+    }
+
+    /// The cargo tests to run and whether they are the only tests (`--cargo`): the suite with
+    /// `adapter = "cargo"`, else (for `--cargo`) a built-in one added to `suites`.
+    fn cargo(&self, suites: &mut Vec<Suite>) -> Result<Option<(CargoConfig, bool)>, ConfigError> {
+        let only = given!(self.cargo).value == Some(true);
+        let args = given!(self.cargo_args);
+        let run_ignored = given!(self.run_ignored).value == Some(true);
+        let configured = suites.iter().position(|s| s.adapter == Adapter::Cargo);
+        if !only {
+            if args.value.is_some() && args.layer == Layer::Cli {
+                return Err(ConfigError::Option {
+                    option: "-- CARGO_ARGS".into(),
+                    message: "cargo options need --cargo".into(),
+                });
+            }
+            if configured.is_none() {
+                if run_ignored && given!(self.run_ignored).layer == Layer::Cli {
+                    return Err(ConfigError::Option {
+                        option: "--run-ignored".into(),
+                        message: "only Rust tests are #[ignore]d: use it with --cargo or a \
+                                  suite with adapter = \"cargo\""
+                            .into(),
+                    });
+                }
+                return Ok(None);
+            }
+        }
+        if only && self.cli.paths.as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(ConfigError::Option {
+                option: "--cargo".into(),
+                message: "takes no PATH: cargo finds the tests (pick packages with \
+                          `-- -p NAME`, tests with -k or -E)"
+                    .into(),
+            });
+        }
+        let suite = match configured {
+            Some(i) => i,
+            None => {
+                suites.push(Suite::builtin_cargo());
+                suites.len() - 1
+            }
+        };
+        let args = args
+            .value
+            .unwrap_or_else(|| suites[suite].cargo_args.clone());
+        Ok(Some((
+            CargoConfig {
+                suite,
+                args,
+                run_ignored,
+            },
+            only,
+        )))
     }
 
     /// PATH arguments (relative to cwd), else `[run] paths` (relative to the root), else

@@ -59,6 +59,12 @@ pub struct RunOptions {
     pub no_tests: Option<String>,
     /// A running test is reported `SLOW` each time it passes another multiple of this.
     pub slow_after: Option<String>,
+    /// `--cargo`: the tests are the cases of cargo's test binaries (no PATHs).
+    pub cargo: Option<bool>,
+    /// `warden run --cargo -- CARGO_ARGS`: options for `cargo test --no-run`.
+    pub cargo_args: Option<Vec<String>>,
+    /// `--run-ignored`: run `#[ignore]`d Rust tests instead of reporting them skipped.
+    pub run_ignored: Option<bool>,
 }
 
 impl RunOptions {
@@ -108,6 +114,9 @@ impl RunOptions {
             test_pids_limit,
             no_tests,
             slow_after,
+            cargo,
+            cargo_args,
+            run_ignored,
         )
     }
 }

@@ -49,6 +49,19 @@ pub struct DiscoveryConfig {
     pub levels: Levels,
     /// Absolute directories never searched (e.g. the state directory).
     pub ignore_dirs: Vec<PathBuf>,
+    /// The Rust tests to build and list (`--cargo`, or a suite with `adapter = "cargo"`).
+    pub cargo: Option<CargoConfig>,
+}
+
+/// What the cargo adapter builds and how its cases run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CargoConfig {
+    /// Index in [`DiscoveryConfig::suites`] of the cargo suite (timeout, env, limits).
+    pub suite: usize,
+    /// Options for `cargo test --no-run`: `-- CARGO_ARGS`, else the suite's `cargo_args`.
+    pub args: Vec<String>,
+    /// `--run-ignored`: `#[ignore]`d tests run instead of being reported skipped.
+    pub run_ignored: bool,
 }
 
 impl DiscoveryConfig {
@@ -60,6 +73,7 @@ impl DiscoveryConfig {
             suites: vec![Suite::builtin()],
             levels: Levels::default(),
             ignore_dirs: Vec::new(),
+            cargo: None,
         }
     }
 }
@@ -72,6 +86,9 @@ pub const DEFAULT_SKIP_EXIT_CODES: [i32; 1] = [77];
 
 /// Name of the suite used when `warden.toml` configures none.
 pub const BUILTIN_SUITE: &str = "default";
+
+/// Name of the suite `--cargo` uses when `warden.toml` configures no cargo suite.
+pub const CARGO_SUITE: &str = "cargo";
 
 /// A `[[suite]]`: which files it claims and how to run them.
 #[derive(Debug, Clone)]
@@ -130,6 +147,13 @@ impl Suite {
         })
     }
 
+    /// The suite `--cargo` uses when `warden.toml` configures none.
+    pub fn builtin_cargo() -> Suite {
+        let mut suite = Suite::new(CARGO_SUITE, Vec::new(), Vec::new()).expect("no globs");
+        suite.adapter = Adapter::Cargo;
+        suite
+    }
+
     /// The built-in suite: `*_test.*`, `*_spec.*`, `*.t` anywhere.
     pub fn builtin() -> Suite {
         let include = DEFAULT_INCLUDE.iter().map(|s| s.to_string()).collect();
@@ -138,7 +162,10 @@ impl Suite {
 
     /// Whether this suite claims `rel`, a `/`-separated path relative to a PATH.
     pub fn matches(&self, rel: &str) -> bool {
-        self.include_set.is_match(rel) && !self.exclude_set.is_match(rel)
+        // A cargo suite's tests come from cargo, never from files.
+        self.adapter == Adapter::Files
+            && self.include_set.is_match(rel)
+            && !self.exclude_set.is_match(rel)
     }
 
     /// Whether the exclude globs leave out everything below the directory `rel_dir`: then
@@ -152,7 +179,7 @@ impl Suite {
 
     /// Whether an include glob matches `rel`, ignoring excludes (for explicitly named files).
     pub fn includes(&self, rel: &str) -> bool {
-        self.include_set.is_match(rel)
+        self.adapter == Adapter::Files && self.include_set.is_match(rel)
     }
 }
 

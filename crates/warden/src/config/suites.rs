@@ -31,6 +31,17 @@ pub(crate) fn resolve_suites(
                 ),
             ));
         }
+        if suite.adapter == Adapter::Cargo {
+            if let Some(j) = suites.iter().position(|s| s.adapter == Adapter::Cargo) {
+                return Err(file.error_at(
+                    &key_path!["suite", i, "adapter"],
+                    format!(
+                        "a second cargo suite (also [[suite]] #{}): one builds them all",
+                        j + 1
+                    ),
+                ));
+            }
+        }
         suites.push(suite);
     }
     Ok(suites)
