@@ -184,6 +184,16 @@ pub struct SelectArgs {
         help_heading = "Selection"
     )]
     pub filter: Vec<String>,
+    /// Only tests matching the filter expression EXPR (repeatable: any of them), e.g.
+    /// 'test(parse) and not (slow() or tag(net))'. Predicates: test(TEXT|/REGEX/), file(GLOB),
+    /// suite(NAME), level(NAME), tag(NAME), slow(), failed(), all(), none()
+    #[arg(
+        short = 'E',
+        long = "filter-expr",
+        value_name = "EXPR",
+        help_heading = "Selection"
+    )]
+    pub filter_expr: Vec<String>,
     /// Run in a random order (the seed is printed so the order can be repeated)
     #[arg(long, help_heading = "Selection")]
     pub shuffle: bool,
@@ -385,6 +395,7 @@ impl SelectArgs {
             include_slow: flag(self.include_slow),
             only_skipped: flag(self.only_skipped),
             filter: list(self.filter.clone()),
+            filter_expr: list(self.filter_expr.clone()),
             shuffle: flag(self.shuffle),
             seed: self.seed,
             state_dir: self.state_dir.clone(),

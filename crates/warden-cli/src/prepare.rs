@@ -12,7 +12,9 @@ use warden::cases::expand_listed;
 use warden::config::{load_settings_over, RunOptions, Settings, SlowMode};
 use warden::discovery::discover;
 use warden::events::ShardInfo;
-use warden::select::{assign, order_by_expected, select, serial_last, Partition, PartitionKind};
+use warden::select::{
+    assign, order_by_expected, select, serial_last, Expr, ExprContext, Partition, PartitionKind,
+};
 use warden::state::journal::fingerprint_hash;
 use warden::state::History;
 use warden::test_case::TestCase;
@@ -168,6 +170,10 @@ pub fn prepare(req: Request, for_run: bool) -> Result<Prepared> {
         None
     };
 
+    if !settings.selection.filter_exprs.is_empty() {
+        tests = filter_by_exprs(tests, &settings.selection.filter_exprs, history.as_ref())?;
+    }
+
     let mut nothing_failed = false;
     if let Some(only) = &only {
         tests.retain(|t| only.contains(&t.id));
@@ -278,6 +284,38 @@ pub fn prepare(req: Request, for_run: bool) -> Result<Prepared> {
     })
 }
 
+/// Keeps the tests that match any of the `-E` expressions (already checked when the settings
+/// were made). `failed()` reads the last recorded result of each test from the history.
+fn filter_by_exprs(
+    tests: Vec<TestCase>,
+    texts: &[String],
+    history: Option<&History>,
+) -> Result<Vec<TestCase>> {
+    let exprs = texts
+        .iter()
+        .map(|t| Expr::parse(t).map_err(|e| anyhow::anyhow!("--filter-expr: {e}")))
+        .collect::<Result<Vec<Expr>>>()?;
+    let mut cx = ExprContext::default();
+    if exprs.iter().any(Expr::uses_failed) {
+        if let Some(h) = history {
+            // Each test's own last recorded result, whichever run it was in.
+            let ids: Vec<&str> = tests.iter().map(|t| t.id.as_str()).collect();
+            let last = h
+                .recent_statuses(&ids, 1, "9999-12-31T23:59:59.999Z")
+                .map_err(|e| anyhow::anyhow!("failed(): cannot read the history: {e}"))?;
+            cx.failed = last
+                .into_iter()
+                .filter(|(_, s)| s.last().is_some_and(|s| s.is_failure()))
+                .map(|(id, _)| id)
+                .collect();
+        }
+    }
+    Ok(tests
+        .into_iter()
+        .filter(|t| exprs.iter().any(|e| e.matches(t, &cx)))
+        .collect())
+}
+
 /// `no tests selected in test/unit, tests (filters: -k parse, --tag smoke)`: what was
 /// searched and what narrowed it, so that a typo is visible.
 pub fn nothing_selected(settings: &Settings, failed_only: bool) -> String {
@@ -298,6 +336,7 @@ pub fn nothing_selected(settings: &Settings, failed_only: bool) -> String {
             .map(|t| format!("--exclude-tag {t}")),
     );
     filters.extend(sel.filters.iter().map(|f| format!("-k {f}")));
+    filters.extend(sel.filter_exprs.iter().map(|e| format!("-E '{e}'")));
     // Slow tests left out are already counted in a warning of their own.
     if sel.slow == SlowMode::Only {
         filters.push("--only-slow".into());

@@ -383,3 +383,67 @@ command = ["{path}", "--gtest_filter={case}"]
     .collect();
     assert_eq!(st, want, "{}", out.describe());
 }
+
+fn listed_ids(sandbox: &Sandbox, args: &[&str]) -> BTreeSet<String> {
+    let out = Warden::new(sandbox.path())
+        .args(["list", "--json", "t"])
+        .args(args)
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    parse_list(&out.stdout)
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn filter_expressions_select_cases_and_point_at_mistakes() {
+    let sandbox = shell_sandbox();
+    let mut want = case_ids(&["ok", "a::b"]);
+    want.insert("t/plain_check.sh".into());
+    assert_eq!(
+        listed_ids(
+            &sandbox,
+            &["-E", "test(/ (ok|a::b)$/) or file(t/*_check.sh)"]
+        ),
+        want
+    );
+    assert_eq!(
+        listed_ids(
+            &sandbox,
+            &[
+                "-E",
+                "tag(db) and not (test(::b) | test(\" -dash\") | test(space))"
+            ]
+        ),
+        case_ids(&["ok", "ünï", "fails", "hangs"])
+    );
+    // Two expressions: either; with -k: both.
+    assert_eq!(
+        listed_ids(
+            &sandbox,
+            &["-E", "test(ok)", "-E", "test(hangs)", "-k", "ok"]
+        ),
+        case_ids(&["ok"])
+    );
+    // failed(): the last recorded result of each test.
+    let (out, _) = json_run(&sandbox, &["--grace", "200ms"]);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert_eq!(
+        listed_ids(&sandbox, &["-E", "failed() and not test(hangs)"]),
+        case_ids(&["fails"])
+    );
+    for (expr, caret) in [
+        ("tset(x) or slow()", "  tset(x) or slow()\n  ^^^^"),
+        ("slow() andd tag(x)", "  slow() andd tag(x)\n         ^^^^"),
+        ("test(/a(b/)", "  test(/a(b/)\n        ^^^"),
+    ] {
+        for cmd in ["run", "list"] {
+            let out = Warden::new(sandbox.path())
+                .args([cmd, "t", "-E", expr])
+                .run();
+            out.assert_usage_error(&["--filter-expr: ", caret]);
+        }
+    }
+}

@@ -65,6 +65,8 @@ pub struct RunOptions {
     pub cargo_args: Option<Vec<String>>,
     /// `--run-ignored`: run `#[ignore]`d Rust tests instead of reporting them skipped.
     pub run_ignored: Option<bool>,
+    /// `-E/--filter-expr`: filter expressions, any-of (SPEC: `test(...)`, `and`, `or`, ...).
+    pub filter_expr: Option<Vec<String>>,
 }
 
 impl RunOptions {
@@ -117,6 +119,7 @@ impl RunOptions {
             cargo,
             cargo_args,
             run_ignored,
+            filter_expr,
         )
     }
 }

@@ -197,8 +197,21 @@ impl Resolver {
             slow,
             only_skipped: given!(self.only_skipped).value == Some(true),
             filters: self.names(&given!(self.filter), "filter")?,
+            filter_exprs: self.filter_exprs()?,
             shuffle_seed,
         })
+    }
+
+    /// `-E` expressions, each parsed so that a mistake stops the run with a caret under it.
+    fn filter_exprs(&self) -> Result<Vec<String>, ConfigError> {
+        let given = given!(self.filter_expr);
+        let exprs = given.value.clone().unwrap_or_default();
+        for text in &exprs {
+            if let Err(e) = crate::select::Expr::parse(text) {
+                return Err(self.invalid(&given, e));
+            }
+        }
+        Ok(exprs)
     }
 
     pub(super) fn output(&self) -> Result<OutputConfig, ConfigError> {

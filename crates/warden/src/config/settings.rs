@@ -282,6 +282,8 @@ pub struct Selection {
     pub only_skipped: bool,
     /// Substrings of the test id, any-of.
     pub filters: Vec<String>,
+    /// Filter expressions (`-E`), any-of; each parses (checked when the settings were made).
+    pub filter_exprs: Vec<String>,
     /// `Some` = shuffle reproducibly with this seed (print it so a run can be repeated).
     pub shuffle_seed: Option<u64>,
 }
