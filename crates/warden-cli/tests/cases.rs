@@ -447,3 +447,102 @@ fn filter_expressions_select_cases_and_point_at_mistakes() {
         }
     }
 }
+
+#[test]
+fn junit_reports_become_subtests_and_bad_reports_are_errors() {
+    let sandbox = Sandbox::new();
+    let mut toml = String::from(
+        r#"
+[[suite]]
+name = "scripts"
+include = ["**/*_test.sh"]
+command = ["{path}", "--report={junit}"]
+format = "junit"
+"#,
+    );
+    let pytest = have_pytest();
+    if pytest {
+        toml.push_str(&format!(
+            r#"
+[[suite]]
+name = "pytest"
+include = ["**/test_*.py"]
+command = ["{PYTHON}", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml={{junit}}", "{{name}}"]
+format = "junit"
+"#
+        ));
+        sandbox.write(
+            "t/test_math.py",
+            "def test_adds():\n    assert 1 + 1 == 2\n\n\
+             def test_breaks():\n    assert 1 + 1 == 3, 'arithmetic broke'\n",
+        );
+    } else {
+        assert!(
+            std::env::var_os("WARDEN_REQUIRE_FRAMEWORKS").is_none(),
+            "python3-pytest is missing (.ci/run installs it)"
+        );
+    }
+    sandbox.write("warden.toml", &toml);
+    let writer = |xml: &str| {
+        format!(
+            "#!/bin/sh\nf=\"${{1#--report=}}\"\n[ \"$f\" = \"$WARDEN_JUNIT\" ] || exit 9\ncat > \"$f\" <<'X'\n{xml}\nX\nexit 0\n"
+        )
+    };
+    sandbox.write_executable(
+        "t/hidden_failure_test.sh",
+        &writer(
+            r#"<testsuite><testcase classname="c" name="one"/><testcase classname="c" name="two"><failure message="two broke">trace</failure></testcase><testcase name="three"><skipped/></testcase></testsuite>"#,
+        ),
+    );
+    sandbox.write_executable(
+        "t/all_good_test.sh",
+        &writer(r#"<testsuites><testsuite><testcase name="a"/></testsuite></testsuites>"#),
+    );
+    sandbox.write_executable("t/malformed_test.sh", &writer("<testsuite><testcase"));
+    sandbox.write_executable("t/silent_test.sh", "#!/bin/sh\nexit 0\n");
+    let out = Warden::new(sandbox.path())
+        .args(["run", "t", "--json", "events.jsonl", "--junit", "out.xml"])
+        .run();
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    let events = parse_json_lines(&sandbox.read("events.jsonl").unwrap()).unwrap();
+    let fin = finished_by_id(&events).unwrap();
+    let hidden = fin["t/hidden_failure_test.sh"];
+    assert_eq!(hidden["status"], "fail", "{hidden}");
+    assert_eq!(hidden["message"], "failed: c.two (two broke)");
+    assert_eq!(
+        hidden["subtests"],
+        serde_json::json!({"passed": 1, "failed": 1, "skipped": 1, "cases": [
+            {"name": "c.one", "status": "pass"},
+            {"name": "c.two", "status": "fail", "message": "two broke"},
+            {"name": "three", "status": "skip"},
+        ]})
+    );
+    assert_eq!(fin["t/all_good_test.sh"]["status"], "pass");
+    for (id, why) in [
+        ("t/malformed_test.sh", "is malformed: "),
+        ("t/silent_test.sh", "was not written"),
+    ] {
+        let e = fin[id];
+        assert_eq!(e["status"], "error", "{e}");
+        let message = e["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("JUnit report /") && message.contains(why),
+            "{id}: {message}"
+        );
+    }
+    let junit = sandbox.read("out.xml").unwrap();
+    assert!(
+        junit.contains(r#"<property name="subtest" value="FAIL c.two: two broke"/>"#),
+        "{junit}"
+    );
+    if pytest {
+        let py = fin["t/test_math.py"];
+        assert_eq!(py["status"], "fail", "{py}");
+        assert_eq!(
+            py["subtests"]["cases"][1],
+            serde_json::json!({"name": "test_math.test_breaks", "status": "fail",
+                               "message": "AssertionError: arithmetic broke"})
+        );
+        assert_eq!(py["subtests"]["passed"], 1);
+    }
+}

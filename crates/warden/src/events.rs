@@ -44,12 +44,27 @@ impl Status {
     }
 }
 
-/// TAP subtest counts, when the test spoke TAP.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Subtest counts, when the test spoke TAP or wrote a JUnit report (`format = "junit"`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Subtests {
     pub passed: u32,
     pub failed: u32,
     pub skipped: u32,
+    /// Each case of a JUnit report, in its order (empty for TAP).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<SubtestCase>,
+}
+
+/// One case of a test's JUnit report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubtestCase {
+    /// `classname.name` as the report gives them.
+    pub name: String,
+    /// `pass`, `fail`, `error` or `skip`.
+    pub status: Status,
+    /// First line of the failure, error or skip message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A process a test left behind when its main process ended.

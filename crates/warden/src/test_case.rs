@@ -16,6 +16,8 @@ pub enum OutputFormat {
     Auto,
     ExitCode,
     Tap,
+    /// The exit code, and the cases of the JUnit report the test writes to `{junit}`.
+    Junit,
 }
 
 /// One selected or selectable test: a file, or one case of a file or binary that lists its

@@ -3,8 +3,10 @@
 pub mod cargo;
 mod command;
 mod expand;
+mod junit;
 mod parse;
 
 pub use command::{run_listing, with_tail, Listed};
 pub use expand::{cases_of, expand_listed};
+pub use junit::{apply_junit, parse_junit, read_junit};
 pub use parse::{libtest, ListFormat};

@@ -90,10 +90,11 @@ fn resolve_suite(
             "auto" => OutputFormat::Auto,
             "exit-code" => OutputFormat::ExitCode,
             "tap" => OutputFormat::Tap,
+            "junit" => OutputFormat::Junit,
             other => {
                 return Err(file.error_at(
                     &at("format"),
-                    format!("unknown format `{other}` (expected auto, exit-code or tap)"),
+                    format!("unknown format `{other}` (expected auto, exit-code, tap or junit)"),
                 ))
             }
         };
@@ -144,6 +145,14 @@ fn resolve_suite(
             }
         }
         suite.skip_exit_codes = skip;
+    }
+    let writes_junit =
+        |argv: &Option<Vec<String>>| argv.iter().flatten().any(|a| a.contains("{junit}"));
+    if writes_junit(&suite.command) && suite.format != OutputFormat::Junit {
+        return Err(file.error_at(
+            &at("command"),
+            "`{junit}` is the report a test writes for `format = \"junit\"`: set that format",
+        ));
     }
     Ok(suite)
 }
@@ -388,8 +397,8 @@ command = ["python3", "{path}"]
                 "warden.toml:2: [[suite]] #1 exclude[0]: bad glob `{a`",
             ),
             (
-                "[[suite]]\nformat = \"junit\"\n",
-                "warden.toml:2: [[suite]] #1 format: unknown format `junit`",
+                "[[suite]]\nformat = \"xunit\"\n",
+                "warden.toml:2: [[suite]] #1 format: unknown format `xunit`",
             ),
             (
                 "[[suite]]\n\ntimeout = \"soon\"\n",
@@ -478,6 +487,10 @@ command = ["python3", "{path}"]
             (
                 "[[suite]]\nlist = [\"x\"]\nlist_format = \"tap\"\ncommand = [\"{case}\"]\n",
                 "warden.toml:3: [[suite]] #1 list_format: unknown list format `tap` (expected lines, libtest, gtest or pytest)",
+            ),
+            (
+                "[[suite]]\ncommand = [\"x\", \"--junitxml={junit}\"]\n",
+                "warden.toml:2: [[suite]] #1 command: `{junit}` is the report a test writes",
             ),
             (
                 "[[suite]]\nadapter = \"maven\"\n",

@@ -88,7 +88,7 @@ fn with_parens(parts: &[String]) -> String {
 pub fn finished_line(r: &TestResult, style: &HumanStyle) -> String {
     let mut parts = Vec::new();
     if r.status == Status::Pass {
-        if let Some(st) = r.subtests {
+        if let Some(st) = &r.subtests {
             let total = st.passed + st.failed + st.skipped;
             parts.push(format!(
                 "{total} {}",
@@ -355,6 +355,7 @@ mod tests {
             passed: 5,
             failed: 0,
             skipped: 0,
+            cases: Vec::new(),
         });
         r
     }
@@ -461,6 +462,7 @@ mod tests {
             passed: 4,
             failed: 0,
             skipped: 1,
+            cases: Vec::new(),
         });
         r.peak_rss_bytes = Some(3 * 1024 * 1024 + 100 * 1024);
         r.cpu_ms = Some(40);

@@ -309,10 +309,19 @@ fn test_case(r: &TestResult, earlier: &[TestResult], suite_name: &str) -> TestCa
         // Finished in the interrupted run this `--resume` continued.
         case.add_property(("carried_over", "true"));
     }
-    if let Some(st) = r.subtests {
+    if let Some(st) = &r.subtests {
         case.add_property(("subtests.passed", st.passed.to_string().as_str()));
         case.add_property(("subtests.failed", st.failed.to_string().as_str()));
         case.add_property(("subtests.skipped", st.skipped.to_string().as_str()));
+        // The cases of the test's own JUnit report: one property each, `STATUS name: message`.
+        for sub in &st.cases {
+            let mut text = format!("{} {}", sub.status.word(), sub.name);
+            if let Some(m) = &sub.message {
+                text.push_str(": ");
+                text.push_str(m);
+            }
+            case.add_property(("subtest", xml_text(&text).as_str()));
+        }
     }
     if let Some(code) = r.exit_code {
         case.add_property(("exit_code", code.to_string().as_str()));

@@ -132,7 +132,7 @@ pub fn reason(r: &TestResult) -> Option<String> {
             }
             if let Some(m) = message {
                 parts.push(m.to_owned());
-            } else if let Some(st) = r.subtests.filter(|s| s.failed > 0) {
+            } else if let Some(st) = r.subtests.as_ref().filter(|s| s.failed > 0) {
                 let total = st.passed + st.failed + st.skipped;
                 parts.push(format!("{} of {total} subtests failed", st.failed));
             }
@@ -213,6 +213,7 @@ pub(crate) mod fixtures {
             passed: 4,
             failed: 1,
             skipped: 0,
+            cases: Vec::new(),
         });
         r.peak_rss_bytes = Some(3 * 1024 * 1024);
         r.cpu_ms = Some(40);
@@ -298,6 +299,7 @@ mod tests {
             passed: 2,
             failed: 1,
             skipped: 0,
+            cases: Vec::new(),
         });
         assert_eq!(reason(&tap).as_deref(), Some("1 of 3 subtests failed"));
         tap.exit_code = Some(1);

@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::classify::classify;
 use super::host_watch::HostWatch;
 use super::slots::{warn_unenforced_caps, worker_tmp, Slots};
+use crate::cases::{apply_junit, read_junit};
 use crate::container::{run_test_in_container, ContainerRun};
 use crate::events::{
     CapturedOutput, Event, EventKind, GuardAction, RunInfo, Status, StopReason, TestResult, Totals,
@@ -379,6 +380,10 @@ pub async fn run(
                     continue;
                 }
                 let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
+                if test.format == OutputFormat::Junit {
+                    let report = read_junit(&junit_path(&plan, test, f.attempt));
+                    apply_junit(&mut result, report);
+                }
                 if let Some(reason) = guard_failed {
                     // Stopped by the guard for good: a retry would only fill memory again.
                     result.status = Status::Oom;
@@ -636,8 +641,41 @@ fn should_stop(plan: &RunPlan, failures: u32) -> Option<StopReason> {
     }
 }
 
+/// Where a `format = "junit"` test writes its report (`{junit}`, `$WARDEN_JUNIT`): beside its
+/// log, else in the run's temp dir; fresh for every attempt.
+fn junit_path(plan: &RunPlan, test: &TestCase, attempt: u32) -> std::path::PathBuf {
+    match &plan.run_dir {
+        Some(d) => {
+            let log = d.log_path(&test.id, attempt);
+            let name = log.file_name().unwrap_or_default().to_string_lossy();
+            let stem = name.strip_suffix(".log").unwrap_or(&name);
+            log.with_file_name(format!("{stem}.junit.xml"))
+        }
+        None => plan.temp_root.join("junit").join(format!(
+            "{:016x}.{attempt}.xml",
+            crate::select::stable_hash(&test.id)
+        )),
+    }
+}
+
 fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> SpawnSpec {
     let mut argv = test.command.clone().unwrap_or_default();
+    let mut junit_env = None;
+    if test.format == OutputFormat::Junit {
+        let path = junit_path(plan, test, attempt);
+        // A report left by an earlier run must not pass for this attempt's.
+        let _ = std::fs::remove_file(&path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let text = path.to_string_lossy().into_owned();
+        for arg in &mut argv {
+            if arg.contains("{junit}") {
+                *arg = arg.replace("{junit}", &text);
+            }
+        }
+        junit_env = Some(("WARDEN_JUNIT".to_string(), text));
+    }
     if let Some(program) = argv.first_mut() {
         let p = std::path::Path::new(program.as_str());
         if p.is_relative() && program.contains('/') {
@@ -659,12 +697,14 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
             worker_tmp(plan, worker).to_string_lossy().into_owned(),
         ),
     ]);
+    env.extend(junit_env);
     let capture = Some(CaptureSpec {
         log_path: plan.run_dir.as_ref().map(|d| d.log_path(&test.id, attempt)),
         tap: match test.format {
             OutputFormat::ExitCode => TapMode::Off,
             OutputFormat::Auto => TapMode::Detect,
             OutputFormat::Tap => TapMode::Assume,
+            OutputFormat::Junit => TapMode::Off,
         },
         echo: !plan.capture,
     });

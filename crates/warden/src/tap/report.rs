@@ -74,6 +74,7 @@ impl TapReport {
             passed: self.passed,
             failed: self.failed,
             skipped: self.skipped.saturating_add(self.todo),
+            cases: Vec::new(),
         }
     }
 
@@ -208,7 +209,8 @@ mod tests {
             Subtests {
                 passed: 4,
                 failed: 1,
-                skipped: 5
+                skipped: 5,
+                cases: Vec::new()
             }
         );
     }

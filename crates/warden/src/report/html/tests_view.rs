@@ -68,7 +68,7 @@ fn done_reason(d: &TestDone) -> Option<String> {
             let mut parts: Vec<String> = exit_description(d).into_iter().collect();
             if let Some(m) = message {
                 parts.push(m.to_string());
-            } else if let Some(st) = d.subtests.filter(|s| s.failed > 0) {
+            } else if let Some(st) = d.subtests.as_ref().filter(|s| s.failed > 0) {
                 let total = st.passed + st.failed + st.skipped;
                 parts.push(format!("{} of {total} subtests failed", st.failed));
             }
@@ -244,7 +244,7 @@ fn facts(out: &mut String, row: &TestRow, history: Option<&Vec<Status>>) {
         } else if let Some(code) = d.exit_code {
             facts.push(("ended", format!("exit {code}")));
         }
-        if let Some(s) = d.subtests {
+        if let Some(s) = &d.subtests {
             facts.push((
                 "subtests",
                 format!(

@@ -34,6 +34,7 @@ fn full_result(n: u32) -> TestResult {
             passed: n,
             failed: n + 1,
             skipped: n + 2,
+            cases: Vec::new(),
         }),
         peak_rss_bytes: Some(1 << 20 | u64::from(n)),
         cpu_ms: Some(u64::from(n) * 3),

@@ -44,7 +44,8 @@ fn a_passing_stream() {
         Subtests {
             passed: 3,
             failed: 0,
-            skipped: 0
+            skipped: 0,
+            cases: Vec::new()
         }
     );
 }
@@ -155,7 +156,8 @@ fn todo_directive_counts_separately_and_does_not_fail() {
         Subtests {
             passed: 1,
             failed: 0,
-            skipped: 2
+            skipped: 2,
+            cases: Vec::new()
         }
     );
 }
@@ -219,7 +221,8 @@ fn auto_detects_a_trailing_plan_after_test_points() {
         Subtests {
             passed: 2,
             failed: 0,
-            skipped: 1
+            skipped: 1,
+            cases: Vec::new()
         }
     );
     let r = parse("ok 1\nnot ok 2 - broken\n1..2\n");
