@@ -104,10 +104,9 @@ pub fn apply_junit(result: &mut TestResult, report: Result<Vec<SubtestCase>, Str
                     });
                 }
                 _ => {
-                    let note = format!("{why}");
                     result.message = Some(match result.message.take() {
-                        Some(m) => format!("{m}; {note}"),
-                        None => note,
+                        Some(m) => format!("{m}; {why}"),
+                        None => why,
                     });
                 }
             }
