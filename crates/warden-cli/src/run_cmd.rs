@@ -15,7 +15,7 @@ use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journa
 use warden::state::{
     find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, RunDir, StateLock,
 };
-use warden::supervise::Limits;
+use warden::supervise::{Limits, Network};
 use warden::test_case::TestCase;
 use warden::watchdog::INTERRUPTED_FILE;
 
@@ -105,6 +105,11 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
         }
         _ => None,
     };
+    // A private network this host cannot make fails the run before any test starts (exit 2),
+    // never falls back to the host's network.
+    if engine.is_none() {
+        check_private_net(&tests, settings.run.run_skipped)?;
+    }
     // Signals are ours from here on: one arriving during the set-up stops the run cleanly
     // (exit 130/143/129) instead of killing warden half-way.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -458,6 +463,28 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
 /// What a checkpoint must match for `--resume`: the selected tests, the suites and levels of
 /// the config, and the selection options the test list does not show. Execution options are
 /// not in it: given beside `--resume` they override (see `resume::effective_options`).
+/// Probe once whether the tests that will run in a private network can have one.
+fn check_private_net(tests: &[TestCase], run_skipped: bool) -> Result<()> {
+    let private: Vec<&str> = tests
+        .iter()
+        .filter(|t| t.net == Network::Private && t.command.is_ok())
+        .filter(|t| t.skip.is_none() || run_skipped)
+        .map(|t| t.id.as_str())
+        .collect();
+    let Some(first) = private.first() else {
+        return Ok(());
+    };
+    warden::supervise::os::probe_private_net().map_err(|e| {
+        let who = match private.len() {
+            1 => format!("test {first} runs"),
+            n => format!("{n} tests (test {first}, ...) run"),
+        };
+        anyhow::anyhow!(
+            "{who} in a private network (--net private, [run] net, a suite's net or @net): {e}"
+        )
+    })
+}
+
 fn fingerprint_of(settings: &Settings, tests: &[TestCase]) -> Fingerprint {
     let mut ids: Vec<String> = tests.iter().map(|t| t.id.clone()).collect();
     ids.sort();

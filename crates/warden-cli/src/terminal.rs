@@ -229,6 +229,7 @@ impl Terminal {
                 id,
                 worker,
                 attempt,
+                ..
             } => {
                 self.running.insert(id.clone());
                 self.started.insert(id.clone(), Instant::now());

@@ -22,7 +22,7 @@ use crate::supervise::os::cgroup::CgroupRun;
 use crate::supervise::os::controllers::ControllerRun;
 use crate::supervise::os::mark;
 use crate::supervise::{
-    kill_unclaimed, owned_by, pause, run_process, Cancel, CaptureSpec, Exit, Limits,
+    kill_unclaimed, owned_by, pause, run_process, Cancel, CaptureSpec, Exit, Limits, Network,
     ProcessOutcome, SpawnSpec, TapMode,
 };
 use crate::test_case::{OutputFormat, TestCase};
@@ -286,6 +286,7 @@ pub async fn run(
                 id: test.id.clone(),
                 worker,
                 attempt,
+                net: network_of(&plan, test),
             }));
             let mut spec = spawn_spec(&plan, test, worker, attempt);
             spec.mark = Some(mark::test_mark(mark_base, spawned));
@@ -379,6 +380,7 @@ pub async fn run(
                     continue;
                 }
                 let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
+                result.net = Some(network_of(&plan, test));
                 if let Some(reason) = guard_failed {
                     // Stopped by the guard for good: a retry would only fill memory again.
                     result.status = Status::Oom;
@@ -691,6 +693,7 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
         timeout: test.timeout.unwrap_or(plan.default_timeout),
         grace: plan.grace,
         capture,
+        net: test.net,
     }
 }
 
@@ -712,5 +715,19 @@ fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> T
         output: CapturedOutput::default(),
         message,
         carried_over: false,
+        net: None,
+    }
+}
+
+/// What the JSON events say of a test's network: `host` or `private` for a process; for a
+/// container, `private` when it has no network but its own loopback, else the engine's
+/// network (`bridge`, ...).
+fn network_of(plan: &RunPlan, test: &TestCase) -> String {
+    match &plan.container {
+        None => test.net.to_string(),
+        Some(c) => match crate::container::network_for(test.net, &c.config) {
+            none if none == "none" => Network::Private.to_string(),
+            other => other,
+        },
     }
 }

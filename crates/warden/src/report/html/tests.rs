@@ -89,6 +89,7 @@ fn sample() -> Vec<Event> {
                 id: "t/api_test.sh".into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -97,6 +98,7 @@ fn sample() -> Vec<Event> {
                 id: "t/leak_test.sh".into(),
                 worker: 1,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -123,6 +125,7 @@ fn sample() -> Vec<Event> {
                 id: "t/api_test.sh".into(),
                 worker: 0,
                 attempt: 2,
+                net: "host".into(),
             },
         ),
         at(210, EventKind::TestFinished(leaky)),
@@ -132,6 +135,7 @@ fn sample() -> Vec<Event> {
                 id: "t/flaky_test.sh".into(),
                 worker: 1,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -161,6 +165,7 @@ fn sample() -> Vec<Event> {
                 id: "t/flaky_test.sh".into(),
                 worker: 1,
                 attempt: 2,
+                net: "host".into(),
             },
         ),
         at(
@@ -288,6 +293,7 @@ fn hostile_names_and_output_stay_text() {
                 id: id.into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -413,6 +419,7 @@ pub(crate) fn big_run(n: usize, workers: usize) -> Vec<Event> {
                 id: id.clone(),
                 worker,
                 attempt: 1,
+                net: "host".into(),
             },
         ));
         let failing = i % 50 == 7;
@@ -489,6 +496,7 @@ fn timeline_snapshot() {
                 id: "t/a.sh".into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -501,6 +509,7 @@ fn timeline_snapshot() {
                 id: "t/a.sh".into(),
                 worker: 0,
                 attempt: 2,
+                net: "host".into(),
             },
         ),
         at(

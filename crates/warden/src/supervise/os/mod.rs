@@ -13,6 +13,9 @@ pub mod cgroup;
 pub mod controllers;
 /// The rlimit mark every process of a test carries, whatever it does to its environment.
 pub mod mark;
+/// A private network namespace per test (`--net private`).
+#[cfg(target_os = "linux")]
+pub mod netns;
 /// Where a run's cgroups go on the v2 hierarchy so that controllers can be enabled.
 pub mod placement;
 /// rlimits set between fork and exec.
