@@ -433,3 +433,40 @@ fn a_host_without_unprivileged_user_namespaces_fails_the_run_with_exit_2() {
     );
     assert!(!ran.exists(), "a test ran: {stderr}");
 }
+
+/// `--resume` alone repeats the interrupted run's `--net private`.
+#[test]
+fn resume_keeps_the_private_network() {
+    let host_ns = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let sandbox = Sandbox::new();
+    // Hangs the first time (so the run is interrupted while it runs), passes the second,
+    // only in a private network.
+    let body = expecting(true, "");
+    sandbox.write_executable(
+        "t/b_test.sh",
+        &body.replacen(
+            "ns=",
+            "if [ ! -e ../hung ]; then touch ../hung; sleep 300; fi\nns=",
+            1,
+        ),
+    );
+    sandbox.write_executable("t/a_test.sh", &expecting(true, ""));
+    let running = Warden::new(sandbox.path())
+        .env("HOST_NETNS", &host_ns)
+        .args(["run", "t", "-j1", "--net", "private"])
+        .spawn()
+        .unwrap();
+    let hung = sandbox.path().join("hung");
+    poll(STARTUP_LIMIT, || hung.exists()).expect("t/b_test.sh started");
+    running.signal(libc::SIGINT);
+    let out = running.wait().unwrap();
+    assert_eq!(out.code, Some(130), "{}", out.describe());
+    let out = Warden::new(sandbox.path())
+        .env("HOST_NETNS", &host_ns)
+        .args(["run", "--resume", "--json", "events.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let events = events_of(&sandbox, &out);
+    assert_eq!(nets(&events, "test-started")["t/b_test.sh"], "private");
+    assert_eq!(statuses(&events).unwrap()["t/b_test.sh"], "pass");
+}
