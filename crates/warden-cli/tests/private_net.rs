@@ -170,10 +170,26 @@ fn host_loopback_is_out_of_reach(user: Option<&TestUser>) {
         w = w.run_as(user);
     }
     let out = w
-        .args(["run", "t", "--net", "private", "--json", "events.jsonl"])
+        .args([
+            "run",
+            "t",
+            "-v",
+            "--net",
+            "private",
+            "--json",
+            "events.jsonl",
+        ])
         .run();
     let events = events_of(&sandbox, &out);
     assert_eq!(out.code, Some(0), "{}", out.describe());
+    // `-v` names a network other than the host's when a test starts.
+    assert!(
+        out.stderr
+            .contains("] t/isolated_test.py (attempt 1, net private)")
+            && out.stderr.contains("] t/optout_test.py (attempt 1)"),
+        "{}",
+        out.describe()
+    );
     let st = statuses(&events).unwrap();
     assert_eq!(st["t/isolated_test.py"], "pass", "{}", out.describe());
     assert_eq!(st["t/optout_test.py"], "pass", "{}", out.describe());
