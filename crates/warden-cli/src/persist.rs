@@ -105,7 +105,7 @@ impl Persistence {
         );
         if let Some(mut h) = self.history.take() {
             let done = h
-                .finish_run(&self.run_id, completed, outcome.exit_code)
+                .finish_run(&self.run_id, completed, outcome.exit_code.code())
                 .and_then(|()| h.prune(DEFAULT_KEEP_RUNS_PER_TEST).map(|_| ()));
             if let Err(e) = done {
                 self.warnings.push(format!("history: {e}"));

@@ -1,6 +1,7 @@
 //! `--json`: JSON Lines, one event per line, flushed as it happens (SPEC §10).
 //! Each line starts with `"type"` and `"schema"` so a reader can dispatch before parsing on.
 
+use crate::exit_code::ExitCode;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -100,7 +101,7 @@ enum Body<'a> {
         #[serde(flatten)]
         totals: &'a Totals,
         duration_ms: u64,
-        exit_code: i32,
+        exit_code: ExitCode,
         stopped: Option<StopReason>,
     },
 }
@@ -649,7 +650,7 @@ mod tests {
             run_id: "r1".into(),
             totals,
             duration: Duration::from_millis(2_345),
-            exit_code: 1,
+            exit_code: ExitCode::FAILED,
             stopped: Some(StopReason::FailFast),
         }));
         events
@@ -806,7 +807,7 @@ mod tests {
             run_id: "r".into(),
             totals: Totals::default(),
             duration: Duration::ZERO,
-            exit_code: 42,
+            exit_code: ExitCode::GUARD,
             stopped: Some(StopReason::Guard),
         });
         assert_eq!(
