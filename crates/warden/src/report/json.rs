@@ -851,4 +851,16 @@ mod tests {
         let events = sample_run();
         assert!(w.write_event(&events[0]).is_err());
     }
+
+    /// The exact bytes of every event kind, reviewed once: any change to the wire format shows
+    /// up as a snapshot diff (`cargo insta review`, or `INSTA_UPDATE=always` and read the diff).
+    #[test]
+    fn every_event_kind_serializes_to_the_reviewed_lines() {
+        let mut w = JsonLinesWriter::new(Vec::new());
+        for event in &sample_run() {
+            w.write_event(event).expect("write");
+        }
+        let text = String::from_utf8(w.into_inner()).expect("utf-8");
+        insta::assert_snapshot!("json_lines_every_event_kind", text);
+    }
 }

@@ -745,4 +745,12 @@ mod tests {
         assert_eq!(suite.attribute("name"), Some("shard-1"));
         assert_eq!(suite.attribute("tests"), Some("0"));
     }
+
+    /// The whole XML of a run with every status, retries and output, reviewed once: a change
+    /// to what CI systems read shows up as a snapshot diff.
+    #[test]
+    fn a_run_with_every_status_writes_the_reviewed_xml() {
+        let (events, _) = sample_run();
+        insta::assert_snapshot!("junit_every_status", build(&events));
+    }
 }
