@@ -8,7 +8,6 @@ mod degraded;
 mod history_cmd;
 mod list_cmd;
 mod merge_cmd;
-mod persist;
 mod prepare;
 mod report_cmd;
 mod reports;

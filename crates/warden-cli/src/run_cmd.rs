@@ -14,7 +14,8 @@ use warden::monitor::GuardConfig;
 use warden::runner::{self, RunPlan};
 use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journal};
 use warden::state::{
-    find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, RunDir, StateLock,
+    find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, Persistence, RunDir,
+    StateLock,
 };
 use warden::supervise::Limits;
 use warden::test_case::TestCase;
@@ -22,7 +23,6 @@ use warden::watchdog::INTERRUPTED_FILE;
 
 use crate::args::RunArgs;
 use crate::containment::Containment;
-use crate::persist::Persistence;
 use crate::prepare::{no_state, nothing_selected, plural, prepare, Prepared, Request, Sharding};
 use crate::reports::{self, Reports};
 use crate::resume;
@@ -303,16 +303,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
             cid_dir: temp_root.join("containers"),
         })
     });
-    let mut persist = Persistence {
-        run_id: run_id.clone(),
-        run_dir: run_dir.dir.clone(),
-        journal,
-        history,
-        warnings: Vec::new(),
-        lost: Vec::new(),
-        pending: Vec::new(),
-        flushed: std::time::Instant::now(),
-    };
+    let mut persist = Persistence::new(&run_id, run_dir.dir.clone(), journal, history);
     let interrupted_marker = run_dir.dir.join(INTERRUPTED_FILE);
     let plan = RunPlan {
         run_id: run_id.clone(),
