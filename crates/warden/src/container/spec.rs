@@ -242,10 +242,7 @@ impl ContainerRun {
             safe_mode: process.limits.safe_mode,
             network: network_for(process.net, &self.config),
             cidfile: self.cid_dir.join(format!("{name}.cid")),
-            client_env: vec![
-                ("WARDEN_RUN_ID".into(), self.run_id.clone()),
-                ("WARDEN_TEST_ID".into(), test_id.to_string()),
-            ],
+            client_env: crate::run_token::test_env(&self.run_id, test_id).into(),
         })
     }
 }
