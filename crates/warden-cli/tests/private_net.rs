@@ -320,7 +320,8 @@ fn bad_network_values_exit_2_before_anything_runs() {
     assert!(msg.contains("bad `@net`"), "{msg}");
 }
 
-/// A leak and a hang in private networks: killed, reported, nothing left behind.
+/// A leak, a hang and a test over its memory cap in private networks: killed, reported,
+/// nothing left behind.
 fn containment_holds(user: Option<&TestUser>) {
     let sandbox = Sandbox::new();
     sandbox.write_executable(
@@ -328,6 +329,12 @@ fn containment_holds(user: Option<&TestUser>) {
         "#!/bin/sh\nsetsid sleep 300 &\n(sleep 301 &)\necho left two sleeps\n",
     );
     sandbox.write_executable("t/hang_test.sh", "#!/bin/sh\n# @timeout: 1s\nsleep 302\n");
+    // One read of 100 MiB under a 32M cap: a memory cgroup kills it (OOM), an address-space
+    // rlimit (no memory cgroup for this user) makes the allocation fail.
+    sandbox.write_executable(
+        "t/hog_test.sh",
+        "#!/bin/sh\n# @mem-limit: 32M\ndd if=/dev/zero of=/dev/null bs=100M count=1\n",
+    );
     let mut w = Warden::new(sandbox.path());
     if let Some(user) = user {
         user.own_tree(sandbox.path());
@@ -353,6 +360,14 @@ fn containment_holds(user: Option<&TestUser>) {
         "{}",
         out.describe()
     );
+    let hog = done["t/hog_test.sh"]["status"].as_str().unwrap_or_default();
+    // A memory cgroup kills it (OOM); where warden said it has none, the address-space limit
+    // makes the allocation fail.
+    let by_rlimit = out
+        .stderr
+        .contains("memory limits are address-space limits");
+    let want = if by_rlimit { "fail" } else { "oom" };
+    assert_eq!(hog, want, "{}", out.describe());
     let leaked = done["t/leak_test.sh"]["leaked"].as_array().unwrap();
     assert_eq!(leaked.len(), 2, "{}", out.describe());
     let run = run_id(&events).unwrap();
