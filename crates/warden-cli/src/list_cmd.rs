@@ -3,9 +3,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use warden::exit_code::ExitCode;
 
 use anyhow::Result;
 use serde::Serialize;
+use warden::supervise::Network;
 use warden::test_case::{OutputFormat, TestCase};
 
 use warden::config::RunOptions;
@@ -20,7 +22,7 @@ pub fn run_list(
     failed: bool,
     sharding: Sharding,
     json: bool,
-) -> Result<u8> {
+) -> Result<ExitCode> {
     let prepared = prepare(Request::here(options, config, failed, sharding)?, false)?;
     let shard_note = prepared.shard_note();
     let Prepared {
@@ -59,7 +61,7 @@ pub fn run_list(
     };
     match written {
         // `warden list | head` is fine: the reader has what it wanted.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::PASSED),
         other => other?,
     }
     if !json {
@@ -68,12 +70,12 @@ pub fn run_list(
             None => eprintln!("{} test{} selected", tests.len(), plural(tests.len())),
         }
     }
-    Ok(0)
+    Ok(ExitCode::PASSED)
 }
 
 /// `warden run --list ...`: every option is still validated, and options that only make
 /// sense for a run are refused rather than ignored.
-pub fn run_list_from_run(args: &RunArgs) -> Result<u8> {
+pub fn run_list_from_run(args: &RunArgs) -> Result<ExitCode> {
     let run_only = [
         (args.json.is_some(), "--json (use `warden list --json`)"),
         (args.junit.is_some(), "--junit"),
@@ -114,6 +116,8 @@ struct Listed<'a> {
     error: Option<&'a str>,
     format: OutputFormat,
     env: &'a BTreeMap<String, String>,
+    /// `host` or `private`: the test's `@net`, its suite's `net`, else the run's.
+    net: Network,
     /// From history: how the test fared in the runs it remembers (null when never run).
     history: Option<HistoryView>,
 }
@@ -144,6 +148,7 @@ impl<'a> Listed<'a> {
             error: t.command.as_ref().err().map(String::as_str),
             format: t.format,
             env: &t.env,
+            net: t.net,
             history: stats.map(|s| HistoryView {
                 runs: s.runs,
                 pass_rate: s.pass_rate,
@@ -168,6 +173,9 @@ fn describe(t: &TestCase) -> String {
     }
     if t.serial {
         s.push_str(" serial");
+    }
+    if t.net == Network::Private {
+        s.push_str(" net=private");
     }
     if let Some(reason) = &t.skip {
         if reason.is_empty() {

@@ -200,6 +200,7 @@ impl Resolver {
             suites,
             levels,
             ignore_dirs: vec![run.state_dir.clone()],
+            net: self.net()?,
             cargo: cargo.map(|(c, _)| c),
         };
         Ok(Settings {

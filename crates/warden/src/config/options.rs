@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub no_tests: Option<String>,
     /// A running test is reported `SLOW` each time it passes another multiple of this.
     pub slow_after: Option<String>,
+    /// `host | private`: the network of every test without a suite `net` or `@net` marker.
+    pub net: Option<String>,
     /// `--cargo`: the tests are the cases of cargo's test binaries (no PATHs).
     pub cargo: Option<bool>,
     /// `warden run --cargo -- CARGO_ARGS`: options for `cargo test --no-run`.
@@ -116,6 +118,7 @@ impl RunOptions {
             test_pids_limit,
             no_tests,
             slow_after,
+            net,
             cargo,
             cargo_args,
             run_ignored,

@@ -1,6 +1,7 @@
 //! `--json`: JSON Lines, one event per line, flushed as it happens (SPEC §10).
 //! Each line starts with `"type"` and `"schema"` so a reader can dispatch before parsing on.
 
+use crate::exit_code::ExitCode;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -58,6 +59,7 @@ enum Body<'a> {
         id: &'a str,
         worker: usize,
         attempt: u32,
+        net: &'a str,
     },
     TestSlow {
         id: &'a str,
@@ -100,7 +102,7 @@ enum Body<'a> {
         #[serde(flatten)]
         totals: &'a Totals,
         duration_ms: u64,
-        exit_code: i32,
+        exit_code: ExitCode,
         stopped: Option<StopReason>,
     },
 }
@@ -122,6 +124,8 @@ struct TestFields<'a> {
     message: Option<&'a str>,
     /// True for results of an interrupted run carried into a `--resume` run.
     carried_over: bool,
+    /// `host`, `private` or a container's network; null for a test that was not run.
+    net: Option<&'a str>,
     /// The end of the captured output of an attempt that did not pass, so that a report made
     /// from this stream alone (`warden report`, a merge of shards from other machines) can
     /// show why it failed.
@@ -155,6 +159,7 @@ fn test_fields(r: &TestResult) -> TestFields<'_> {
         log: r.log.as_deref().map(path_text),
         message: r.message.as_deref(),
         carried_over: r.carried_over,
+        net: r.net.as_deref(),
         output_tail: match r.status {
             Status::Pass | Status::Skip | Status::Flaky => None,
             _ => output_tail(&r.output, OUTPUT_TAIL_BYTES),
@@ -200,12 +205,14 @@ fn line(event: &Event) -> Option<Line<'_>> {
             id,
             worker,
             attempt,
+            net,
         } => (
             "test-started",
             Body::TestStarted {
                 id,
                 worker: *worker,
                 attempt: *attempt,
+                net,
             },
         ),
         EventKind::TestSlow {
@@ -395,6 +402,7 @@ mod tests {
         ("leaked", &[J::Arr]),
         ("log", &[J::Str, J::Null]),
         ("output_tail", &[J::Str, J::Null]),
+        ("net", &[J::Str, J::Null]),
     ];
 
     /// SPEC §10, plus the documented extra event types.
@@ -417,6 +425,7 @@ mod tests {
                 ("id", &[J::Str]),
                 ("worker", &[J::UInt]),
                 ("attempt", &[J::UInt]),
+                ("net", &[J::Str]),
             ],
             "test-slow" => &[
                 ("id", &[J::Str]),
@@ -602,6 +611,7 @@ mod tests {
                 id: "test/unit/a_test.sh".into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             }),
             ev(EventKind::TestRetrying(Box::new(result(
                 "test/flaky_test.sh",
@@ -649,7 +659,7 @@ mod tests {
             run_id: "r1".into(),
             totals,
             duration: Duration::from_millis(2_345),
-            exit_code: 1,
+            exit_code: ExitCode::FAILED,
             stopped: Some(StopReason::FailFast),
         }));
         events
@@ -729,7 +739,7 @@ mod tests {
                 "peak_rss_bytes": 3_145_728, "cpu_ms": 40,
                 "leaked": [{"pid": 4242, "cmd": "sleep 300"}],
                 "log": ".warden/runs/r1/logs/x.log", "message": null,
-                "carried_over": false, "output_tail": null,
+                "carried_over": false, "net": "private", "output_tail": null,
             })
         );
         let t = event_to_json(&ev(EventKind::TestFinished(Box::new(timeout_result()))))
@@ -806,7 +816,7 @@ mod tests {
             run_id: "r".into(),
             totals: Totals::default(),
             duration: Duration::ZERO,
-            exit_code: 42,
+            exit_code: ExitCode::GUARD,
             stopped: Some(StopReason::Guard),
         });
         assert_eq!(
@@ -849,5 +859,17 @@ mod tests {
         let mut w = JsonLinesWriter::new(ro);
         let events = sample_run();
         assert!(w.write_event(&events[0]).is_err());
+    }
+
+    /// The exact bytes of every event kind, reviewed once: any change to the wire format shows
+    /// up as a snapshot diff (`cargo insta review`, or `INSTA_UPDATE=always` and read the diff).
+    #[test]
+    fn every_event_kind_serializes_to_the_reviewed_lines() {
+        let mut w = JsonLinesWriter::new(Vec::new());
+        for event in &sample_run() {
+            w.write_event(event).expect("write");
+        }
+        let text = String::from_utf8(w.into_inner()).expect("utf-8");
+        insta::assert_snapshot!("json_lines_every_event_kind", text);
     }
 }

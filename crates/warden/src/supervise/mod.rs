@@ -4,6 +4,7 @@
 mod capture;
 mod child;
 mod limits;
+mod net;
 pub mod os;
 pub mod pause;
 mod peak;
@@ -15,6 +16,7 @@ pub use capture::{OutputCapture, HEAD_BYTES, TAIL_BYTES};
 pub(crate) use child::{is_waited_for, ClaimedChild};
 pub use child::{ChildUsage, MainChild};
 pub use limits::{Limits, MemCapBy, Usage};
+pub use net::Network;
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};
 pub use sink::{OutputSink, SinkResult};
 pub use tree::{kill_unclaimed, owned_by};

@@ -15,6 +15,7 @@ use tokio::time::{sleep, sleep_until};
 
 use super::child::{self, MainChild};
 use super::limits::{Limits, MemCapBy, Usage};
+use super::net::Network;
 use super::os;
 use super::os::cgroup::TestCgroup;
 use super::os::controllers::{Caps, ControllerSlot, SlotStart};
@@ -68,6 +69,8 @@ pub struct SpawnSpec {
     /// Memory, pids and CPU controllers of the worker slot, when the host has them.
     pub controllers: Option<Arc<ControllerSlot>>,
     pub limits: Limits,
+    /// `Private`: the tree starts in a network namespace of its own ([`os::netns`]).
+    pub net: Network,
 }
 
 #[derive(Debug, Clone)]
@@ -372,10 +375,13 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         return Err("empty command".to_string());
     };
     let slot_start = match &spec.controllers {
-        Some(slot) => Some(slot.prepare(&Caps {
-            mem_bytes: spec.limits.mem_bytes,
-            pids: spec.limits.pids,
-        })?),
+        Some(slot) => Some(
+            slot.prepare(&Caps {
+                mem_bytes: spec.limits.mem_bytes,
+                pids: spec.limits.pids,
+            })
+            .map_err(|e| e.to_string())?,
+        ),
         None => None,
     };
     // The open-files limit warden was started with (it raised its own), before
@@ -455,6 +461,7 @@ fn start_main(
         output: output.map(|fd| fd.as_raw_fd()),
         cgroup_procs: joins,
         rlimits,
+        net: (spec.net == Network::Private).then(os::netns::PrivateNet::get),
     };
     MainChild::spawn_with(|| os::spawn::spawn(&req))
 }
@@ -468,6 +475,11 @@ fn start_main(
     joins: &[std::os::fd::RawFd],
     rlimits: &[rlimit::Rlimit],
 ) -> std::io::Result<MainChild> {
+    if spec.net == Network::Private {
+        return Err(std::io::Error::other(
+            "a private network (--net private) needs Linux network namespaces",
+        ));
+    }
     let mut cmd = std::process::Command::new(program);
     cmd.args(&spec.argv[1..])
         .current_dir(&spec.cwd)

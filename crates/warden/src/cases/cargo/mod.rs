@@ -103,6 +103,7 @@ pub fn discover_cargo(
             env,
             mem_limit: suite.mem_limit,
             skip_exit_codes: suite.skip_exit_codes.clone(),
+            net: suite.net.unwrap_or(config.net),
         });
     }
     Ok(list_all(

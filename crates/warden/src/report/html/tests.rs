@@ -1,6 +1,7 @@
 //! The page as a whole: what it holds, that it holds nothing from outside, that hostile test
 //! names and output stay text, and that a big run stays a small file.
 
+use crate::exit_code::ExitCode;
 use std::collections::HashMap;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -89,6 +90,7 @@ fn sample() -> Vec<Event> {
                 id: "t/api_test.sh".into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -97,6 +99,7 @@ fn sample() -> Vec<Event> {
                 id: "t/leak_test.sh".into(),
                 worker: 1,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -123,6 +126,7 @@ fn sample() -> Vec<Event> {
                 id: "t/api_test.sh".into(),
                 worker: 0,
                 attempt: 2,
+                net: "host".into(),
             },
         ),
         at(210, EventKind::TestFinished(leaky)),
@@ -132,6 +136,7 @@ fn sample() -> Vec<Event> {
                 id: "t/flaky_test.sh".into(),
                 worker: 1,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -161,6 +166,7 @@ fn sample() -> Vec<Event> {
                 id: "t/flaky_test.sh".into(),
                 worker: 1,
                 attempt: 2,
+                net: "host".into(),
             },
         ),
         at(
@@ -197,7 +203,7 @@ fn sample() -> Vec<Event> {
                     ..Totals::default()
                 },
                 duration: Duration::from_millis(510),
-                exit_code: 1,
+                exit_code: ExitCode::FAILED,
                 stopped: None,
             },
         ),
@@ -288,6 +294,7 @@ fn hostile_names_and_output_stay_text() {
                 id: id.into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -307,7 +314,7 @@ fn hostile_names_and_output_stay_text() {
                 run_id: "r".into(),
                 totals: Totals::default(),
                 duration: Duration::from_millis(10),
-                exit_code: 1,
+                exit_code: ExitCode::FAILED,
                 stopped: None,
             },
         ),
@@ -413,6 +420,7 @@ pub(crate) fn big_run(n: usize, workers: usize) -> Vec<Event> {
                 id: id.clone(),
                 worker,
                 attempt: 1,
+                net: "host".into(),
             },
         ));
         let failing = i % 50 == 7;
@@ -429,7 +437,7 @@ pub(crate) fn big_run(n: usize, workers: usize) -> Vec<Event> {
             run_id: "big".into(),
             totals: Totals::default(),
             duration: Duration::from_millis(span_ms),
-            exit_code: 1,
+            exit_code: ExitCode::FAILED,
             stopped: None,
         },
     ));
@@ -489,6 +497,7 @@ fn timeline_snapshot() {
                 id: "t/a.sh".into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -501,6 +510,7 @@ fn timeline_snapshot() {
                 id: "t/a.sh".into(),
                 worker: 0,
                 attempt: 2,
+                net: "host".into(),
             },
         ),
         at(
@@ -516,7 +526,7 @@ fn timeline_snapshot() {
                     ..Totals::default()
                 },
                 duration: Duration::from_millis(1000),
-                exit_code: 0,
+                exit_code: ExitCode::PASSED,
                 stopped: None,
             },
         ),

@@ -13,8 +13,15 @@ pub mod cgroup;
 pub mod controllers;
 /// The rlimit mark every process of a test carries, whatever it does to its environment.
 pub mod mark;
+/// A private network namespace per test (`--net private`).
+#[cfg(target_os = "linux")]
+pub mod netns;
+/// Why a run has no cgroup of its own.
+pub mod no_cgroup;
 /// Where a run's cgroups go on the v2 hierarchy so that controllers can be enabled.
 pub mod placement;
+#[cfg(test)]
+pub(crate) mod require;
 /// rlimits set between fork and exec.
 pub mod rlimit;
 /// Starting a test's main process with clone(CLONE_VM | CLONE_VFORK) instead of fork.
