@@ -546,3 +546,67 @@ format = "junit"
         assert_eq!(py["subtests"]["passed"], 1);
     }
 }
+
+/// An interrupted run of cases resumes by case: what finished is carried over, the rest runs.
+#[test]
+fn an_interrupted_run_of_cases_resumes_case_by_case() {
+    let sandbox = Sandbox::new();
+    sandbox.write(
+        "warden.toml",
+        "[[suite]]\ninclude = [\"**/*_test.sh\"]\nlist = [\"{path}\", \"--list\"]\n\
+         command = [\"{path}\", \"--\", \"{case}\"]\n",
+    );
+    let ran = sandbox.path().join("ran.log");
+    sandbox.write_executable(
+        "t/many_test.sh",
+        &format!(
+            "#!/bin/sh\nif [ \"$1\" = --list ]; then seq -f 'case %g' 1 10; exit 0; fi\n\
+             echo \"$2\" >> '{}'\nsleep 0.4\n",
+            ran.display()
+        ),
+    );
+    let running = Warden::new(sandbox.path())
+        .args(["run", "t", "-j2", "--json", "first.jsonl"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sandbox
+        .read("first.jsonl")
+        .map_or(0, |t| t.matches("\"test-finished\"").count())
+        < 4
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "4 cases never finished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    running.signal(libc::SIGINT);
+    let out = running.wait().unwrap();
+    assert_eq!(out.code, Some(130), "{}", out.describe());
+    let first = parse_json_lines(&sandbox.read("first.jsonl").unwrap()).unwrap();
+    let finished: BTreeSet<String> = statuses(&first).unwrap().into_keys().collect();
+    let lines_before = std::fs::read_to_string(&ran).unwrap().lines().count();
+
+    let out = Warden::new(sandbox.path())
+        .args(["run", "t", "-j2", "--resume", "--json", "second.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let second = parse_json_lines(&sandbox.read("second.jsonl").unwrap()).unwrap();
+    let fin = finished_by_id(&second).unwrap();
+    assert_eq!(fin.len(), 10, "{:?}", fin.keys());
+    let carried: BTreeSet<String> = fin
+        .iter()
+        .filter(|(_, e)| e["carried_over"] == true)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(carried, finished);
+    let after: Vec<String> = std::fs::read_to_string(&ran)
+        .unwrap()
+        .lines()
+        .skip(lines_before)
+        .map(|c| format!("t/many_test.sh {c}"))
+        .collect();
+    assert_eq!(after.len(), 10 - finished.len(), "{after:?}");
+    assert!(after.iter().all(|id| !finished.contains(id)), "{after:?}");
+}
