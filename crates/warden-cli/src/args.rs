@@ -217,11 +217,11 @@ pub struct SelectArgs {
     /// `warden history export`, instead of the state dir's history
     #[arg(long, value_name = "FILE", help_heading = "Selection")]
     pub history: Option<PathBuf>,
-    /// Rust: build the test binaries with `cargo test --no-run` and run each #[test] as its own
+    /// Build the test binaries with `cargo test --no-run` and run each #[test] as its own
     /// test (no warden.toml needed; no PATH)
     #[arg(long, help_heading = "Rust")]
     pub cargo: bool,
-    /// Rust: run #[ignore]d tests too, instead of reporting them SKIP
+    /// Run #[ignore]d tests too, instead of reporting them SKIP
     #[arg(long, help_heading = "Rust")]
     pub run_ignored: bool,
     /// With --cargo, after `--`: options for `cargo test --no-run` (--workspace, -p NAME,
