@@ -285,6 +285,9 @@ mod tests {
         fs::remove_dir(&below).unwrap();
         cg.remove().unwrap();
         run.remove();
+        // Alone in its cgroup (a test run by `warden run --cargo`), this process moved itself
+        // into the run's cgroup, which only `leave` removes, as warden's own tear-down does.
+        run.leave();
         assert!(!run.dir().exists());
     }
 }
