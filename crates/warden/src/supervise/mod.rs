@@ -3,6 +3,7 @@
 
 mod capture;
 mod child;
+mod driver;
 mod limits;
 pub mod os;
 pub mod pause;
@@ -14,6 +15,7 @@ mod tree;
 pub use capture::{OutputCapture, HEAD_BYTES, TAIL_BYTES};
 pub(crate) use child::{is_waited_for, ClaimedChild};
 pub use child::{ChildUsage, MainChild};
+pub(crate) use driver::{drive, not_started, DriveSpec, End, Finish, Stop, Supervisee};
 pub use limits::{Limits, MemCapBy, Usage};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};
 pub use sink::{OutputSink, SinkResult};

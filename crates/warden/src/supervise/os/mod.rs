@@ -11,6 +11,8 @@ pub use other::*;
 pub mod cgroup;
 /// Memory, pids and CPU controllers, v1 or v2, for per-test caps and measurements.
 pub mod controllers;
+/// What a cgroup someone else made (a container's) used.
+pub mod foreign;
 /// The rlimit mark every process of a test carries, whatever it does to its environment.
 pub mod mark;
 /// Where a run's cgroups go on the v2 hierarchy so that controllers can be enabled.
