@@ -1,18 +1,21 @@
 //! The scheduler loop: hands queued tests to free worker slots, retries failures, stops on
 //! fail-fast or when told to, and reports everything as events.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+// The tokio clock: the scheduler's own tests run it paused.
+use tokio::time::Instant;
 
 use super::classify::classify;
-use super::host_watch::HostWatch;
+use super::host_watch::{HostSource, HostWatch};
+use super::launch::{self, Launcher};
 use super::slots::{warn_unenforced_caps, worker_tmp, Slots};
-use crate::container::{run_test_in_container, ContainerRun};
+use crate::container::ContainerRun;
 use crate::events::{
     CapturedOutput, Event, EventKind, GuardAction, RunInfo, Status, StopReason, TestResult, Totals,
 };
@@ -22,8 +25,8 @@ use crate::supervise::os::cgroup::CgroupRun;
 use crate::supervise::os::controllers::ControllerRun;
 use crate::supervise::os::mark;
 use crate::supervise::{
-    kill_unclaimed, owned_by, pause, run_process, Cancel, CaptureSpec, Exit, Limits,
-    ProcessOutcome, SpawnSpec, TapMode,
+    kill_unclaimed, owned_by, pause, Cancel, CaptureSpec, Exit, Limits, ProcessOutcome, SpawnSpec,
+    TapMode,
 };
 use crate::test_case::{OutputFormat, TestCase};
 
@@ -123,6 +126,40 @@ struct Finished {
     timeout: Duration,
 }
 
+/// What a supervisor task was given, kept by the scheduler in case the task panics.
+struct Launch {
+    index: usize,
+    attempt: u32,
+    worker: usize,
+    timeout: Duration,
+    tmp: PathBuf,
+    aside: PathBuf,
+}
+
+/// The outcome of a test whose supervisor task failed (a panic in warden): an error with the
+/// panic's message. What the test had started is left to the run's final sweep.
+fn supervisor_failed(e: tokio::task::JoinError, duration: Duration) -> ProcessOutcome {
+    let why = match e.try_into_panic() {
+        Ok(payload) => match payload.downcast::<String>() {
+            Ok(s) => format!("panicked: {s}"),
+            Err(payload) => match payload.downcast::<&str>() {
+                Ok(s) => format!("panicked: {s}"),
+                Err(_) => "panicked".to_string(),
+            },
+        },
+        Err(e) => e.to_string(),
+    };
+    let mut outcome = crate::supervise::not_started(
+        format!("warden's supervisor of this test failed ({why}); the run went on"),
+        duration,
+        None,
+    );
+    outcome
+        .notes
+        .push("processes it started are killed at the end of the run".to_string());
+    outcome
+}
+
 /// A test on a worker slot.
 struct Running {
     index: usize,
@@ -160,6 +197,34 @@ impl Running {
 /// at once, requeue, shutdown). Events are delivered in order to `on_event`.
 pub async fn run(
     plan: RunPlan,
+    stop: watch::Receiver<Option<StopRequest>>,
+    on_event: impl FnMut(Event),
+) -> RunOutcome {
+    let launcher = launch::for_container(plan.container.as_ref());
+    run_with(plan, Seams::real(launcher), stop, on_event).await
+}
+
+/// What the scheduler runs tests with and reads the host through: the real ones in a run,
+/// scripted ones in the scheduler's own tests.
+pub struct Seams {
+    pub launcher: Arc<dyn Launcher>,
+    /// Makes the host reader when the plan samples the host.
+    pub host: Box<dyn FnOnce() -> Box<dyn HostSource> + Send>,
+}
+
+impl Seams {
+    pub fn real(launcher: Arc<dyn Launcher>) -> Seams {
+        Seams {
+            launcher,
+            host: Box::new(|| Box::new(crate::monitor::HostSampler::new())),
+        }
+    }
+}
+
+/// [`run`] with the given seams.
+pub async fn run_with(
+    plan: RunPlan,
+    seams: Seams,
     mut stop: watch::Receiver<Option<StopRequest>>,
     mut on_event: impl FnMut(Event),
 ) -> RunOutcome {
@@ -180,18 +245,21 @@ pub async fn run(
     let mark_base = mark::run_base(&plan.run_id);
     let mut spawned: u64 = 0;
     warn_unenforced_caps(&plan, &mut on_event);
+    let launcher = seams.launcher;
     let mut host = match plan.guard.clone() {
         Some(mut config) => {
             config.max_workers = workers;
-            Some(HostWatch::new(config))
+            Some(HostWatch::new(config, (seams.host)()))
         }
-        None if plan.sample_host => Some(HostWatch::observe(workers)),
+        None if plan.sample_host => Some(HostWatch::observe(workers, (seams.host)())),
         None => None,
     };
 
     // The plan's order is the run order (`select::run_order` put `@serial` tests last).
     let mut queue: VecDeque<(usize, u32)> = (0..plan.tests.len()).map(|i| (i, 1)).collect();
     let mut running: JoinSet<Finished> = JoinSet::new();
+    // What each supervisor task was running, for the one that panics instead of finishing.
+    let mut tasks: HashMap<tokio::task::Id, Launch> = HashMap::new();
     let mut on_slot: BTreeMap<usize, Running> = BTreeMap::new();
     let mut serial_running = false;
     let mut totals = Totals::default();
@@ -310,14 +378,17 @@ pub async fn run(
             );
             let tmp = slot.tmp.clone();
             let aside = plan.temp_root.join(format!("left-{spawned}"));
-            let container = plan.container.clone();
-            let id = test.id.clone();
-            running.spawn(async move {
-                // The one place where a container stands in for a process.
-                let outcome = match container {
-                    Some(c) => run_test_in_container(&c, &spec, &id, attempt, cancel).await,
-                    None => run_process(spec, cancel).await,
-                };
+            let launched = launcher.launch(spec, &test.id, attempt, cancel);
+            let launch = Launch {
+                index,
+                attempt,
+                worker,
+                timeout,
+                tmp: tmp.clone(),
+                aside: aside.clone(),
+            };
+            let task = running.spawn(async move {
+                let outcome = launched.await;
                 empty_dir(&tmp, &aside);
                 Finished {
                     index,
@@ -327,6 +398,7 @@ pub async fn run(
                     timeout,
                 }
             });
+            tasks.insert(task.id(), launch);
         }
         if running.is_empty() && (stopped.is_some() || queue.is_empty()) {
             break;
@@ -334,18 +406,32 @@ pub async fn run(
         let sample_at = host.as_ref().map(HostWatch::deadline);
         let slow_at = plan.slow_after.and_then(|every| {
             let now = Instant::now();
-            on_slot
-                .values()
-                .map(|r| tokio::time::Instant::from_std(r.next_slow(every, now)))
-                .min()
+            on_slot.values().map(|r| r.next_slow(every, now)).min()
         });
 
         tokio::select! {
-            joined = running.join_next(), if !running.is_empty() => {
+            joined = running.join_next_with_id(), if !running.is_empty() => {
                 let Some(joined) = joined else { continue };
                 let f = match joined {
-                    Ok(f) => f,
-                    Err(e) => panic!("test supervisor task failed: {e}"),
+                    Ok((id, f)) => {
+                        tasks.remove(&id);
+                        f
+                    }
+                    // A bug in warden, not the test's doing: that test is an error saying so,
+                    // and the run goes on to its end, reports and tear-down.
+                    Err(e) => {
+                        let Some(l) = tasks.remove(&e.id()) else { continue };
+                        empty_dir(&l.tmp, &l.aside);
+                        let since = on_slot.get(&l.worker).map(|r| r.started);
+                        let duration = since.map_or(Duration::ZERO, |t| t.elapsed());
+                        Finished {
+                            index: l.index,
+                            attempt: l.attempt,
+                            worker: l.worker,
+                            outcome: supervisor_failed(e, duration),
+                            timeout: l.timeout,
+                        }
+                    }
                 };
                 slots.give_back(f.worker);
                 let slot = on_slot.remove(&f.worker);
@@ -509,7 +595,7 @@ pub async fn run(
     drop(slots);
     let temp_left = match remove_tree_within(
         &plan.temp_root,
-        Instant::now() + TEMP_ROOT_BUDGET,
+        std::time::Instant::now() + TEMP_ROOT_BUDGET,
         &|| false,
     ) {
         Ok(()) => None,
@@ -569,7 +655,7 @@ fn run_info(plan: &RunPlan) -> RunInfo {
 /// Exit code of a run the host guard stopped (SPEC §5).
 pub const GUARD_EXIT_CODE: i32 = 42;
 
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -588,7 +674,7 @@ fn running_state(
             .iter()
             .map(|(worker, r)| RunningTest {
                 key: *worker as u64,
-                started: r.started,
+                started: r.started.into_std(),
                 requeued_before: requeued[r.index],
                 terminating: r.requeue || r.guard_failed.is_some() || stopping,
                 alone: plan.alone.contains(&plan.tests[r.index].id),
@@ -607,7 +693,7 @@ const TEMP_ROOT_BUDGET: Duration = Duration::from_secs(5);
 /// parts of it unremovable). A tree too big to remove in [`EMPTY_BUDGET`] is renamed into
 /// `aside`, so that the slot's next test starts in an empty dir at once.
 fn empty_dir(dir: &std::path::Path, aside: &std::path::Path) {
-    let deadline = Instant::now() + EMPTY_BUDGET;
+    let deadline = std::time::Instant::now() + EMPTY_BUDGET;
     let clean = match std::fs::read_dir(dir) {
         Ok(entries) => entries.flatten().all(|e| {
             let p = e.path();
@@ -620,7 +706,7 @@ fn empty_dir(dir: &std::path::Path, aside: &std::path::Path) {
     };
     if !clean {
         if std::fs::rename(dir, aside).is_err() {
-            let _ = remove_tree_within(dir, Instant::now() + EMPTY_BUDGET, &|| false);
+            let _ = remove_tree_within(dir, std::time::Instant::now() + EMPTY_BUDGET, &|| false);
         }
         let _ = std::fs::create_dir_all(dir);
     }
