@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
+use warden::exit_code::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
@@ -10,10 +11,11 @@ use warden::config::{LeakPolicy, NoTests, Settings};
 use warden::container::{remove_run_containers, ContainerRun, Engine};
 use warden::events::{Event, EventKind, StopReason};
 use warden::monitor::GuardConfig;
-use warden::runner::{self, RunPlan, NO_TESTS_EXIT_CODE};
+use warden::runner::{self, RunPlan};
 use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journal};
 use warden::state::{
-    find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, RunDir, StateLock,
+    find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, Persistence, RunDir,
+    StateLock,
 };
 use warden::supervise::Limits;
 use warden::test_case::TestCase;
@@ -21,7 +23,6 @@ use warden::watchdog::INTERRUPTED_FILE;
 
 use crate::args::RunArgs;
 use crate::containment::Containment;
-use crate::persist::Persistence;
 use crate::prepare::{no_state, nothing_selected, plural, prepare, Prepared, Request, Sharding};
 use crate::reports::{self, Reports};
 use crate::resume;
@@ -30,8 +31,6 @@ use crate::terminal::Terminal;
 
 /// How many run directories (logs, journals) are kept under the state dir.
 const KEEP_RUNS: usize = 20;
-/// `--resume` impossible (SPEC §5).
-pub const EXIT_NO_RESUME: u8 = 43;
 
 /// How warden was invoked: `argv[0]` and the command word (`run` or `test`), for the
 /// "continue with" hint.
@@ -40,7 +39,7 @@ pub struct Invoked {
     pub command: String,
 }
 
-pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
+pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
     let resume_force = match args.resume.as_deref() {
         None => None,
         Some("") => Some(false),
@@ -65,7 +64,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                return Ok(EXIT_NO_RESUME);
+                return Ok(ExitCode::NOT_RESUMED);
             }
         }
     }
@@ -133,7 +132,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
             Ok(plan) => plan,
             Err(e) => {
                 eprintln!("error: {e}");
-                return Ok(EXIT_NO_RESUME);
+                return Ok(ExitCode::NOT_RESUMED);
             }
         };
         tests.retain(|t| plan.should_run(&t.id));
@@ -257,15 +256,16 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
         // Printed even with -q: without it a failing order cannot be reproduced.
         terminal.warning(&format!("shuffled with --seed {seed}"));
     }
-    let mut exit_when_empty = 0;
+    let mut exit_when_empty = ExitCode::PASSED;
     if tests.is_empty() && carried.is_empty() && !empty_is_expected {
         let what = nothing_selected(&settings, args.select.failed);
         match settings.run.no_tests {
             NoTests::Fail => {
                 terminal.error(&format!(
-                    "{what}; exit {NO_TESTS_EXIT_CODE} (--no-tests=warn or pass to allow it)"
+                    "{what}; exit {} (--no-tests=warn or pass to allow it)",
+                    ExitCode::NO_TESTS
                 ));
-                exit_when_empty = NO_TESTS_EXIT_CODE;
+                exit_when_empty = ExitCode::NO_TESTS;
             }
             NoTests::Warn => terminal.warning(&what),
             NoTests::Pass => {}
@@ -303,16 +303,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
             cid_dir: temp_root.join("containers"),
         })
     });
-    let mut persist = Persistence {
-        run_id: run_id.clone(),
-        run_dir: run_dir.dir.clone(),
-        journal,
-        history,
-        warnings: Vec::new(),
-        lost: Vec::new(),
-        pending: Vec::new(),
-        flushed: std::time::Instant::now(),
-    };
+    let mut persist = Persistence::new(&run_id, run_dir.dir.clone(), journal, history);
     let interrupted_marker = run_dir.dir.join(INTERRUPTED_FILE);
     let plan = RunPlan {
         run_id: run_id.clone(),
@@ -440,10 +431,10 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
     }
     prune_runs(&state_dir, KEEP_RUNS);
     // Tests that passed do not make a run whose results were lost a success.
-    let mut code = u8::try_from(outcome.exit_code).unwrap_or(1);
-    if !lost.is_empty() && code == 0 {
-        code = 1;
-        terminal.raise_exit_code(1);
+    let mut code = outcome.exit_code;
+    if !lost.is_empty() && code == ExitCode::PASSED {
+        code = ExitCode::FAILED;
+        terminal.raise_exit_code(code);
     }
     terminal.finish();
     for w in &late_warnings {

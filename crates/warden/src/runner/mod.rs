@@ -7,9 +7,7 @@ mod slots;
 
 pub use classify::{classify, SKIP_EXIT_CODE};
 pub use host_watch::HostSource;
-pub use scheduler::{
-    run, run_with, RunOutcome, RunPlan, Seams, StopRequest, GUARD_EXIT_CODE, NO_TESTS_EXIT_CODE,
-};
+pub use scheduler::{run, run_with, RunOutcome, RunPlan, Seams, StopRequest};
 
 #[cfg(test)]
 mod caps_tests;

@@ -16,6 +16,7 @@ use super::host_watch::HostSource;
 use super::launch::{Launched, Launcher};
 use super::*;
 use crate::events::{Event, EventKind, GuardAction, Status, StopReason, TestResult};
+use crate::exit_code::ExitCode;
 use crate::monitor::{GuardConfig, MonitorError, Reading};
 use crate::supervise::{Cancel, Exit, ProcessOutcome, SpawnSpec, Usage};
 use crate::test_case::TestCase;
@@ -168,7 +169,10 @@ async fn two_workers_run_four_one_second_tests_in_two_seconds() {
     let dir = tempfile::tempdir().unwrap();
     let p = plan(dir.path(), &["a", "b", "c", "d"]);
     let (outcome, events) = run_scripted(p, Scripted::default(), Vec::new()).await;
-    assert_eq!((outcome.exit_code, outcome.totals.passed), (0, 4));
+    assert_eq!(
+        (outcome.exit_code, outcome.totals.passed),
+        (ExitCode::PASSED, 4)
+    );
     assert!(
         outcome.duration >= secs(2.0) && outcome.duration < secs(2.1),
         "{:?}",
@@ -200,7 +204,10 @@ async fn a_failure_then_a_pass_is_flaky_after_one_retry() {
         .filter(|e| matches!(e.kind, EventKind::TestRetrying(_)))
         .count();
     assert_eq!(retries, 1);
-    assert_eq!((outcome.totals.flaky, outcome.exit_code), (1, 0));
+    assert_eq!(
+        (outcome.totals.flaky, outcome.exit_code),
+        (1, ExitCode::PASSED)
+    );
 
     // Failing every attempt: one result, the last attempt's.
     let mut p = plan(dir.path(), &["broken"]);
@@ -275,7 +282,7 @@ async fn memory_high_from_the_start_runs_nothing_and_shuts_down() {
     config.hold = secs(0.15);
     p.guard = Some(config);
     let (outcome, events) = run_scripted(p, Scripted::default(), vec![mem(90.0)]).await;
-    assert_eq!(outcome.exit_code, GUARD_EXIT_CODE);
+    assert_eq!(outcome.exit_code, ExitCode::GUARD);
     assert_eq!(outcome.stopped, Some(StopReason::Guard));
     let reason = outcome.guard_reason.as_deref().unwrap_or_default();
     assert!(reason.contains("with no test to requeue"), "{reason}");
@@ -337,10 +344,16 @@ async fn a_panicking_supervisor_is_an_error_and_the_run_goes_on() {
     for id in ["a", "c", "d"] {
         assert_eq!(results[id].status, Status::Pass, "{id}");
     }
-    assert_eq!((outcome.exit_code, outcome.totals.errors), (1, 1));
+    assert_eq!(
+        (outcome.exit_code, outcome.totals.errors),
+        (ExitCode::FAILED, 1)
+    );
     assert!(matches!(
         events.last().map(|e| &e.kind),
-        Some(EventKind::RunFinished { exit_code: 1, .. })
+        Some(EventKind::RunFinished {
+            exit_code: ExitCode::FAILED,
+            ..
+        })
     ));
 }
 
@@ -352,7 +365,10 @@ async fn a_calm_guard_only_samples() {
     let mut p = plan(dir.path(), &["t0", "t1", "t2"]);
     p.guard = Some(GuardConfig::new(2, 100.0, 100.0, secs(5.0)));
     let (outcome, events) = run_scripted(p, Scripted::default(), vec![mem(50.0)]).await;
-    assert_eq!((outcome.exit_code, outcome.totals.passed), (0, 3));
+    assert_eq!(
+        (outcome.exit_code, outcome.totals.passed),
+        (ExitCode::PASSED, 3)
+    );
     assert!(guard_events(&events).is_empty());
     let running: Vec<usize> = events
         .iter()

@@ -3,6 +3,7 @@ pub mod history;
 pub mod invocation;
 pub mod journal;
 mod lock;
+mod persist;
 pub mod registry;
 mod remove;
 pub mod resume;
@@ -14,6 +15,7 @@ pub use journal::{
     JournalContents, JournalError, TestRecord,
 };
 pub use lock::{LockError, StateLock};
+pub use persist::Persistence;
 pub use remove::{remove_tree_within, Unfinished};
 pub use resume::{
     find_checkpoint, plan_resume, plan_resume_from, Checkpoint, ResumeError, ResumePlan,
