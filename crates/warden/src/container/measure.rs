@@ -5,7 +5,9 @@
 //! exact up to then, CPU time after it is missed; a container gone before the first look has
 //! none. An engine on another host or in another pid namespace gives none either.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::run::engine_cmd;
 use super::spec::ContainerSpec;

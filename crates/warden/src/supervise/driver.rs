@@ -15,12 +15,13 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
-use tokio::time::{sleep, sleep_until};
+// The tokio clock: the driver's own tests run it paused.
+use tokio::time::{sleep, sleep_until, Instant};
 
 use super::limits::Usage;
 use super::pause;
@@ -111,7 +112,7 @@ pub(crate) async fn drive<S: Supervisee>(
     let pausable = s.register_pause();
 
     // Phase 1: until the main end returns, the deadline passes or we are told to stop.
-    let deadline = sleep_until(crate::clock::instant_after(started, spec.timeout).into());
+    let deadline = sleep_until(instant_after(started, spec.timeout));
     tokio::pin!(deadline);
     let mut status = None;
     let mut stop: Option<Exit> = None;
@@ -123,13 +124,13 @@ pub(crate) async fn drive<S: Supervisee>(
         tokio::select! {
             r = out.read(), if out.open() => out.take(r, &mut sink),
             st = s.wait() => status = Some(st),
-            _ = sleep_until(look_at.unwrap_or(started).into()), if look_at.is_some() => {
+            _ = sleep_until(look_at.unwrap_or(started)), if look_at.is_some() => {
                 s.sample().await;
             }
             _ = &mut deadline => {
-                let due = crate::clock::instant_after(started, spec.timeout);
-                match pause::due_after_pauses(due, paused_at_start) {
-                    Some(later) => deadline.as_mut().reset(later.into()),
+                let due = instant_after(started, spec.timeout);
+                match after_pauses(due, paused_at_start) {
+                    Some(later) => deadline.as_mut().reset(later),
                     None => stop = Some(Exit::TimedOut),
                 }
             }
@@ -169,9 +170,9 @@ pub(crate) async fn drive<S: Supervisee>(
                     }
                 }
                 _ = &mut kill_at, if !killed => {
-                    let due = crate::clock::instant_after(grace_from, spec.grace);
-                    match pause::due_after_pauses(due, paused_at_grace) {
-                        Some(later) => kill_at.as_mut().reset(later.into()),
+                    let due = instant_after(grace_from, spec.grace);
+                    match after_pauses(due, paused_at_grace) {
+                        Some(later) => kill_at.as_mut().reset(later),
                         None => {
                             s.signal(Stop::Kill).await;
                             killed = true;
@@ -190,10 +191,13 @@ pub(crate) async fn drive<S: Supervisee>(
                         repeat.reset();
                     }
                 }
-                _ = sleep_until(give_up.unwrap_or(grace_from).into()), if give_up.is_some() && status.is_none() => {
+                _ = sleep_until(give_up.unwrap_or(grace_from)), if give_up.is_some() && status.is_none() => {
                     let (st, note) = s.force_end().await;
                     notes.push(note);
                     status = Some(st);
+                    if s.is_gone() {
+                        break;
+                    }
                 }
                 _ = poll.tick() => {
                     if status.is_some() && s.is_gone() {
@@ -246,6 +250,17 @@ pub(crate) async fn drive<S: Supervisee>(
         notes,
         usage: finish.usage,
     }
+}
+
+/// `at + d`, never overflowing (see [`crate::clock::instant_after`]).
+fn instant_after(at: Instant, d: Duration) -> Instant {
+    Instant::from_std(crate::clock::instant_after(at.into_std(), d))
+}
+
+/// `due` pushed back by the pauses since `paused_at` was read: `None` when it has come.
+fn after_pauses(due: Instant, paused_at: Duration) -> Option<Instant> {
+    let now = Instant::now().into_std();
+    pause::due_after(due.into_std(), paused_at, pause::paused_total(), now).map(Instant::from_std)
 }
 
 /// The outcome of a test that could not be started at all.

@@ -4,6 +4,8 @@
 mod capture;
 mod child;
 mod driver;
+#[cfg(test)]
+mod driver_tests;
 mod limits;
 pub mod os;
 pub mod pause;

@@ -147,12 +147,9 @@ pub fn resume() {
     state().resume()
 }
 
-/// `due` pushed back by the pauses since `paused_at_start` was read: `None` when it has come.
-pub fn due_after_pauses(due: Instant, paused_at_start: Duration) -> Option<Instant> {
-    due_after(due, paused_at_start, paused_total(), Instant::now())
-}
-
-fn due_after(
+/// `due` pushed back by the pauses since `paused_at_start` was read (`paused_now` is
+/// [`paused_total`] now): `None` when it has come by `now`.
+pub(crate) fn due_after(
     due: Instant,
     paused_at_start: Duration,
     paused_now: Duration,

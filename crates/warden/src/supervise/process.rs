@@ -5,14 +5,14 @@ use std::path::PathBuf;
 #[cfg(not(target_os = "linux"))]
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use std::process::ExitStatus;
 
 use nix::sys::signal::Signal;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
-use tokio::time::sleep;
+use tokio::time::{sleep, Instant};
 
 use super::child::{self, MainChild};
 use super::driver::{self, DriveSpec, End, Finish, Stop, Supervisee};
@@ -172,7 +172,7 @@ impl Supervisee for ProcessTree<'_> {
     }
 
     fn sample_due(&self) -> Option<Instant> {
-        self.peak.as_ref().map(PeakSampler::due)
+        self.peak.as_ref().map(|p| Instant::from_std(p.due()))
     }
 
     async fn sample(&mut self) {
