@@ -95,6 +95,21 @@ impl Terminal {
         }
     }
 
+    /// Live output of a test (`--no-capture`), as the test wrote it: raw, like a test run
+    /// by hand, on stderr so that it never mixes into `--json -`.
+    fn output(&self, chunk: &[u8]) {
+        self.printed.set(true);
+        let write = || {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(chunk);
+            let _ = err.flush();
+        };
+        match &self.progress {
+            Some(pb) => pb.suspend(write),
+            None => write(),
+        }
+    }
+
     /// The "continue with" command printed when the run stops early (`None`: no checkpoint).
     pub fn continue_with(&mut self, command: Option<String>) {
         self.continue_with = command;
@@ -279,6 +294,7 @@ impl Terminal {
                 self.line(&human::cancelled_line(id, *reason, &self.style));
                 self.update_progress();
             }
+            EventKind::TestOutput { chunk, .. } => self.output(chunk),
             EventKind::Warning(w) => self.warning(w),
             EventKind::ResourceSample { reading, .. } => {
                 self.host = Some(*reading);

@@ -297,6 +297,14 @@ pub enum EventKind {
         /// From its start until it was gone.
         duration: Duration,
     },
+    /// Output of a running test as it arrives (`--no-capture`): for the terminal only; the
+    /// output is in the test's log and result as always, and the JSON stream leaves it out.
+    TestOutput {
+        id: String,
+        worker: usize,
+        attempt: u32,
+        chunk: Vec<u8>,
+    },
     /// A running test the guard terminated is gone; it runs again later (same attempt).
     TestRequeued {
         id: String,

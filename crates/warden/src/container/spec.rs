@@ -384,7 +384,7 @@ mod tests {
             capture: Some(CaptureSpec {
                 log_path: None,
                 tap: TapMode::Detect,
-                echo: false,
+                echo: None,
             }),
             cgroup: None,
             token: Vec::new(),

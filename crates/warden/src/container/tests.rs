@@ -64,7 +64,7 @@ impl Project {
             capture: Some(CaptureSpec {
                 log_path: Some(self.dir.path().join(format!("{name}.log"))),
                 tap: TapMode::Detect,
-                echo: false,
+                echo: None,
             }),
             cgroup: None,
             token: Vec::new(),

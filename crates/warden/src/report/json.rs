@@ -163,10 +163,11 @@ fn test_fields(r: &TestResult) -> TestFields<'_> {
     }
 }
 
-/// The line for an event, or `None` for an event the JSON stream does not carry (every
-/// current event kind is carried; the option leaves room for chattier ones, such as output).
+/// The line for an event, or `None` for an event the JSON stream does not carry: live output
+/// (`--no-capture`), which is in the log and the result's output instead.
 fn line(event: &Event) -> Option<Line<'_>> {
     let (ty, body) = match &event.kind {
+        EventKind::TestOutput { .. } => return None,
         EventKind::RunStarted {
             run_id,
             selected,
@@ -671,6 +672,7 @@ mod tests {
             EventKind::Guard { .. } => 8,
             EventKind::TestRequeued { .. } => 9,
             EventKind::TestSlow { .. } => 10,
+            EventKind::TestOutput { .. } => unreachable!("not in the JSON stream"),
         }
     }
 

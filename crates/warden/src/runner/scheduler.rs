@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 // The tokio clock: the scheduler's own tests run it paused.
 use tokio::time::Instant;
@@ -27,8 +27,8 @@ use crate::supervise::os::cgroup::CgroupRun;
 use crate::supervise::os::controllers::ControllerRun;
 use crate::supervise::os::mark;
 use crate::supervise::{
-    kill_unclaimed, owned_by, pause, Cancel, CaptureSpec, Exit, Limits, ProcessOutcome, SpawnSpec,
-    TapMode,
+    kill_unclaimed, owned_by, pause, Cancel, CaptureSpec, Echo, Exit, Limits, ProcessOutcome,
+    SpawnSpec, TapMode,
 };
 use crate::test_case::{OutputFormat, TestCase};
 
@@ -123,6 +123,25 @@ struct Finished {
     worker: usize,
     outcome: ProcessOutcome,
     timeout: Duration,
+}
+
+/// A `test-output` event for a chunk of live output from the test on `worker`.
+fn output_event(
+    plan: &RunPlan,
+    on_slot: &BTreeMap<usize, Running>,
+    worker: usize,
+    chunk: Vec<u8>,
+    on_event: &mut impl FnMut(Event),
+) {
+    let Some(r) = on_slot.get(&worker) else {
+        return;
+    };
+    on_event(Event::now(EventKind::TestOutput {
+        id: plan.tests[r.index].id.clone(),
+        worker,
+        attempt: r.attempt,
+        chunk,
+    }));
 }
 
 /// What a supervisor task was given, kept by the scheduler in case the task panics.
@@ -259,6 +278,9 @@ pub async fn run_with(
     let mut running: JoinSet<Finished> = JoinSet::new();
     // What each supervisor task was running, for the one that panics instead of finishing.
     let mut tasks: HashMap<tokio::task::Id, Launch> = HashMap::new();
+    // `--no-capture`: live output of running tests, made into events here.
+    let (echo_tx, mut echo_rx) = mpsc::unbounded_channel::<(usize, Vec<u8>)>();
+    let echo_tx = (!plan.capture).then_some(echo_tx);
     let mut on_slot: BTreeMap<usize, Running> = BTreeMap::new();
     let mut serial_running = false;
     let mut totals = Totals::default();
@@ -354,7 +376,11 @@ pub async fn run_with(
                 worker,
                 attempt,
             }));
-            let mut spec = spawn_spec(&plan, test, worker, attempt);
+            let echo = echo_tx.as_ref().map(|tx| Echo {
+                worker,
+                tx: tx.clone(),
+            });
+            let mut spec = spawn_spec(&plan, test, worker, attempt, echo);
             spec.mark = Some(mark::test_mark(mark_base, spawned));
             spawned += 1;
             let slot = slots.get(worker);
@@ -409,8 +435,15 @@ pub async fn run_with(
         });
 
         tokio::select! {
+            Some((worker, chunk)) = echo_rx.recv(), if echo_tx.is_some() => {
+                output_event(&plan, &on_slot, worker, chunk, &mut on_event);
+            }
             joined = running.join_next_with_id(), if !running.is_empty() => {
                 let Some(joined) = joined else { continue };
+                // Its output was all sent before it finished: it comes first.
+                while let Ok((worker, chunk)) = echo_rx.try_recv() {
+                    output_event(&plan, &on_slot, worker, chunk, &mut on_event);
+                }
                 let f = match joined {
                     Ok((id, f)) => {
                         tasks.remove(&id);
@@ -718,7 +751,13 @@ fn should_stop(plan: &RunPlan, failures: u32) -> Option<StopReason> {
     }
 }
 
-fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> SpawnSpec {
+fn spawn_spec(
+    plan: &RunPlan,
+    test: &TestCase,
+    worker: usize,
+    attempt: u32,
+    echo: Option<Echo>,
+) -> SpawnSpec {
     let mut argv = test.command.clone().unwrap_or_default();
     if let Some(program) = argv.first_mut() {
         let p = std::path::Path::new(program.as_str());
@@ -747,7 +786,7 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
             OutputFormat::Auto => TapMode::Detect,
             OutputFormat::Tap => TapMode::Assume,
         },
-        echo: !plan.capture,
+        echo,
     });
     let token = run_token::test_entries(&plan.run_id, &test.id);
     SpawnSpec {

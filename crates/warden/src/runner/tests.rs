@@ -262,3 +262,35 @@ fn serial_tests_run_alone() {
     assert_eq!(outcome.exit_code, 0, "{:?}", finished(&events));
     assert_eq!(outcome.totals.passed, 4);
 }
+
+/// `--no-capture`: the output comes as `test-output` events while the test runs, all before
+/// its result, and is still captured in the result.
+#[test]
+fn no_capture_output_comes_as_events_before_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = script(d, "live_test.sh", "echo first; sleep 0.1; echo second >&2");
+    let mut p = plan(d, vec![t]);
+    p.capture = false;
+    let (_, events) = run_plan(p);
+    let mut said = Vec::new();
+    let mut finished_at = None;
+    for (i, e) in events.iter().enumerate() {
+        match &e.kind {
+            EventKind::TestOutput {
+                id, attempt, chunk, ..
+            } => {
+                assert_eq!((id.as_str(), *attempt), ("live_test.sh", 1));
+                assert!(finished_at.is_none(), "output after the result");
+                said.extend_from_slice(chunk);
+            }
+            EventKind::TestFinished(r) => {
+                finished_at = Some(i);
+                assert_eq!(r.output.total_bytes, 13);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&said), "first\nsecond\n");
+    assert!(finished_at.is_some());
+}

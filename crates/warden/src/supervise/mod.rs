@@ -20,5 +20,5 @@ pub use child::{ChildUsage, MainChild};
 pub(crate) use driver::{drive, not_started, DriveSpec, End, Finish, Stop, Supervisee};
 pub use limits::{Limits, MemCapBy, Usage};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};
-pub use sink::{OutputSink, SinkResult};
+pub use sink::{Echo, OutputSink, SinkResult};
 pub use tree::{kill_unclaimed, owned_by};

@@ -23,6 +23,7 @@ use super::os::controllers::{Caps, ControllerSlot, SlotStart};
 use super::os::rlimit;
 use super::pause;
 use super::peak::PeakSampler;
+use super::sink::Echo;
 use super::tree::Tree;
 use crate::events::{CapturedOutput, Leak};
 use crate::tap::TapReport;
@@ -71,9 +72,9 @@ pub struct CaptureSpec {
     /// Where the full output is written.
     pub log_path: Option<PathBuf>,
     pub tap: TapMode,
-    /// Also copy the output to warden's stderr as it arrives (`--no-capture`): live output
-    /// that still reaches the log, the TAP parser, and never mixes into `--json -`.
-    pub echo: bool,
+    /// Also send the output on as it arrives (`--no-capture`): live output that still
+    /// reaches the log and the TAP parser; the scheduler turns it into events.
+    pub echo: Option<Echo>,
 }
 
 /// Whether and how the output is read as TAP.
