@@ -159,7 +159,7 @@ pub(crate) fn due_after(
     (due > now).then_some(due)
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::process::CommandExt;

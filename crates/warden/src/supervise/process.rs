@@ -2,8 +2,6 @@
 //! its timeout with TERM → grace → KILL to the whole group, and sweep what it leaves behind.
 
 use std::path::PathBuf;
-#[cfg(not(target_os = "linux"))]
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -334,7 +332,7 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         output = Some(fd);
         reader = Some(rx);
     }
-    let child = start_main(spec, program, output.as_ref(), &joins, &rlimits).map_err(|e| {
+    let child = start_main(spec, output.as_ref(), &joins, &rlimits).map_err(|e| {
         let msg = spawn_error(program, &e);
         match (e.raw_os_error(), spec.limits.mem_bytes) {
             // The cap, not the host, is what is short: say which cap and how it is enforced.
@@ -365,11 +363,9 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
     })
 }
 
-/// Start the main process without copying warden (see `os::spawn`).
-#[cfg(target_os = "linux")]
+/// Start the main process (see `os::spawn`).
 fn start_main(
     spec: &SpawnSpec,
-    _program: &str,
     output: Option<&std::os::fd::OwnedFd>,
     joins: &[std::os::fd::RawFd],
     rlimits: &[rlimit::Rlimit],
@@ -384,44 +380,6 @@ fn start_main(
         rlimits,
     };
     MainChild::spawn_with(|| os::spawn::spawn(&req))
-}
-
-/// Start the main process with fork + exec where there is no clone.
-#[cfg(not(target_os = "linux"))]
-fn start_main(
-    spec: &SpawnSpec,
-    program: &str,
-    output: Option<&std::os::fd::OwnedFd>,
-    joins: &[std::os::fd::RawFd],
-    rlimits: &[rlimit::Rlimit],
-) -> std::io::Result<MainChild> {
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(&spec.argv[1..])
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null());
-    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
-    if let Some(fd) = output {
-        cmd.stdout(Stdio::from(fd.try_clone()?))
-            .stderr(Stdio::from(fd.try_clone()?));
-    }
-    let joins = joins.to_vec();
-    let rlimits = rlimits.to_vec();
-    // SAFETY: only async-signal-safe calls (write, setrlimit, setsid) on memory prepared
-    // before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            // "0" moves the writing process (the child, before exec) into the cgroup.
-            for fd in &joins {
-                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            rlimit::apply(&rlimits)?;
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
-    MainChild::spawn(&mut cmd)
 }
 
 fn spawn_error(program: &str, e: &std::io::Error) -> String {

@@ -13,7 +13,6 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
@@ -26,18 +25,7 @@ const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 /// Highest signal number on Linux.
 const MAX_SIGNAL: libc::c_int = 64;
 
-/// What to start. The environment is warden's own with `env` added over it.
-pub struct Request<'a> {
-    /// `argv[0]` is the program, looked up in `PATH` (the child's) when it has no `/`.
-    pub argv: &'a [String],
-    pub cwd: &'a Path,
-    pub env: &'a [(String, String)],
-    /// Where stdout and stderr go; `None` keeps warden's.
-    pub output: Option<RawFd>,
-    /// `cgroup.procs` files to write "0" to: the child joins each before exec.
-    pub cgroup_procs: &'a [RawFd],
-    pub rlimits: &'a [Rlimit],
-}
+pub use super::spawn_request::Request;
 
 /// Everything the child reads, laid out before the clone.
 struct Prepared {

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
+use std::path::Path;
 
 use super::*;
 use crate::supervise::os::cgroup::CgroupRun;
