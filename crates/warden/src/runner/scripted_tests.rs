@@ -4,7 +4,7 @@
 //! spawned and no wall clock is read; `tests.rs` and `guard_tests.rs` keep the real-process
 //! cases beside these.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +14,9 @@ use tokio::time::{sleep, Instant};
 
 use super::host_watch::HostSource;
 use super::launch::{Launched, Launcher};
+use super::tests::finished;
 use super::*;
-use crate::events::{Event, EventKind, GuardAction, Status, StopReason, TestResult};
+use crate::events::{Event, EventKind, GuardAction, Status, StopReason};
 use crate::exit_code::ExitCode;
 use crate::monitor::{GuardConfig, MonitorError, Reading};
 use crate::supervise::{Cancel, Exit, ProcessOutcome, SpawnSpec, Usage};
@@ -139,16 +140,6 @@ pub(super) async fn run_scripted(
     let mut events = Vec::new();
     let outcome = run_with(plan, seams, rx, |e| events.push(e)).await;
     (outcome, events)
-}
-
-pub(super) fn finished(events: &[Event]) -> BTreeMap<String, TestResult> {
-    events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::TestFinished(r) => Some((r.id.clone(), (**r).clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn script(steps: &[(&str, Vec<Step>)]) -> Scripted {

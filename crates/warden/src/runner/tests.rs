@@ -68,7 +68,7 @@ pub(super) fn run_plan(p: RunPlan) -> (RunOutcome, Vec<Event>) {
     (outcome, events)
 }
 
-fn finished(events: &[Event]) -> BTreeMap<String, TestResult> {
+pub(super) fn finished(events: &[Event]) -> BTreeMap<String, TestResult> {
     events
         .iter()
         .filter_map(|e| match &e.kind {
