@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::run::engine_cmd;
+use super::run::engine_cmd_within;
 use super::spec::ContainerSpec;
 use crate::supervise::os::foreign::{ForeignCgroup, ForeignUsage};
 
@@ -18,8 +18,11 @@ const EVERY: Duration = Duration::from_millis(100);
 /// How often, and how many times, the container is looked for before it runs.
 const LOOK_FOR: Duration = Duration::from_millis(50);
 const LOOKS: u32 = 100;
-/// How many times `inspect` is asked for the init's pid (each costs an engine command).
+/// How many times `inspect` is asked for the init's pid (each costs an engine command), and
+/// how long one may take: the driver waits for it, so a slow daemon must not hold up the
+/// test's timeout for long.
 const INSPECTS: u32 = 10;
+const INSPECT_LIMIT: Duration = Duration::from_secs(2);
 
 pub(super) struct Measure {
     found: Option<ForeignCgroup>,
@@ -80,7 +83,7 @@ impl Measure {
             "{{.State.Pid}}",
             id,
         ];
-        let Some(out) = engine_cmd(&spec.engine, &args).await else {
+        let Some(out) = engine_cmd_within(&spec.engine, &args, INSPECT_LIMIT).await else {
             return;
         };
         let pid: i32 = out.stdout.trim().parse().unwrap_or(0);

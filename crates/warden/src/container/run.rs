@@ -410,13 +410,22 @@ fn output_text(out: &CapturedOutput) -> String {
 
 /// Run an engine command asynchronously; `None` when it cannot be started or takes too long.
 pub(crate) async fn engine_cmd(engine: &Engine, args: &[&str]) -> Option<CmdOutput> {
+    engine_cmd_within(engine, args, ENGINE_CMD_LIMIT).await
+}
+
+/// [`engine_cmd`] that may take at most `limit`.
+pub(crate) async fn engine_cmd_within(
+    engine: &Engine,
+    args: &[&str],
+    limit: Duration,
+) -> Option<CmdOutput> {
     let mut cmd = tokio::process::Command::from(engine.command());
     cmd.args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let (child, _claim) = ClaimedChild::spawn(&mut cmd).ok()?;
-    let out = tokio::time::timeout(ENGINE_CMD_LIMIT, child.wait_with_output())
+    let out = tokio::time::timeout(limit, child.wait_with_output())
         .await
         .ok()?
         .ok()?;
