@@ -1,24 +1,23 @@
 //! `warden run`: prepare the selection, resume if asked, set up containment and persistence,
 //! run, and feed every reporter from the one event stream.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use warden::exit_code::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
-use warden::config::{LeakPolicy, NoTests, Settings};
+use warden::config::{LeakPolicy, NoTests};
 use warden::container::{remove_run_containers, ContainerRun, Engine};
 use warden::events::{Event, EventKind, StopReason};
 use warden::monitor::GuardConfig;
 use warden::runner::{self, RunPlan};
-use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journal};
+use warden::state::journal::{self, Fingerprint, Header, Journal};
 use warden::state::{
     find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, Persistence, RunDir,
     StateLock,
 };
 use warden::supervise::Limits;
-use warden::test_case::TestCase;
 use warden::watchdog::INTERRUPTED_FILE;
 
 use crate::args::RunArgs;
@@ -117,7 +116,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
     let _lock = StateLock::acquire(&state_dir)?;
     let run_id = new_run_id();
 
-    let mut fingerprint = fingerprint_of(&settings, &tests);
+    let mut fingerprint = Fingerprint::of_selection(&settings, &tests);
     let mut carried = Vec::new();
     let mut resumed_from = None;
     let mut resume_warnings = Vec::new();
@@ -444,49 +443,4 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         terminal.error(l);
     }
     Ok(code)
-}
-
-/// What a checkpoint must match for `--resume`: the selected tests, the suites and levels of
-/// the config, and the selection options the test list does not show. Execution options are
-/// not in it: given beside `--resume` they override (see `resume::effective_options`).
-fn fingerprint_of(settings: &Settings, tests: &[TestCase]) -> Fingerprint {
-    let mut ids: Vec<String> = tests.iter().map(|t| t.id.clone()).collect();
-    ids.sort();
-    // Only what makes a file a test and how it runs: a change of `[run] timeout` in the file is
-    // an execution option like any other.
-    let config_hash = settings
-        .config_file
-        .as_ref()
-        .map(|_| {
-            let mut text = format!("{:?}\n", settings.discovery.levels);
-            for s in &settings.discovery.suites {
-                text.push_str(&format!(
-                    "{:?}\n",
-                    (
-                        &s.name,
-                        &s.include,
-                        &s.exclude,
-                        &s.command,
-                        s.format,
-                        &s.env,
-                        s.timeout,
-                        s.mem_limit,
-                        &s.skip_exit_codes
-                    )
-                ));
-            }
-            fingerprint_hash(text.as_bytes())
-        })
-        .unwrap_or_default();
-    let options: BTreeMap<String, String> = [(
-        "only_skipped".to_string(),
-        settings.run.run_skipped.to_string(),
-    )]
-    .into_iter()
-    .collect();
-    Fingerprint {
-        tests: ids,
-        config_hash,
-        options,
-    }
 }

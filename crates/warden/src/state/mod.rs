@@ -8,6 +8,7 @@ pub mod registry;
 mod remove;
 pub mod resume;
 mod run_dir;
+mod selection_fingerprint;
 pub use history::{History, HistoryError, TestStats};
 pub use invocation::Invocation;
 pub use journal::{
