@@ -245,11 +245,17 @@ impl Terminal {
                 id,
                 worker,
                 attempt,
+                net,
             } => {
                 self.running.insert(id.clone());
                 self.started.insert(id.clone(), Instant::now());
                 if self.style.verbose {
-                    self.line(&format!("START [w{worker}] {id} (attempt {attempt})"));
+                    // The host's network goes without saying; any other is named.
+                    let net = match net.as_str() {
+                        "host" => String::new(),
+                        other => format!(", net {other}"),
+                    };
+                    self.line(&format!("START [w{worker}] {id} (attempt {attempt}{net})"));
                 }
                 self.update_progress();
             }

@@ -545,3 +545,39 @@ fn sigtstp_pauses_containers_and_their_usage_is_measured(e: &Engine) {
     assert!(t["peak_rss_bytes"].as_u64() > Some(0), "{t}");
     assert!(t["cpu_ms"].as_u64().is_some(), "{t}");
 }
+
+/// `@net: private` in a container is `--network none` whatever `[container] network` says
+/// (issue 16), and the events say which network each test had.
+#[test]
+fn net_private_is_network_none_in_a_container() {
+    let _sweeps = runs_may_sweep();
+    let e = Engine::get(Variant::Docker).expect("docker");
+    let s = sandbox();
+    s.write("warden.toml", "[container]\nnetwork = \"bridge\"\n");
+    s.write(
+        "test/own_test.sh",
+        "# @net: private\nls /sys/class/net\n[ \"$(ls /sys/class/net)\" = lo ]\n",
+    );
+    s.write(
+        "test/bridged_test.sh",
+        "ls /sys/class/net\n[ \"$(ls /sys/class/net)\" != lo ]\n",
+    );
+    let out = warden(&e, &s)
+        .args(["--container", "--container-image", IMAGE])
+        .args(e.choice())
+        .args(["--json", "events.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let events = read_events(&s, "events.jsonl", &out);
+    let nets: BTreeMap<String, String> = of_type(&events, "test-started")
+        .into_iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_string(),
+                e["net"].as_str().unwrap_or("<none>").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(nets["test/own_test.sh"], "private");
+    assert_eq!(nets["test/bridged_test.sh"], "bridge");
+}

@@ -133,6 +133,9 @@ pub struct TestResult {
     pub message: Option<String>,
     /// Finished in an earlier, interrupted run and carried into this one by `--resume`.
     pub carried_over: bool,
+    /// The network the attempt ran in (`host`, `private`, or a container's network other than
+    /// `none`); `None` for a test that was not run.
+    pub net: Option<String>,
 }
 
 /// Totals of a run (SPEC §10 `run-finished`).
@@ -276,6 +279,8 @@ pub enum EventKind {
         id: String,
         worker: usize,
         attempt: u32,
+        /// As [`TestResult::net`].
+        net: String,
     },
     /// A failed attempt that will be retried; the final attempt comes as `TestFinished`.
     TestRetrying(Box<TestResult>),
@@ -372,6 +377,7 @@ impl TestResult {
             output: CapturedOutput::default(),
             message: None,
             carried_over: false,
+            net: None,
         }
     }
 }

@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub no_tests: Option<String>,
     /// A running test is reported `SLOW` each time it passes another multiple of this.
     pub slow_after: Option<String>,
+    /// `host | private`: the network of every test without a suite `net` or `@net` marker.
+    pub net: Option<String>,
 }
 
 impl RunOptions {
@@ -108,6 +110,7 @@ impl RunOptions {
             test_pids_limit,
             no_tests,
             slow_after,
+            net,
         )
     }
 }

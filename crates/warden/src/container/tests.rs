@@ -71,6 +71,7 @@ impl Project {
             mark: None,
             controllers: None,
             limits: Limits::default(),
+            net: crate::supervise::Network::Host,
         }
     }
 

@@ -27,8 +27,8 @@ use crate::supervise::os::cgroup::CgroupRun;
 use crate::supervise::os::controllers::ControllerRun;
 use crate::supervise::os::mark;
 use crate::supervise::{
-    kill_unclaimed, owned_by, pause, Cancel, CaptureSpec, Echo, Exit, Limits, ProcessOutcome,
-    SpawnSpec, TapMode,
+    kill_unclaimed, owned_by, pause, Cancel, CaptureSpec, Echo, Exit, Limits, Network,
+    ProcessOutcome, SpawnSpec, TapMode,
 };
 use crate::test_case::{OutputFormat, TestCase};
 
@@ -375,6 +375,7 @@ pub async fn run_with(
                 id: test.id.clone(),
                 worker,
                 attempt,
+                net: network_of(&plan, test),
             }));
             let echo = echo_tx.as_ref().map(|tx| Echo {
                 worker,
@@ -497,6 +498,7 @@ pub async fn run_with(
                     continue;
                 }
                 let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
+                result.net = Some(network_of(&plan, test));
                 if let Some(reason) = guard_failed {
                     // Stopped by the guard for good: a retry would only fill memory again.
                     result.status = Status::Oom;
@@ -808,6 +810,7 @@ fn spawn_spec(
         timeout: test.timeout.unwrap_or(plan.default_timeout),
         grace: plan.grace,
         capture,
+        net: test.net,
     }
 }
 
@@ -829,5 +832,19 @@ fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> T
         output: CapturedOutput::default(),
         message,
         carried_over: false,
+        net: None,
+    }
+}
+
+/// What the JSON events say of a test's network: `host` or `private` for a process; for a
+/// container, `private` when it has no network but its own loopback, else the engine's
+/// network (`bridge`, ...).
+fn network_of(plan: &RunPlan, test: &TestCase) -> String {
+    match &plan.container {
+        None => test.net.to_string(),
+        Some(c) => match crate::container::network_for(test.net, &c.config) {
+            none if none == "none" => Network::Private.to_string(),
+            other => other,
+        },
     }
 }

@@ -203,6 +203,8 @@ pub struct TestRecord {
     pub tail: String,
     #[serde(default)]
     pub total_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
 }
 
 impl From<&TestResult> for TestRecord {
@@ -224,6 +226,7 @@ impl From<&TestResult> for TestRecord {
             head: String::from_utf8_lossy(&r.output.head).into_owned(),
             tail: String::from_utf8_lossy(&r.output.tail).into_owned(),
             total_bytes: r.output.total_bytes,
+            net: r.net.clone(),
         }
     }
 }
@@ -251,6 +254,7 @@ impl From<TestRecord> for TestResult {
             message: r.message,
             // Whoever reads a journal back is carrying its results into a later run.
             carried_over: true,
+            net: r.net,
         }
     }
 }

@@ -15,6 +15,7 @@ use tokio::time::{sleep, Instant};
 use super::child::{self, MainChild};
 use super::driver::{self, DriveSpec, End, Finish, Stop, Supervisee};
 use super::limits::{Limits, MemCapBy, Usage};
+use super::net::Network;
 use super::os;
 use super::os::cgroup::TestCgroup;
 use super::os::controllers::{Caps, ControllerSlot, SlotStart};
@@ -63,6 +64,8 @@ pub struct SpawnSpec {
     /// Memory, pids and CPU controllers of the worker slot, when the host has them.
     pub controllers: Option<Arc<ControllerSlot>>,
     pub limits: Limits,
+    /// `Private`: the tree starts in a network namespace of its own ([`os::netns`]).
+    pub net: Network,
 }
 
 #[derive(Debug, Clone)]
@@ -381,6 +384,7 @@ fn start_main(
         output: output.map(|fd| fd.as_raw_fd()),
         cgroup_procs: joins,
         rlimits,
+        private_net: spec.net == Network::Private,
     };
     MainChild::spawn_with(|| os::spawn::spawn(&req))
 }

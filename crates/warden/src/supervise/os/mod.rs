@@ -19,6 +19,9 @@ pub mod foreign;
 pub mod kmsg;
 /// The rlimit mark every process of a test carries, whatever it does to its environment.
 pub mod mark;
+/// A private network namespace per test (`--net private`).
+#[cfg(target_os = "linux")]
+pub mod netns;
 /// Why a run has no cgroup of its own.
 pub mod no_cgroup;
 /// Where a run's cgroups go on the v2 hierarchy so that controllers can be enabled.

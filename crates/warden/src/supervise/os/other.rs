@@ -105,3 +105,8 @@ pub fn is_live(pid: i32) -> bool {
 pub fn run_processes(_token: &[String], _is_mark: impl Fn(u64) -> bool) -> (Vec<Leak>, bool) {
     (Vec::new(), false)
 }
+
+/// Network namespaces are Linux's.
+pub fn probe_private_net() -> Result<(), String> {
+    Err("a private network (--net private) needs Linux network namespaces".to_string())
+}

@@ -16,4 +16,7 @@ pub struct Request<'a> {
     /// `cgroup.procs` files to write "0" to: the child joins each before exec.
     pub cgroup_procs: &'a [RawFd],
     pub rlimits: &'a [Rlimit],
+    /// The child enters the run's private network namespace before exec (`--net private`;
+    /// Linux only: elsewhere the spawn fails saying so).
+    pub private_net: bool,
 }

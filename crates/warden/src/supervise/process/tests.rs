@@ -23,6 +23,7 @@ fn spec(script: &str, limits: Limits) -> SpawnSpec {
         mark: None,
         controllers: None,
         limits,
+        net: Network::Host,
     }
 }
 

@@ -12,6 +12,11 @@ pub use super::spawn_request::Request;
 /// Start `req`; returns the child's pid (dropping a `Child` neither kills nor reaps it: the
 /// caller waits for it).
 pub fn spawn(req: &Request) -> io::Result<i32> {
+    if req.private_net {
+        return Err(io::Error::other(
+            "a private network (--net private) needs Linux network namespaces",
+        ));
+    }
     let Some(program) = req.argv.first() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty command"));
     };
