@@ -26,8 +26,9 @@ pub mod netns;
 pub mod no_cgroup;
 /// Where a run's cgroups go on the v2 hierarchy so that controllers can be enabled.
 pub mod placement;
-#[cfg(test)]
-pub(crate) mod require;
+/// For tests here and in the CLI's integration tests: skip without cgroups, or fail in CI.
+#[doc(hidden)]
+pub mod require;
 /// rlimits set between fork and exec.
 pub mod rlimit;
 /// Starting a test's main process with clone(CLONE_VM | CLONE_VFORK) instead of fork.
