@@ -54,6 +54,9 @@ pub struct ContainerSpec {
     /// Added to the environment of the engine CLI process itself (the run's token, so that the
     /// process sweep of a dead run finds the client too).
     pub client_env: Vec<(String, String)>,
+    /// `--coverage`: the test's coverage directory, mounted writable at the same path, where
+    /// the coverage variables point.
+    pub coverage_dir: Option<PathBuf>,
 }
 
 impl ContainerSpec {
@@ -149,6 +152,12 @@ impl ContainerSpec {
                 bind_mount(&m.source, &m.target, m.read_only),
             ]);
         }
+        if let Some(dir) = &self.coverage_dir {
+            a.extend([
+                "--mount".into(),
+                bind_mount(dir, &dir.to_string_lossy(), false),
+            ]);
+        }
         a.extend(["--workdir".into(), self.workdir.clone()]);
         for (k, v) in dedup_env(&self.env) {
             a.extend(["--env".into(), format!("{k}={v}")]);
@@ -171,6 +180,8 @@ pub struct ContainerRun {
     pub project: PathBuf,
     /// Where the cidfiles go (created on demand).
     pub cid_dir: PathBuf,
+    /// `--coverage`: `<run dir>/coverage`; each test's own directory under it is mounted.
+    pub coverage_root: Option<PathBuf>,
 }
 
 impl ContainerRun {
@@ -242,6 +253,10 @@ impl ContainerRun {
                 ("WARDEN_RUN_ID".into(), self.run_id.clone()),
                 ("WARDEN_TEST_ID".into(), test_id.to_string()),
             ],
+            coverage_dir: self
+                .coverage_root
+                .as_ref()
+                .map(|root| root.join(crate::state::test_slug(test_id))),
         })
     }
 }
@@ -365,6 +380,7 @@ mod tests {
             run_id: "20260101T000000Z-abc123".into(),
             project: "/home/u/proj".into(),
             cid_dir: "/tmp/warden-x/containers".into(),
+            coverage_root: None,
         }
     }
 

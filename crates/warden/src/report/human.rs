@@ -8,7 +8,7 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Style};
 
 use super::text::{omitted_marker, reason, render_output, stop_description, terminal_safe};
-use crate::events::{GuardAction, Status, StopReason, TestResult, Totals};
+use crate::events::{CoverageSummary, GuardAction, Status, StopReason, TestResult, Totals};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HumanStyle {
@@ -173,6 +173,38 @@ pub fn guard_line(action: GuardAction, reason: &str, style: &HumanStyle) -> Stri
         action.name(),
         terminal_safe(reason)
     )
+}
+
+/// One kind of coverage at the end of a run: where the merged result is, or where the raw
+/// data is and the command that merges it.
+pub fn coverage_line(c: &CoverageSummary) -> String {
+    let what = format!(
+        "{} test{}, {} file{}",
+        c.tests,
+        if c.tests == 1 { "" } else { "s" },
+        c.files,
+        if c.files == 1 { "" } else { "s" }
+    );
+    let text = match (&c.merged, &c.command) {
+        (Some(merged), _) => format!(
+            "coverage {}: {what} merged by {} into {}{}",
+            c.kind.name(),
+            c.tool.as_deref().unwrap_or("?"),
+            merged.display(),
+            c.problem
+                .as_deref()
+                .map(|p| format!(" (note: {p})"))
+                .unwrap_or_default()
+        ),
+        (None, command) => format!(
+            "coverage {}: {what} not merged ({}); raw data in {}/<test>/; merge with: {}",
+            c.kind.name(),
+            c.problem.as_deref().unwrap_or("no tool"),
+            c.raw_dir.display(),
+            command.as_deref().unwrap_or("?")
+        ),
+    };
+    terminal_safe(&text).into_owned()
 }
 
 /// The block printed after the list for a test that did not pass: a header, the captured

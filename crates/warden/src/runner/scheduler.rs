@@ -13,6 +13,7 @@ use super::classify::classify;
 use super::host_watch::HostWatch;
 use super::slots::{warn_unenforced_caps, worker_tmp, Slots};
 use crate::container::{run_test_in_container, ContainerRun};
+use crate::coverage::{self, Coverage};
 use crate::events::{
     CapturedOutput, Event, EventKind, GuardAction, RunInfo, Status, StopReason, TestResult, Totals,
 };
@@ -85,6 +86,8 @@ pub struct RunPlan {
     pub alone: HashSet<String>,
     /// With `--partition`: recorded in `run-started` for `warden merge`.
     pub partition: Option<Arc<crate::events::ShardInfo>>,
+    /// `--coverage`: each test's directory and variables; the merge at the end.
+    pub coverage: Option<Arc<Coverage>>,
 }
 
 /// Exit code of a run that selected no test, with `--no-tests=fail` (SPEC §5).
@@ -180,6 +183,11 @@ pub async fn run(
     let mark_base = mark::run_base(&plan.run_id);
     let mut spawned: u64 = 0;
     warn_unenforced_caps(&plan, &mut on_event);
+    if plan.coverage.is_some() {
+        for w in coverage::user_value_warnings(&plan.tests, |k| user_sets(&plan, k)) {
+            on_event(Event::now(EventKind::Warning(w)));
+        }
+    }
     let mut host = match plan.guard.clone() {
         Some(mut config) => {
             config.max_workers = workers;
@@ -287,6 +295,9 @@ pub async fn run(
                 worker,
                 attempt,
             }));
+            if let Some(Err(e)) = plan.coverage.as_ref().map(|c| c.prepare_dir(&test.id)) {
+                on_event(Event::now(EventKind::Warning(format!("--coverage: {e}"))));
+            }
             let mut spec = spawn_spec(&plan, test, worker, attempt);
             spec.mark = Some(mark::test_mark(mark_base, spawned));
             spawned += 1;
@@ -379,6 +390,7 @@ pub async fn run(
                     continue;
                 }
                 let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
+                result.coverage_dir = plan.coverage.as_ref().map(|c| c.test_dir(&test.id));
                 if let Some(reason) = guard_failed {
                     // Stopped by the guard for good: a retry would only fill memory again.
                     result.status = Status::Oom;
@@ -527,6 +539,11 @@ pub async fn run(
     if let Some(cg) = &plan.cgroup {
         cg.remove();
     }
+    if let Some(c) = &plan.coverage {
+        let skip =
+            (stopped == Some(StopReason::Signal)).then_some("not merged: the run was stopped");
+        coverage::finish(c, skip, &mut on_event);
+    }
     let duration = started.elapsed();
     let nothing_selected = plan.tests.is_empty() && plan.carried.is_empty();
     let exit_code = stop_exit.unwrap_or(if stopped == Some(StopReason::Guard) {
@@ -659,6 +676,10 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
             worker_tmp(plan, worker).to_string_lossy().into_owned(),
         ),
     ]);
+    if let Some(c) = &plan.coverage {
+        let user_sets = |k: &str| test.env.contains_key(k) || user_sets(plan, k);
+        env.extend(c.env(&c.test_dir(&test.id), user_sets));
+    }
     let capture = Some(CaptureSpec {
         log_path: plan.run_dir.as_ref().map(|d| d.log_path(&test.id, attempt)),
         tap: match test.format {
@@ -694,6 +715,15 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
     }
 }
 
+/// Whether the user set variable `name` for every test: in warden's environment, which a test
+/// process inherits, or for a container run in `[container] env` (warden's is not passed in).
+fn user_sets(plan: &RunPlan, name: &str) -> bool {
+    match &plan.container {
+        Some(c) => c.config.env.contains_key(name),
+        None => std::env::var_os(name).is_some(),
+    }
+}
+
 /// A result for a test that was decided without running it (skip marker, no command).
 fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> TestResult {
     TestResult {
@@ -712,5 +742,6 @@ fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> T
         output: CapturedOutput::default(),
         message,
         carried_over: false,
+        coverage_dir: None,
     }
 }
