@@ -144,9 +144,10 @@ fn c_project(args: &[&str]) -> Option<Sandbox> {
         &["--coverage", "-O0", "-o", "build/prog", "src/prog.c"],
     );
     for arg in args {
+        // A test runs in its file's directory.
         sb.write_executable(
             &format!("tests/{arg}_test.sh"),
-            &format!("#!/bin/sh\nexec \"$(dirname \"$0\")/../build/prog\" {arg}\n"),
+            &format!("#!/bin/sh\nexec ../build/prog {arg}\n"),
         );
     }
     Some(sb)
@@ -245,6 +246,54 @@ fn gcc_tests_keep_their_own_gcda_and_the_merge_covers_both() {
 }
 
 #[test]
+fn without_gcovr_gcov_tool_merges_and_gcov_reports() {
+    let Some(sb) = c_project(&["alpha", "beta"]) else {
+        return;
+    };
+    let (Some(gcov), Some(gcov_tool)) = (tool(&["gcov"]), tool(&["gcov-tool"])) else {
+        return;
+    };
+    // A PATH with gcov and gcov-tool only.
+    let bin = sb.mkdir("bin");
+    std::os::unix::fs::symlink(&gcov, bin.join("gcov")).unwrap();
+    std::os::unix::fs::symlink(&gcov_tool, bin.join("gcov-tool")).unwrap();
+    let out = warden(&sb)
+        .env("PATH", &bin)
+        .args(["run", "--coverage", "tests", "--json", "ev.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let ev = events(&sb, "ev.jsonl");
+    let merged = coverage_event(&ev, "gcov");
+    assert_eq!(merged["tool"], "gcov-tool", "{merged}");
+    let report = PathBuf::from(merged["merged"].as_str().unwrap());
+    assert!(report.ends_with("coverage-merged/gcov"), "{merged}");
+    let text: String = files_ending(&report, "prog.gcov")
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    // `count:line:source`: both tests' lines ran once, main twice.
+    let count = |line: u64| {
+        text.lines()
+            .find_map(|l| {
+                let mut f = l.split(':');
+                let n = f.next()?.trim();
+                (f.next()?.trim() == line.to_string()).then(|| n.to_string())
+            })
+            .unwrap_or_else(|| panic!("no line {line} in {text}"))
+    };
+    assert_eq!(
+        (count(ALPHA_LINE), count(BETA_LINE), count(GAMMA_LINE)),
+        ("1".into(), "1".into(), "#####".into()),
+        "{text}"
+    );
+    assert!(out
+        .stderr
+        .contains("coverage gcov: 2 tests, 2 files merged by gcov-tool into"));
+}
+
+const ODD: &str = "tests/-one it's \"β\"_test.sh";
+
+#[test]
 fn node_writes_one_profile_per_test_process() {
     let Some(node) = tool(&["node"]) else {
         return;
@@ -252,8 +301,9 @@ fn node_writes_one_profile_per_test_process() {
     let sb = Sandbox::new();
     sb.mkdir("registry");
     let node = node.to_string_lossy();
+    // An odd name: its directory is named after it all the same.
     sb.write_executable(
-        "tests/one_test.sh",
+        ODD,
         &format!("#!/bin/sh\nexec {node} -e 'console.log(1 + 1)'\n"),
     );
     // Two node processes: the test's and the child it starts.
@@ -269,7 +319,11 @@ fn node_writes_one_profile_per_test_process() {
     assert_eq!(out.code, Some(0), "{}", out.describe());
     let ev = events(&sb, "ev.jsonl");
     let dirs = coverage_dirs(&ev);
-    for (id, processes) in [("tests/one_test.sh", 1), ("tests/two_test.sh", 2)] {
+    assert!(
+        dirs[ODD].ends_with("tests__-one it's \"β\"_test.sh"),
+        "{dirs:?}"
+    );
+    for (id, processes) in [(ODD, 1), ("tests/two_test.sh", 2)] {
         let profiles = files_ending(&dirs[id], ".json");
         assert_eq!(profiles.len(), processes, "{id}: {profiles:?}");
         for p in profiles {

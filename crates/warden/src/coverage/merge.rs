@@ -169,7 +169,13 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
         CoverageKind::Gcov => {
             let missing_notes = place_gcno(cov, &found.files);
             let Some(gcovr) = tools::find(&["gcovr"]) else {
-                return missing("gcovr");
+                return match (tools::find(&["gcov-tool"]), tools::find(&["gcov"])) {
+                    (Some(gcov_tool), Some(gcov)) => {
+                        let result = gcov_merge(&gcov_tool, &gcov, &cov.project, &found.tests, out);
+                        ran(&gcov_tool, result)
+                    }
+                    _ => missing("gcovr (nor gcov-tool and gcov)"),
+                };
             };
             let txt = out.join("gcov.txt");
             let json = out.join("gcov.json");
@@ -275,9 +281,13 @@ fn command(kind: CoverageKind, cov: &Coverage, out: &Path) -> String {
             "go tool covdata merge -i=$(printf '%s,' {root}/*/ | sed 's/,$//') -o={}",
             o("go")
         ),
-        CoverageKind::Node => format!(
-            "for d in {root}/*/; do npx c8 report --temp-directory \"$d\" --reporter=text; done"
-        ),
+        CoverageKind::Node => {
+            let dir = o("node-v8");
+            format!(
+                "mkdir -p {dir} && cp {root}/*/coverage-*.json {dir}/ && npx c8 report \
+                 --temp-directory {dir} --reporter=text"
+            )
+        }
         CoverageKind::Python => format!(
             "cd {project} && COVERAGE_FILE={} coverage combine --keep {root}/*/.coverage*",
             o("python.coverage")
@@ -316,6 +326,107 @@ fn place_gcno(cov: &Coverage, gcda: &[PathBuf]) -> Vec<String> {
         }
     }
     notes
+}
+
+/// Without gcovr: `gcov-tool merge` the tests' `.gcda` trees (with their `.gcno` copies) one
+/// after another into `<out>/gcda`, then `gcov` writes the merged counts of each object as a
+/// `.gcov` text file into `<out>/gcov`, the result.
+fn gcov_merge(
+    gcov_tool: &Path,
+    gcov: &Path,
+    project: &Path,
+    tests: &BTreeSet<PathBuf>,
+    out: &Path,
+) -> Result<PathBuf, String> {
+    let merged = out.join("gcda");
+    let report = out.join("gcov");
+    for dir in [&merged, &report] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+        }
+    }
+    let first = tests.first().ok_or("no test wrote .gcda files")?;
+    copy_tree(first, &merged)?;
+    for (n, dir) in tests.iter().skip(1).enumerate() {
+        let next = out.join(format!("gcda.{n}"));
+        tools::run(
+            gcov_tool,
+            [
+                "merge".as_ref(),
+                "-o".as_ref(),
+                next.as_os_str(),
+                merged.as_os_str(),
+                dir.as_os_str(),
+            ],
+            out,
+            &[],
+        )?;
+        std::fs::remove_dir_all(&merged)
+            .and_then(|()| std::fs::rename(&next, &merged))
+            .map_err(|e| format!("cannot replace {}: {e}", merged.display()))?;
+    }
+    // gcov-tool writes the counts only: the notes come from the tests' own copies.
+    for dir in tests {
+        copy_matching(dir, &merged, "gcno")?;
+    }
+    std::fs::create_dir_all(&report)
+        .map_err(|e| format!("cannot create {}: {e}", report.display()))?;
+    // In the project, where the build most likely ran (gcov finds relative sources from
+    // there); `-t` writes to stdout, so nothing lands in the project.
+    for file in scan_files(&merged, "gcda") {
+        let text = tools::run(gcov, ["-t".as_ref(), file.as_os_str()], project, &[])?;
+        let rel = file.strip_prefix(&merged).unwrap_or(&file);
+        let name = rel
+            .with_extension("gcov")
+            .to_string_lossy()
+            .replace('/', "__");
+        let dest = report.join(name);
+        std::fs::write(&dest, text).map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+    }
+    Ok(report)
+}
+
+/// Copy every file of `from` into `to`, keeping the tree.
+fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+    copy_matching(from, to, "")
+}
+
+/// Copy the files of `from` whose name ends with `ext` (all with "") into `to`, keeping the
+/// tree; existing files are left alone.
+fn copy_matching(from: &Path, to: &Path, ext: &str) -> Result<(), String> {
+    for file in scan_files(from, ext) {
+        let rel = file.strip_prefix(from).unwrap_or(&file);
+        let dest = to.join(rel);
+        if dest.exists() {
+            continue;
+        }
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        }
+        std::fs::copy(&file, &dest).map_err(|e| format!("cannot copy {}: {e}", file.display()))?;
+    }
+    Ok(())
+}
+
+/// Every file under `dir` whose name ends with `ext` (all with "").
+fn scan_files(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(_) if ext.is_empty() || e.path().extension().is_some_and(|x| x == ext) => {
+                    found.push(e.path())
+                }
+                _ => {}
+            }
+        }
+    }
+    found.sort();
+    found
 }
 
 /// `a,b,c` of the directories, as `go tool covdata -i` takes them.
