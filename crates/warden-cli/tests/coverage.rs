@@ -726,16 +726,9 @@ fn resume_keeps_the_coverage_of_carried_tests() {
         "{gcov}"
     );
     sb.write("resumed", "");
+    // `--resume` alone repeats the interrupted run's options, `--coverage` included.
     let out = warden(&sb)
-        .args([
-            "run",
-            "--coverage",
-            "-j3",
-            "tests",
-            "--resume",
-            "--json",
-            "second.jsonl",
-        ])
+        .args(["run", "--resume", "--json", "second.jsonl"])
         .run();
     assert_eq!(out.code, Some(0), "{}", out.describe());
     let ev = events(&sb, "second.jsonl");
