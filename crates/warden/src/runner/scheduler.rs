@@ -539,13 +539,15 @@ pub async fn run(
     if let Some(cg) = &plan.cgroup {
         cg.remove();
     }
-    if let Some(c) = &plan.coverage {
-        let skip =
-            (stopped == Some(StopReason::Signal)).then_some("not merged: the run was stopped");
+    let nothing_selected = plan.tests.is_empty() && plan.carried.is_empty();
+    if let Some(c) = plan.coverage.as_ref().filter(|_| !nothing_selected) {
+        // Stopped by a signal or the guard: the user or the host wants the run over, not a merge
+        // that can take a while (the raw data stays, with the command).
+        let skip = matches!(stopped, Some(StopReason::Signal | StopReason::Guard))
+            .then_some("not merged: the run was stopped");
         coverage::finish(c, skip, &mut on_event);
     }
     let duration = started.elapsed();
-    let nothing_selected = plan.tests.is_empty() && plan.carried.is_empty();
     let exit_code = stop_exit.unwrap_or(if stopped == Some(StopReason::Guard) {
         GUARD_EXIT_CODE
     } else if nothing_selected {
