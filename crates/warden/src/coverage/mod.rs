@@ -135,10 +135,20 @@ impl Coverage {
 pub fn user_value_warnings(tests: &[TestCase], everywhere: impl Fn(&str) -> bool) -> Vec<String> {
     let mut warnings = Vec::new();
     for (name, _, _) in VARIABLES {
+        // `GCOV_PREFIX_STRIP` alone keeps warden from setting `GCOV_PREFIX` too: say both.
+        let partner = PAIRED
+            .iter()
+            .find_map(|(a, b)| match *name {
+                n if n == *a => Some(*b),
+                n if n == *b => Some(*a),
+                _ => None,
+            })
+            .map(|p| format!(" (nor {p}, which goes with it)"))
+            .unwrap_or_default();
         if everywhere(name) {
             warnings.push(format!(
-                "--coverage: {name} is already set for every test; warden did not set it, so \
-                 that data is not in the run's coverage directory"
+                "--coverage: {name} is already set for every test; warden did not set \
+                 it{partner}, so that data is not in the run's coverage directory"
             ));
             continue;
         }
@@ -149,8 +159,8 @@ pub fn user_value_warnings(tests: &[TestCase], everywhere: impl Fn(&str) -> bool
             .collect();
         for suite in suites {
             warnings.push(format!(
-                "--coverage: suite `{suite}` sets {name}; warden did not set it for that \
-                 suite's tests, so that data is not in the run's coverage directory"
+                "--coverage: suite `{suite}` sets {name}; warden did not set it{partner} for \
+                 that suite's tests, so that data is not in the run's coverage directory"
             ));
         }
     }
