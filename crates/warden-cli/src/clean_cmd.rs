@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
+use warden::exit_code::ExitCode;
 
 use warden::container::{remove_orphan_containers, Engine, EngineChoice};
 use warden::state::registry::{self, RunEntry};
@@ -150,7 +151,7 @@ pub fn describe(r: &Reaped, dry_run: bool) -> String {
 /// How long `warden clean` spends removing directories before it stops and says what is left.
 const CLEAN_BUDGET: Duration = Duration::from_secs(60);
 
-pub fn run_clean(dry_run: bool) -> u8 {
+pub fn run_clean(dry_run: bool) -> ExitCode {
     let (reaped, problems) = sweep(
         dry_run,
         &installed_engines(),
@@ -166,5 +167,5 @@ pub fn run_clean(dry_run: bool) -> u8 {
     for r in &reaped {
         println!("{}", describe(r, dry_run));
     }
-    0
+    ExitCode::PASSED
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use warden::exit_code::ExitCode;
 
 use anyhow::{Context, Result};
 use warden::config::{load_settings, RunOptions};
@@ -15,7 +16,7 @@ use crate::args::{HistoryArgs, HistoryCommand};
 /// The database's name under the state dir.
 pub const HISTORY_DB: &str = "history.db";
 
-pub fn run_history(args: &HistoryArgs) -> Result<u8> {
+pub fn run_history(args: &HistoryArgs) -> Result<ExitCode> {
     let (file, options) = match &args.command {
         HistoryCommand::Export(a) | HistoryCommand::Import(a) => (&a.file, a),
     };
@@ -51,7 +52,7 @@ pub fn run_history(args: &HistoryArgs) -> Result<u8> {
             );
         }
     }
-    Ok(0)
+    Ok(ExitCode::PASSED)
 }
 
 fn plural(n: usize) -> &'static str {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use warden::exit_code::ExitCode;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -21,7 +22,7 @@ pub fn run_list(
     failed: bool,
     sharding: Sharding,
     json: bool,
-) -> Result<u8> {
+) -> Result<ExitCode> {
     let prepared = prepare(Request::here(options, config, failed, sharding)?, false)?;
     let shard_note = prepared.shard_note();
     let Prepared {
@@ -91,7 +92,7 @@ pub fn run_list(
     };
     match written {
         // `warden list | head` is fine: the reader has what it wanted.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::PASSED),
         other => other?,
     }
     if !json {
@@ -100,12 +101,12 @@ pub fn run_list(
             None => eprintln!("{} test{} selected", tests.len(), plural(tests.len())),
         }
     }
-    Ok(0)
+    Ok(ExitCode::PASSED)
 }
 
 /// `warden run --list ...`: every option is still validated, and options that only make
 /// sense for a run are refused rather than ignored.
-pub fn run_list_from_run(args: &RunArgs) -> Result<u8> {
+pub fn run_list_from_run(args: &RunArgs) -> Result<ExitCode> {
     let run_only = [
         (args.json.is_some(), "--json (use `warden list --json`)"),
         (args.junit.is_some(), "--junit"),

@@ -8,7 +8,6 @@ mod degraded;
 mod history_cmd;
 mod list_cmd;
 mod merge_cmd;
-mod persist;
 mod prepare;
 mod report_cmd;
 mod reports;
@@ -20,7 +19,7 @@ mod terminal;
 mod tty;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
+use warden::exit_code::ExitCode;
 
 use clap::Parser;
 
@@ -28,10 +27,11 @@ use args::{Cli, Command};
 use warden::state::registry;
 use warden::watchdog;
 
-/// Usage or configuration error: nothing was run (SPEC §5).
-pub const EXIT_USAGE: u8 = 2;
+fn main() -> std::process::ExitCode {
+    std::process::ExitCode::from(run_command().process_code())
+}
 
-fn main() -> ExitCode {
+fn run_command() -> ExitCode {
     let raw: Vec<String> = std::env::args().collect();
     // The watchdog is this same binary under a hidden command (see watchdog/process.rs).
     if raw.get(1).map(String::as_str) == Some(watchdog::WATCHDOG_COMMAND) {
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             .get(2)
             .map(PathBuf::from)
             .unwrap_or_else(registry::registry_dir);
-        return ExitCode::from(watchdog::serve(&dir) as u8);
+        return ExitCode::from_raw(watchdog::serve(&dir));
     }
     // `warden test ...` says `warden test --resume` when it stops: the seed's users type it.
     let invoked = run_cmd::Invoked {
@@ -56,7 +56,11 @@ fn main() -> ExitCode {
         Err(e) => {
             // clap prints help/version to stdout with exit 0 and usage errors with exit 2.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
+            return if e.use_stderr() {
+                ExitCode::USAGE
+            } else {
+                ExitCode::PASSED
+            };
         }
     };
     let result = match cli.command {
@@ -80,13 +84,13 @@ fn main() -> ExitCode {
         Command::History(args) => history_cmd::run_history(&args),
     };
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(e) => {
             eprintln!(
                 "error: {}",
                 warden::report::terminal_safe_lines(&error_chain(&e))
             );
-            ExitCode::from(EXIT_USAGE)
+            ExitCode::USAGE
         }
     }
 }

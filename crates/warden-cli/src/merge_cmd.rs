@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use warden::exit_code::ExitCode;
 
 use anyhow::{Context, Result};
 use warden::report::{merge_files, ReportFormat, UserPath};
@@ -11,7 +12,7 @@ use crate::args::MergeArgs;
 /// Merges and writes; any problem with an input is an error naming it (exit 2), and nothing
 /// is written then. The exit code is 0 once merged (the shards' outcome is in the report), or
 /// with `--exit-code` the worst one the reports recorded.
-pub fn run_merge(args: &MergeArgs) -> Result<u8> {
+pub fn run_merge(args: &MergeArgs) -> Result<ExitCode> {
     let merged = merge_files(&args.reports)?;
     for w in &merged.warnings {
         eprintln!("warning: {w}");
@@ -53,14 +54,15 @@ pub fn run_merge(args: &MergeArgs) -> Result<u8> {
             eprintln!("error: {}", warden::report::terminal_safe(d));
         }
         eprintln!("error: the merged report is not the whole run (see above)");
-        return Ok(1);
+        return Ok(ExitCode::FAILED);
     }
     if args.exit_code {
         // A JUnit report of another tool records none: judge by its failures then.
-        let code = merged
-            .exit_code
-            .unwrap_or(if merged.failed > 0 { 1 } else { 0 });
-        return Ok(u8::try_from(code).unwrap_or(1));
+        let code = match merged.exit_code {
+            Some(c) => ExitCode::from_raw(c),
+            None => ExitCode::of_failure(merged.failed > 0),
+        };
+        return Ok(code);
     }
-    Ok(0)
+    Ok(ExitCode::PASSED)
 }

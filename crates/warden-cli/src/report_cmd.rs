@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
+use warden::exit_code::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use warden::events::Status;
@@ -14,7 +15,7 @@ use crate::args::ReportArgs;
 use crate::history_cmd::{state_dir, HISTORY_DB};
 use crate::prepare::no_state;
 
-pub fn run_report(args: &ReportArgs) -> Result<u8> {
+pub fn run_report(args: &ReportArgs) -> Result<ExitCode> {
     let name = args.events.display().to_string();
     let file = std::fs::File::open(&args.events).with_context(|| format!("cannot read {name}"))?;
     let mut report = HtmlReport::new();
@@ -73,7 +74,7 @@ pub fn run_report(args: &ReportArgs) -> Result<u8> {
             args.html.display().to_string()
         }
     );
-    Ok(0)
+    Ok(ExitCode::PASSED)
 }
 
 /// Each test's last results from `<state_dir>/history.db`, up to `until` (the end of the run

@@ -1,28 +1,28 @@
 //! `warden run`: prepare the selection, resume if asked, set up containment and persistence,
 //! run, and feed every reporter from the one event stream.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
+use warden::exit_code::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
-use warden::config::{LeakPolicy, NoTests, Settings};
+use warden::config::{LeakPolicy, NoTests};
 use warden::container::{remove_run_containers, ContainerRun, Engine};
 use warden::coverage::Coverage;
 use warden::events::{Event, EventKind, StopReason};
 use warden::monitor::GuardConfig;
-use warden::runner::{self, RunPlan, NO_TESTS_EXIT_CODE};
-use warden::state::journal::{self, fingerprint_hash, Fingerprint, Header, Journal};
+use warden::runner::{self, RunPlan};
+use warden::state::journal::{self, Fingerprint, Header, Journal};
 use warden::state::{
-    find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, RunDir, StateLock,
+    find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, Persistence, RunDir,
+    StateLock,
 };
 use warden::supervise::Limits;
-use warden::test_case::TestCase;
 use warden::watchdog::INTERRUPTED_FILE;
 
 use crate::args::RunArgs;
 use crate::containment::Containment;
-use crate::persist::Persistence;
 use crate::prepare::{no_state, nothing_selected, plural, prepare, Prepared, Request, Sharding};
 use crate::reports::{self, Reports};
 use crate::resume;
@@ -31,8 +31,6 @@ use crate::terminal::Terminal;
 
 /// How many run directories (logs, journals) are kept under the state dir.
 const KEEP_RUNS: usize = 20;
-/// `--resume` impossible (SPEC §5).
-pub const EXIT_NO_RESUME: u8 = 43;
 
 /// How warden was invoked: `argv[0]` and the command word (`run` or `test`), for the
 /// "continue with" hint.
@@ -41,7 +39,7 @@ pub struct Invoked {
     pub command: String,
 }
 
-pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
+pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
     let resume_force = match args.resume.as_deref() {
         None => None,
         Some("") => Some(false),
@@ -66,7 +64,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                return Ok(EXIT_NO_RESUME);
+                return Ok(ExitCode::NOT_RESUMED);
             }
         }
     }
@@ -119,7 +117,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
     let _lock = StateLock::acquire(&state_dir)?;
     let run_id = new_run_id();
 
-    let mut fingerprint = fingerprint_of(&settings, &tests);
+    let mut fingerprint = Fingerprint::of_selection(&settings, &tests);
     let mut carried = Vec::new();
     let mut resumed_from = None;
     let mut resume_warnings = Vec::new();
@@ -134,7 +132,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
             Ok(plan) => plan,
             Err(e) => {
                 eprintln!("error: {e}");
-                return Ok(EXIT_NO_RESUME);
+                return Ok(ExitCode::NOT_RESUMED);
             }
         };
         tests.retain(|t| plan.should_run(&t.id));
@@ -269,15 +267,16 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
         // Printed even with -q: without it a failing order cannot be reproduced.
         terminal.warning(&format!("shuffled with --seed {seed}"));
     }
-    let mut exit_when_empty = 0;
+    let mut exit_when_empty = ExitCode::PASSED;
     if tests.is_empty() && carried.is_empty() && !empty_is_expected {
         let what = nothing_selected(&settings, args.select.failed);
         match settings.run.no_tests {
             NoTests::Fail => {
                 terminal.error(&format!(
-                    "{what}; exit {NO_TESTS_EXIT_CODE} (--no-tests=warn or pass to allow it)"
+                    "{what}; exit {} (--no-tests=warn or pass to allow it)",
+                    ExitCode::NO_TESTS
                 ));
-                exit_when_empty = NO_TESTS_EXIT_CODE;
+                exit_when_empty = ExitCode::NO_TESTS;
             }
             NoTests::Warn => terminal.warning(&what),
             NoTests::Pass => {}
@@ -316,16 +315,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
             coverage_root: coverage.as_ref().map(|c| c.root.clone()),
         })
     });
-    let mut persist = Persistence {
-        run_id: run_id.clone(),
-        run_dir: run_dir.dir.clone(),
-        journal,
-        history,
-        warnings: Vec::new(),
-        lost: Vec::new(),
-        pending: Vec::new(),
-        flushed: std::time::Instant::now(),
-    };
+    let mut persist = Persistence::new(&run_id, run_dir.dir.clone(), journal, history);
     let interrupted_marker = run_dir.dir.join(INTERRUPTED_FILE);
     let plan = RunPlan {
         run_id: run_id.clone(),
@@ -454,10 +444,10 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
     }
     prune_runs(&state_dir, KEEP_RUNS);
     // Tests that passed do not make a run whose results were lost a success.
-    let mut code = u8::try_from(outcome.exit_code).unwrap_or(1);
-    if !lost.is_empty() && code == 0 {
-        code = 1;
-        terminal.raise_exit_code(1);
+    let mut code = outcome.exit_code;
+    if !lost.is_empty() && code == ExitCode::PASSED {
+        code = ExitCode::FAILED;
+        terminal.raise_exit_code(code);
     }
     terminal.finish();
     for w in &late_warnings {
@@ -467,49 +457,4 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<u8> {
         terminal.error(l);
     }
     Ok(code)
-}
-
-/// What a checkpoint must match for `--resume`: the selected tests, the suites and levels of
-/// the config, and the selection options the test list does not show. Execution options are
-/// not in it: given beside `--resume` they override (see `resume::effective_options`).
-fn fingerprint_of(settings: &Settings, tests: &[TestCase]) -> Fingerprint {
-    let mut ids: Vec<String> = tests.iter().map(|t| t.id.clone()).collect();
-    ids.sort();
-    // Only what makes a file a test and how it runs: a change of `[run] timeout` in the file is
-    // an execution option like any other.
-    let config_hash = settings
-        .config_file
-        .as_ref()
-        .map(|_| {
-            let mut text = format!("{:?}\n", settings.discovery.levels);
-            for s in &settings.discovery.suites {
-                text.push_str(&format!(
-                    "{:?}\n",
-                    (
-                        &s.name,
-                        &s.include,
-                        &s.exclude,
-                        &s.command,
-                        s.format,
-                        &s.env,
-                        s.timeout,
-                        s.mem_limit,
-                        &s.skip_exit_codes
-                    )
-                ));
-            }
-            fingerprint_hash(text.as_bytes())
-        })
-        .unwrap_or_default();
-    let options: BTreeMap<String, String> = [(
-        "only_skipped".to_string(),
-        settings.run.run_skipped.to_string(),
-    )]
-    .into_iter()
-    .collect();
-    Fingerprint {
-        tests: ids,
-        config_hash,
-        options,
-    }
 }

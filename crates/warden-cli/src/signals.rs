@@ -16,6 +16,7 @@
 
 use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 use std::sync::Arc;
+use warden::exit_code::ExitCode;
 
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
@@ -38,7 +39,7 @@ fn request() -> Option<StopRequest> {
         reason: StopReason::Signal,
         // The first signal decides the exit code; any later one only hurries things.
         immediate: COUNT.load(Ordering::SeqCst) > 1,
-        exit_code: 128 + first,
+        exit_code: ExitCode::of_signal(first),
     })
 }
 

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use warden::exit_code::ExitCode;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use warden::config::{ColorChoice, OutputConfig};
@@ -25,7 +26,7 @@ pub struct Terminal {
     workers: usize,
     failed: usize,
     log_dir: Option<PathBuf>,
-    finished: Option<(Totals, Duration, i32)>,
+    finished: Option<(Totals, Duration, ExitCode)>,
     /// The last host sample (`--self-protect`), shown in the progress line.
     host: Option<HostReading>,
     /// Why the host guard stopped the run, with its readings.
@@ -333,9 +334,9 @@ impl Terminal {
     /// Failed tests' output, then the summary.
     /// The run lost data (a report, logs, the checkpoint): the summary says the exit code
     /// warden really returns.
-    pub fn raise_exit_code(&mut self, code: i32) {
+    pub fn raise_exit_code(&mut self, code: ExitCode) {
         if let Some((_, _, exit)) = &mut self.finished {
-            if *exit == 0 {
+            if *exit == ExitCode::PASSED {
                 *exit = code;
             }
         }

@@ -722,3 +722,32 @@ fn only_slow_runs_the_slow_tests() {
     assert_eq!(got, want, "{}", out.describe());
     assert_eq!(out.code, Some(0), "{}", out.describe());
 }
+
+/// The JSON a real run writes, reviewed once as a snapshot: every `test-finished` (in id
+/// order: workers finish in any order) and the `run-finished`, with what differs from run to
+/// run redacted (times, ids, durations, measurements, paths, pids, workers). A change to any
+/// other byte of the contract shows up as a snapshot diff.
+#[test]
+fn the_json_of_a_real_run_matches_the_reviewed_snapshot() {
+    let run = basic();
+    let mut finished: Vec<&Value> = run
+        .events
+        .iter()
+        .filter(|e| e["type"] == "test-finished")
+        .collect();
+    finished.sort_by_key(|e| e["id"].as_str().unwrap_or_default().to_string());
+    let last = run.events.last().expect("events");
+    assert_eq!(last["type"], "run-finished");
+    let lines: Vec<&Value> = finished.into_iter().chain([last]).collect();
+    insta::assert_json_snapshot!("basic_run_events", lines, {
+        "[].time" => "[time]",
+        "[].run_id" => "[run id]",
+        "[].duration_ms" => "[ms]",
+        "[].total_duration_ms" => "[ms]",
+        "[].peak_rss_bytes" => "[bytes]",
+        "[].cpu_ms" => "[ms]",
+        "[].worker" => "[worker]",
+        "[].log" => "[log path]",
+        "[].leaked[].pid" => "[pid]",
+    });
+}

@@ -6,6 +6,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::exit_code::ExitCode;
+
 /// Final status of one test (SPEC §10 `status`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,6 +23,38 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order the contract lists them.
+    pub const ALL: [Status; 8] = [
+        Status::Pass,
+        Status::Fail,
+        Status::Timeout,
+        Status::Skip,
+        Status::Flaky,
+        Status::Leak,
+        Status::Error,
+        Status::Oom,
+    ];
+
+    /// The wire name (SPEC §10 `status`): the same word in JSON, JUnit, the journal, history
+    /// and merged reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Timeout => "timeout",
+            Status::Skip => "skip",
+            Status::Flaky => "flaky",
+            Status::Leak => "leak",
+            Status::Error => "error",
+            Status::Oom => "oom",
+        }
+    }
+
+    /// The status of a wire name; `None` for a word the contract does not have.
+    pub fn parse(name: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     /// The word shown in the terminal (SPEC §4).
     pub fn word(self) -> &'static str {
         match self {
@@ -352,7 +386,7 @@ pub enum EventKind {
         run_id: String,
         totals: Totals,
         duration: Duration,
-        exit_code: i32,
+        exit_code: ExitCode,
         stopped: Option<StopReason>,
     },
 }
@@ -393,5 +427,21 @@ impl TestResult {
             carried_over: false,
             coverage_dir: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::Status;
+
+    #[test]
+    fn wire_names_are_serde_names_and_parse_back() {
+        for s in Status::ALL {
+            let json = serde_json::to_value(s).unwrap();
+            assert_eq!(json, s.name());
+            assert_eq!(Status::parse(s.name()), Some(s));
+        }
+        assert_eq!(Status::parse("bogus"), None);
+        assert_eq!(Status::parse("PASS"), None, "wire names are lowercase");
     }
 }

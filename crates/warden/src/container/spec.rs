@@ -249,10 +249,7 @@ impl ContainerRun {
                 .or(self.config.pids_limit.map(u64::from)),
             safe_mode: process.limits.safe_mode,
             cidfile: self.cid_dir.join(format!("{name}.cid")),
-            client_env: vec![
-                ("WARDEN_RUN_ID".into(), self.run_id.clone()),
-                ("WARDEN_TEST_ID".into(), test_id.to_string()),
-            ],
+            client_env: crate::run_token::test_env(&self.run_id, test_id).into(),
             coverage_dir: self
                 .coverage_root
                 .as_ref()

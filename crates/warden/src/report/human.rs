@@ -2,6 +2,7 @@
 //! bar here; the CLI decides where lines go and draws the live progress.
 //! Returned strings carry no trailing newline.
 
+use crate::exit_code::ExitCode;
 use std::path::Path;
 use std::time::Duration;
 
@@ -257,7 +258,7 @@ pub fn summary(
     results: &[TestResult],
     duration: Duration,
     log_dir: Option<&Path>,
-    exit_code: i32,
+    exit_code: ExitCode,
     continue_with: Option<&str>,
     style: &HumanStyle,
 ) -> String {
@@ -328,12 +329,7 @@ pub fn summary(
         "finished in {:.3}s, exit code {exit_code}",
         duration.as_secs_f64()
     ));
-    let stopped = match exit_code {
-        42 => Some("stopped by --self-protect"),
-        129 | 130 | 143 => Some("interrupted"),
-        _ => None,
-    };
-    if let Some(stopped) = stopped {
+    if let Some(stopped) = exit_code.stopped_by() {
         let next = match continue_with {
             Some(command) => format!("{stopped}; continue with `{command}`"),
             None => format!("{stopped}; no checkpoint was kept, so it cannot be resumed"),
@@ -596,7 +592,7 @@ mod tests {
             &results,
             Duration::from_millis(3_456),
             Some(Path::new(".warden/runs/r1/logs")),
-            1,
+            ExitCode::FAILED,
             None,
             &PLAIN,
         );
@@ -624,7 +620,15 @@ mod tests {
         for (r, mib) in results.iter_mut().zip([5u64, 300, 1024, 0, 12]) {
             r.peak_rss_bytes = Some(mib << 20);
         }
-        let text = summary(&totals, &results, Duration::ZERO, None, 1, None, &PLAIN);
+        let text = summary(
+            &totals,
+            &results,
+            Duration::ZERO,
+            None,
+            ExitCode::FAILED,
+            None,
+            &PLAIN,
+        );
         let at = text.find("most memory:\n").expect(&text);
         assert_eq!(
             &text[at..],
@@ -662,7 +666,7 @@ mod tests {
                 &[r],
                 Duration::from_millis(7),
                 None,
-                0,
+                ExitCode::PASSED,
                 None,
                 &PLAIN
             ),
@@ -678,7 +682,7 @@ mod tests {
             &[],
             Duration::ZERO,
             None,
-            42,
+            ExitCode::GUARD,
             Some("warden run --resume"),
             &PLAIN,
         );
@@ -688,12 +692,20 @@ mod tests {
             &[],
             Duration::ZERO,
             None,
-            130,
+            ExitCode::SIGINT,
             Some("warden run --resume"),
             &PLAIN,
         );
         assert!(text.ends_with("interrupted; continue with `warden run --resume`"));
-        let text = summary(&totals, &[], Duration::ZERO, None, 143, None, &PLAIN);
+        let text = summary(
+            &totals,
+            &[],
+            Duration::ZERO,
+            None,
+            ExitCode::SIGTERM,
+            None,
+            &PLAIN,
+        );
         assert!(text.ends_with("interrupted; no checkpoint was kept, so it cannot be resumed"));
     }
 
@@ -708,7 +720,7 @@ mod tests {
             &results,
             Duration::ZERO,
             Some(&dir),
-            1,
+            ExitCode::FAILED,
             None,
             &COLOR,
         );
@@ -717,7 +729,7 @@ mod tests {
             &results,
             Duration::ZERO,
             Some(&dir),
-            1,
+            ExitCode::FAILED,
             None,
             &PLAIN,
         );

@@ -1,6 +1,7 @@
 //! `--json`: JSON Lines, one event per line, flushed as it happens (SPEC §10).
 //! Each line starts with `"type"` and `"schema"` so a reader can dispatch before parsing on.
 
+use crate::exit_code::ExitCode;
 use std::io::{self, Write};
 use std::path::Path;
 use std::time::Duration;
@@ -110,7 +111,7 @@ enum Body<'a> {
         #[serde(flatten)]
         totals: &'a Totals,
         duration_ms: u64,
-        exit_code: i32,
+        exit_code: ExitCode,
         stopped: Option<StopReason>,
     },
 }
@@ -706,7 +707,7 @@ mod tests {
             run_id: "r1".into(),
             totals,
             duration: Duration::from_millis(2_345),
-            exit_code: 1,
+            exit_code: ExitCode::FAILED,
             stopped: Some(StopReason::FailFast),
         }));
         events
@@ -864,7 +865,7 @@ mod tests {
             run_id: "r".into(),
             totals: Totals::default(),
             duration: Duration::ZERO,
-            exit_code: 42,
+            exit_code: ExitCode::GUARD,
             stopped: Some(StopReason::Guard),
         });
         assert_eq!(
@@ -907,5 +908,17 @@ mod tests {
         let mut w = JsonLinesWriter::new(ro);
         let events = sample_run();
         assert!(w.write_event(&events[0]).is_err());
+    }
+
+    /// The exact bytes of every event kind, reviewed once: any change to the wire format shows
+    /// up as a snapshot diff (`cargo insta review`, or `INSTA_UPDATE=always` and read the diff).
+    #[test]
+    fn every_event_kind_serializes_to_the_reviewed_lines() {
+        let mut w = JsonLinesWriter::new(Vec::new());
+        for event in &sample_run() {
+            w.write_event(event).expect("write");
+        }
+        let text = String::from_utf8(w.into_inner()).expect("utf-8");
+        insta::assert_snapshot!("json_lines_every_event_kind", text);
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 use thiserror::Error;
 
-use super::text::{reason, render_output, status_key, stop_description};
+use super::text::{reason, render_output, stop_description};
 use crate::clock::rfc3339_utc_millis;
 use crate::events::{Event, EventKind, Status, TestResult};
 
@@ -273,7 +273,7 @@ fn test_case(r: &TestResult, earlier: &[TestResult], suite_name: &str) -> TestCa
                 NonSuccessKind::Failure
             };
             let mut s = TestCaseStatus::non_success(kind);
-            s.set_type(status_key(r.status));
+            s.set_type(r.status.name());
             if let Some(m) = &why {
                 s.set_message(m.as_str());
             }
@@ -351,7 +351,7 @@ fn rerun(r: &TestResult) -> TestRerun {
         NonSuccessKind::Failure
     };
     let mut rerun = TestRerun::new(kind);
-    rerun.set_time(r.duration).set_type(status_key(r.status));
+    rerun.set_time(r.duration).set_type(r.status.name());
     if let Some(m) = reason(r) {
         rerun.set_message(xml_text(&m));
     }
@@ -440,6 +440,7 @@ fn attr_escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::exit_code::ExitCode;
     use std::collections::BTreeMap;
     use std::time::UNIX_EPOCH;
 
@@ -548,7 +549,7 @@ mod tests {
                 run_id: "r1".into(),
                 totals,
                 duration: Duration::from_millis(5_002),
-                exit_code: 1,
+                exit_code: ExitCode::FAILED,
                 stopped: Some(StopReason::FailFast),
             },
         ));
@@ -744,5 +745,13 @@ mod tests {
             .expect("suite");
         assert_eq!(suite.attribute("name"), Some("shard-1"));
         assert_eq!(suite.attribute("tests"), Some("0"));
+    }
+
+    /// The whole XML of a run with every status, retries and output, reviewed once: a change
+    /// to what CI systems read shows up as a snapshot diff.
+    #[test]
+    fn a_run_with_every_status_writes_the_reviewed_xml() {
+        let (events, _) = sample_run();
+        insta::assert_snapshot!("junit_every_status", build(&events));
     }
 }

@@ -18,8 +18,8 @@ pub use human::{
 pub use json::{event_to_json, JsonLinesWriter, OUTPUT_TAIL_BYTES, SCHEMA};
 pub use junit::{JunitError, JunitReport};
 pub use merge::{
-    detect_format, exit_code_rank, merge_files, merge_texts, worst_exit_code, MergeError, Merged,
-    ReportFormat, ReportText,
+    detect_format, merge_files, merge_texts, worst_exit_code, MergeError, Merged, ReportFormat,
+    ReportText,
 };
 pub use output_path::{OutputPathError, PathKind, UserPath};
 pub use text::{omitted_marker, render_output, terminal_safe, terminal_safe_lines};

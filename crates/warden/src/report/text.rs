@@ -94,20 +94,6 @@ fn needs_escape(c: char) -> bool {
         || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// Lowercase status as in the JSON contract (`pass`, `timeout`, ...).
-pub fn status_key(status: Status) -> &'static str {
-    match status {
-        Status::Pass => "pass",
-        Status::Fail => "fail",
-        Status::Timeout => "timeout",
-        Status::Skip => "skip",
-        Status::Flaky => "flaky",
-        Status::Leak => "leak",
-        Status::Error => "error",
-        Status::Oom => "oom",
-    }
-}
-
 /// How the main process ended, when that is worth saying: `exit 3`, `killed by SIGSEGV`.
 pub fn exit_description(r: &TestResult) -> Option<String> {
     match (&r.signal, r.exit_code) {

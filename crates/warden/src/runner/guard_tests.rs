@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::tests::{run_plan, script};
 use super::*;
-use crate::events::{Event, EventKind, GuardAction, Status, StopReason};
+use crate::events::{Event, EventKind, ExitCode, GuardAction, Status, StopReason};
 use crate::monitor::{GuardConfig, HostSampler};
 use crate::supervise::Limits;
 use crate::test_case::TestCase;
@@ -58,7 +58,7 @@ fn memory_over_the_threshold_from_the_start_runs_nothing_and_shuts_down() {
     let t0 = std::time::Instant::now();
     let (outcome, events) = run_plan(plan(d, tests, Some(config)));
 
-    assert_eq!(outcome.exit_code, GUARD_EXIT_CODE);
+    assert_eq!(outcome.exit_code, ExitCode::GUARD);
     assert_eq!(outcome.stopped, Some(StopReason::Guard));
     assert!(
         t0.elapsed() >= Duration::from_millis(650),
@@ -86,7 +86,10 @@ fn memory_over_the_threshold_from_the_start_runs_nothing_and_shuts_down() {
     match &events.last().unwrap().kind {
         EventKind::RunFinished {
             exit_code, stopped, ..
-        } => assert_eq!((*exit_code, *stopped), (42, Some(StopReason::Guard))),
+        } => assert_eq!(
+            (*exit_code, *stopped),
+            (ExitCode::GUARD, Some(StopReason::Guard))
+        ),
         other => panic!("{other:?}"),
     }
 }

@@ -5,7 +5,7 @@ mod scheduler;
 mod slots;
 
 pub use classify::{classify, SKIP_EXIT_CODE};
-pub use scheduler::{run, RunOutcome, RunPlan, StopRequest, GUARD_EXIT_CODE, NO_TESTS_EXIT_CODE};
+pub use scheduler::{run, RunOutcome, RunPlan, StopRequest};
 
 #[cfg(test)]
 mod guard_tests;

@@ -17,7 +17,9 @@ use crate::coverage::{self, Coverage};
 use crate::events::{
     CapturedOutput, Event, EventKind, GuardAction, RunInfo, Status, StopReason, TestResult, Totals,
 };
+use crate::exit_code::ExitCode;
 use crate::monitor::{Action, GuardConfig, RunningState, RunningTest};
+use crate::run_token;
 use crate::state::{remove_tree_within, RunDir};
 use crate::supervise::os::cgroup::CgroupRun;
 use crate::supervise::os::controllers::ControllerRun;
@@ -77,7 +79,7 @@ pub struct RunPlan {
     pub argv: Vec<String>,
     /// The run's exit code when nothing at all was selected (no test, nothing carried over):
     /// 4 with `--no-tests=fail`, else 0.
-    pub exit_when_empty: i32,
+    pub exit_when_empty: ExitCode,
     /// `TestSlow` each time a running test passes another multiple of this; `None` = never.
     pub slow_after: Option<Duration>,
     /// Ids of tests that run alone, as `@serial` ones do: they were running when the host
@@ -90,9 +92,6 @@ pub struct RunPlan {
     pub coverage: Option<Arc<Coverage>>,
 }
 
-/// Exit code of a run that selected no test, with `--no-tests=fail` (SPEC §5).
-pub const NO_TESTS_EXIT_CODE: i32 = 4;
-
 /// A request to stop the run from outside (a signal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StopRequest {
@@ -100,7 +99,7 @@ pub struct StopRequest {
     /// Kill running tests at once instead of TERM → grace → KILL.
     pub immediate: bool,
     /// The run's exit code when it stops this way (130 for SIGINT, 42 for the guard, ...).
-    pub exit_code: i32,
+    pub exit_code: ExitCode,
 }
 
 /// How the run ended.
@@ -109,7 +108,7 @@ pub struct RunOutcome {
     pub totals: Totals,
     /// 0 when every selected test passed or was skipped, 42 when the host guard stopped the
     /// run, else 1 (signals are the caller's).
-    pub exit_code: i32,
+    pub exit_code: ExitCode,
     pub stopped: Option<StopReason>,
     pub duration: Duration,
     /// Why the host guard stopped the run, with the readings (exit 42).
@@ -215,7 +214,7 @@ pub async fn run(
             let _ = r.cancel.send(how);
         }
     };
-    let mut stop_exit: Option<i32> = None;
+    let mut stop_exit: Option<ExitCode> = None;
     for r in &plan.carried {
         let mut r = r.clone();
         r.carried_over = true;
@@ -503,7 +502,7 @@ pub async fn run(
     totals.not_run = queue.len() as u32;
     // Orphans of the run that no test was charged with (their test had ended, or they shed
     // both token and mark) end with the run.
-    let run_token = [format!("WARDEN_RUN_ID={}", plan.run_id)];
+    let run_token = [run_token::run_entry(&plan.run_id)];
     let escaped = kill_unclaimed(|pid| owned_by(pid, Some(mark::run_marks(mark_base)), &run_token));
     if !escaped.is_empty() {
         let list: Vec<String> = escaped
@@ -549,11 +548,11 @@ pub async fn run(
     }
     let duration = started.elapsed();
     let exit_code = stop_exit.unwrap_or(if stopped == Some(StopReason::Guard) {
-        GUARD_EXIT_CODE
+        ExitCode::GUARD
     } else if nothing_selected {
         plan.exit_when_empty
     } else {
-        i32::from(any_failure)
+        ExitCode::of_failure(any_failure)
     });
     on_event(Event::now(EventKind::RunFinished {
         run_id: plan.run_id.clone(),
@@ -584,9 +583,6 @@ fn run_info(plan: &RunPlan) -> RunInfo {
         mem_threshold: plan.guard.as_ref().map(|g| g.mem_threshold),
     }
 }
-
-/// Exit code of a run the host guard stopped (SPEC §5).
-pub const GUARD_EXIT_CODE: i32 = 42;
 
 async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
     match at {
@@ -668,9 +664,8 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
         .iter()
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
+    env.extend(run_token::test_env(&plan.run_id, &test.id));
     env.extend([
-        ("WARDEN_RUN_ID".to_string(), plan.run_id.clone()),
-        ("WARDEN_TEST_ID".to_string(), test.id.clone()),
         ("WARDEN_WORKER".to_string(), worker.to_string()),
         ("WARDEN_ATTEMPT".to_string(), attempt.to_string()),
         (
@@ -691,10 +686,7 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
         },
         echo: !plan.capture,
     });
-    let token = vec![
-        format!("WARDEN_RUN_ID={}", plan.run_id),
-        format!("WARDEN_TEST_ID={}", test.id),
-    ];
+    let token = run_token::test_entries(&plan.run_id, &test.id);
     SpawnSpec {
         token,
         mark: None,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::*;
-use crate::events::{Event, EventKind, Status, TestResult};
+use crate::events::{Event, EventKind, ExitCode, Status, TestResult};
 use crate::test_case::TestCase;
 
 /// An executable `#!/bin/sh` test with `body`, written into `dir`. Shared with guard_tests.
@@ -48,7 +48,7 @@ pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         container: None,
         sample_host: false,
         argv: Vec::new(),
-        exit_when_empty: 0,
+        exit_when_empty: ExitCode::PASSED,
         slow_after: None,
         alone: Default::default(),
         partition: None,
@@ -226,7 +226,10 @@ fn retries_make_flaky_and_fail_fast_stops() {
             .count(),
         1
     );
-    assert_eq!((outcome.totals.flaky, outcome.exit_code), (1, 0));
+    assert_eq!(
+        (outcome.totals.flaky, outcome.exit_code),
+        (1, ExitCode::PASSED)
+    );
 
     let mut tests = vec![
         script(d, "a_fail_test.sh", "exit 1"),

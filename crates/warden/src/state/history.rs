@@ -325,7 +325,7 @@ impl History {
         stmt.execute(params![
             run_id,
             r.id,
-            status_name(r.status),
+            r.status.name(),
             r.attempt,
             sql_int(r.duration.as_millis()),
             r.peak_rss_bytes.map(sql_int),
@@ -426,7 +426,7 @@ impl History {
         for row in rows {
             let (test, status) = row.map_err(&err)?;
             any = true;
-            if parse_status(&status).is_some_and(Status::is_failure) {
+            if Status::parse(&status).is_some_and(Status::is_failure) {
                 failed.push(test);
             }
         }
@@ -472,7 +472,7 @@ impl History {
             };
             let (mut total_ms, mut timed) = (0i64, 0i64);
             for (status, ms) in finals.values() {
-                let status = parse_status(status);
+                let status = Status::parse(status);
                 match status {
                     Some(Status::Pass) => s.passed += 1,
                     Some(Status::Flaky) => {
@@ -531,7 +531,7 @@ impl History {
                 }
                 let status: String = row.get(1).map_err(&err)?;
                 seen.push(run);
-                if let Some(s) = parse_status(&status) {
+                if let Some(s) = Status::parse(&status) {
                     statuses.push(s);
                 }
             }
@@ -700,34 +700,6 @@ fn now_text() -> String {
 /// SQLite integers are i64; larger values (never seen in practice) saturate.
 fn sql_int<T: TryInto<i64>>(v: T) -> i64 {
     v.try_into().unwrap_or(i64::MAX)
-}
-
-/// The status as stored: the same word as in the JSON report.
-fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Pass => "pass",
-        Status::Fail => "fail",
-        Status::Timeout => "timeout",
-        Status::Skip => "skip",
-        Status::Flaky => "flaky",
-        Status::Leak => "leak",
-        Status::Error => "error",
-        Status::Oom => "oom",
-    }
-}
-
-fn parse_status(s: &str) -> Option<Status> {
-    Some(match s {
-        "pass" => Status::Pass,
-        "fail" => Status::Fail,
-        "timeout" => Status::Timeout,
-        "skip" => Status::Skip,
-        "flaky" => Status::Flaky,
-        "leak" => Status::Leak,
-        "error" => Status::Error,
-        "oom" => Status::Oom,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

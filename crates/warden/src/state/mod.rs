@@ -3,10 +3,12 @@ pub mod history;
 pub mod invocation;
 pub mod journal;
 mod lock;
+mod persist;
 pub mod registry;
 mod remove;
 pub mod resume;
 mod run_dir;
+mod selection_fingerprint;
 pub use history::{History, HistoryError, TestStats};
 pub use invocation::Invocation;
 pub use journal::{
@@ -14,6 +16,7 @@ pub use journal::{
     JournalContents, JournalError, TestRecord,
 };
 pub use lock::{LockError, StateLock};
+pub use persist::Persistence;
 pub use remove::{remove_tree_within, Unfinished};
 pub use resume::{
     find_checkpoint, plan_resume, plan_resume_from, Checkpoint, ResumeError, ResumePlan,

@@ -4,4 +4,4 @@ mod process;
 mod reap;
 
 pub use process::{serve, Watchdog, WATCHDOG_COMMAND};
-pub use reap::{reap_run, run_token, Reaped, INTERRUPTED_FILE};
+pub use reap::{reap_run, Reaped, INTERRUPTED_FILE};

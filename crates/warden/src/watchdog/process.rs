@@ -35,7 +35,7 @@ impl Watchdog {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             // Never mistaken for a test process, whatever warden's own environment holds.
-            .env_remove("WARDEN_RUN_ID")
+            .env_remove(crate::run_token::RUN_ID_VAR)
             .env_remove("WARDEN_TEST_ID");
         // Its own session: a Ctrl-C or a kill of warden's process group does not reach it.
         // SAFETY: setsid is async-signal-safe.

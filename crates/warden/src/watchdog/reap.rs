@@ -48,11 +48,6 @@ impl Reaped {
     }
 }
 
-/// The token every process of the run carries.
-pub fn run_token(run_id: &str) -> String {
-    format!("WARDEN_RUN_ID={run_id}")
-}
-
 /// Whether `path` is one warden made for this run: its cgroup and temp root are both named
 /// `warden-<run-id>`. Anything else in an entry is not removed, whoever wrote it: killing a
 /// cgroup tree or deleting a directory on the word of a JSON file needs that much proof.
@@ -76,7 +71,7 @@ pub fn reap_run(
         run_id: entry.run_id.clone(),
         ..Reaped::default()
     };
-    let token = [run_token(&entry.run_id)];
+    let token = [crate::run_token::run_entry(&entry.run_id)];
     let mut cgroup_dirs = Vec::new();
     let candidates = entry.cgroup_dir.iter().chain(&entry.extra_cgroup_dirs);
     for dir in candidates.filter(|d| d.is_dir()) {

@@ -2,6 +2,7 @@
 //! charts under it, failure cards, the smaller panels and the tests table, with the style and
 //! script inline so that the one file is the whole report.
 
+use crate::exit_code::ExitCode;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -64,15 +65,7 @@ fn verdict(model: &Model) -> (&'static str, &'static str) {
     let Some(f) = &model.finished else {
         return ("INCOMPLETE", "stop");
     };
-    let word = match f.exit_code {
-        0 => "PASSED",
-        1 => "FAILED",
-        42 => "STOPPED BY THE GUARD",
-        130 | 143 | 129 => "INTERRUPTED",
-        2 => "USAGE ERROR",
-        43 => "NOT RESUMED",
-        _ => "FAILED",
-    };
+    let word = ExitCode::from_raw(f.exit_code).verdict();
     (word, exit_class(f.exit_code))
 }
 

@@ -1,6 +1,7 @@
 //! The page as a whole: what it holds, that it holds nothing from outside, that hostile test
 //! names and output stay text, and that a big run stays a small file.
 
+use crate::exit_code::ExitCode;
 use std::collections::HashMap;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -197,7 +198,7 @@ fn sample() -> Vec<Event> {
                     ..Totals::default()
                 },
                 duration: Duration::from_millis(510),
-                exit_code: 1,
+                exit_code: ExitCode::FAILED,
                 stopped: None,
             },
         ),
@@ -307,7 +308,7 @@ fn hostile_names_and_output_stay_text() {
                 run_id: "r".into(),
                 totals: Totals::default(),
                 duration: Duration::from_millis(10),
-                exit_code: 1,
+                exit_code: ExitCode::FAILED,
                 stopped: None,
             },
         ),
@@ -429,7 +430,7 @@ pub(crate) fn big_run(n: usize, workers: usize) -> Vec<Event> {
             run_id: "big".into(),
             totals: Totals::default(),
             duration: Duration::from_millis(span_ms),
-            exit_code: 1,
+            exit_code: ExitCode::FAILED,
             stopped: None,
         },
     ));
@@ -516,7 +517,7 @@ fn timeline_snapshot() {
                     ..Totals::default()
                 },
                 duration: Duration::from_millis(1000),
-                exit_code: 0,
+                exit_code: ExitCode::PASSED,
                 stopped: None,
             },
         ),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use super::{json, junit};
+use crate::exit_code::ExitCode;
 
 /// The two report formats warden writes and can merge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,7 +44,7 @@ pub struct Merged {
     pub tests: usize,
     /// Of those, how many failed in any way (JUnit: `<failure>` or `<error>`).
     pub failed: usize,
-    /// The worst exit code the reports recorded (see [`exit_code_rank`]); `None` for JUnit
+    /// The worst exit code the reports recorded (see [`ExitCode::merge_rank`]); `None` for JUnit
     /// reports that carry no `exit_code` property (written by another tool).
     pub exit_code: Option<i32>,
     /// Things worth telling the user that do not stop the merge (a test in two shards).
@@ -158,38 +159,12 @@ pub fn merge_texts(reports: &[ReportText]) -> Result<Merged, MergeError> {
     }
 }
 
-/// How bad an exit code is, for picking the one exit code of merged shards (higher = worse).
-/// A shard that did not run all its tests outranks one whose tests failed, because a merged
-/// `1` would hide that part of the suite never ran:
-///
-/// | rank | code | meaning (SPEC §5) |
-/// |---|---|---|
-/// | 8 | 2 | usage or configuration error: the shard ran nothing |
-/// | 7 | 43 | `--resume` impossible: the shard ran nothing |
-/// | 6, 5, 4 | 130, 143, 129 | stopped by SIGINT, SIGTERM, SIGHUP: resumable |
-/// | 3 | 42 | stopped by `--self-protect`: resumable |
-/// | 2 | any other non-zero code | not a code warden gives: something outside it failed |
-/// | 1 | 1 | tests failed |
-/// | 0 | 0 | every test passed or was skipped |
-pub fn exit_code_rank(code: i32) -> u8 {
-    match code {
-        0 => 0,
-        1 => 1,
-        42 => 3,
-        129 => 4,
-        143 => 5,
-        130 => 6,
-        43 => 7,
-        2 => 8,
-        _ => 2,
-    }
-}
-
-/// The worst of some exit codes by [`exit_code_rank`]; `None` when there are none.
+/// The worst of some exit codes by [`ExitCode::merge_rank`]; `None` when there are none.
 pub fn worst_exit_code(codes: impl IntoIterator<Item = i32>) -> Option<i32> {
+    let rank = |c: i32| ExitCode::from_raw(c).merge_rank();
     // Among unknown codes of equal rank, the first one given wins, so the result is stable.
     codes.into_iter().fold(None, |worst, c| match worst {
-        Some(w) if exit_code_rank(w) >= exit_code_rank(c) => Some(w),
+        Some(w) if rank(w) >= rank(c) => Some(w),
         _ => Some(c),
     })
 }
@@ -241,12 +216,6 @@ mod tests {
     fn the_worst_exit_code_follows_the_documented_order() {
         let order = [0, 1, 7, 42, 129, 143, 130, 43, 2];
         for pair in order.windows(2) {
-            assert!(
-                exit_code_rank(pair[0]) < exit_code_rank(pair[1]),
-                "{} should rank below {}",
-                pair[0],
-                pair[1]
-            );
             assert_eq!(worst_exit_code([pair[1], pair[0]]), Some(pair[1]));
             assert_eq!(worst_exit_code([pair[0], pair[1]]), Some(pair[1]));
         }

@@ -8,6 +8,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::input::{worst_exit_code, MergeError, Merged, ReportFormat, ReportText};
+use crate::events::Status;
 use crate::report::json::SCHEMA;
 
 /// Counters of `run-finished` that add up across shards. The first eight are required by
@@ -23,9 +24,6 @@ const REQUIRED_COUNTS: [&str; 8] = [
     "errors",
 ];
 const OPTIONAL_COUNTS: [&str; 2] = ["cancelled", "not_run"];
-
-/// `status` values of a failed test (SPEC §10).
-const FAILING: [&str; 5] = ["fail", "timeout", "leak", "error", "oom"];
 
 /// One shard's report, parsed.
 struct Shard<'a> {
@@ -238,7 +236,7 @@ pub(super) fn merge(reports: &[ReportText]) -> Result<Merged, MergeError> {
     let failed = shards
         .iter()
         .flat_map(|s| &s.finished_tests)
-        .filter(|(_, status)| FAILING.contains(&status.as_str()))
+        .filter(|(_, status)| Status::parse(status).is_some_and(Status::is_failure))
         .count();
     Ok(Merged {
         format: ReportFormat::JsonLines,
@@ -412,6 +410,7 @@ fn duplicates(shards: &[Shard<'_>]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use crate::exit_code::ExitCode;
     use std::time::{Duration, UNIX_EPOCH};
 
     use serde_json::json;
@@ -474,7 +473,7 @@ mod tests {
                 run_id: run_id.into(),
                 totals,
                 duration: Duration::from_millis(100 + start_ms),
-                exit_code,
+                exit_code: ExitCode::from_raw(exit_code),
                 stopped,
             },
         );

@@ -192,6 +192,7 @@ fn exit_code_property(suite: Node) -> Option<i32> {
 
 #[cfg(test)]
 mod tests {
+    use crate::exit_code::ExitCode;
     use std::time::{Duration, UNIX_EPOCH};
 
     use super::super::input::merge_texts;
@@ -226,7 +227,7 @@ mod tests {
             run_id: run_id.into(),
             totals,
             duration: Duration::from_millis(1_500),
-            exit_code,
+            exit_code: ExitCode::from_raw(exit_code),
             stopped: None,
         }));
         report.to_xml()

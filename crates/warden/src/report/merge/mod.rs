@@ -5,6 +5,6 @@ mod junit;
 mod shards;
 
 pub use input::{
-    detect_format, exit_code_rank, merge_files, merge_texts, worst_exit_code, MergeError, Merged,
-    ReportFormat, ReportText,
+    detect_format, merge_files, merge_texts, worst_exit_code, MergeError, Merged, ReportFormat,
+    ReportText,
 };

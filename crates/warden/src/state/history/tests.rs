@@ -121,25 +121,6 @@ fn rows_hold_what_was_recorded() {
 }
 
 #[test]
-fn status_names_match_the_json_report() {
-    for s in [
-        Status::Pass,
-        Status::Fail,
-        Status::Timeout,
-        Status::Skip,
-        Status::Flaky,
-        Status::Leak,
-        Status::Error,
-        Status::Oom,
-    ] {
-        let json = serde_json::to_value(s).unwrap();
-        assert_eq!(json, status_name(s));
-        assert_eq!(parse_status(status_name(s)), Some(s));
-    }
-    assert_eq!(parse_status("bogus"), None);
-}
-
-#[test]
 fn expected_duration_is_the_mean_of_the_last_five() {
     let tmp = tempfile::tempdir().unwrap();
     let h = open_in(tmp.path());

@@ -259,7 +259,9 @@ mod tests {
         let run = match CgroupRun::create(&format!("unit-{}", std::process::id())) {
             Ok(r) => r,
             Err(why) => {
-                eprintln!("skipping: no cgroup: {why}");
+                crate::supervise::os::require::skip_without_cgroups(format_args!(
+                    "no cgroup: {why}"
+                ));
                 return;
             }
         };

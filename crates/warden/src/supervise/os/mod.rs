@@ -15,6 +15,8 @@ pub mod controllers;
 pub mod mark;
 /// Where a run's cgroups go on the v2 hierarchy so that controllers can be enabled.
 pub mod placement;
+#[cfg(test)]
+pub(crate) mod require;
 /// rlimits set between fork and exec.
 pub mod rlimit;
 /// Starting a test's main process with clone(CLONE_VM | CLONE_VFORK) instead of fork.

@@ -102,7 +102,10 @@ fn memory_cap_in_real_cgroups() {
     let v2 = CgroupRun::create(&id).ok();
     let ctl = ControllerRun::create(&id, v2.as_ref());
     if ctl.memory().is_none() {
-        eprintln!("skipping: no memory controller: {:?}", ctl.notes());
+        crate::supervise::os::require::skip_without_cgroups(format_args!(
+            "no memory controller: {:?}",
+            ctl.notes()
+        ));
         if let Some(v2) = &v2 {
             v2.remove();
         }

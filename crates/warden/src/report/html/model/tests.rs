@@ -2,6 +2,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
 use crate::events::{Event, EventKind, RunInfo, StopReason, TestResult, Totals};
+use crate::exit_code::ExitCode;
 use crate::report::html::input::{parse_line, parse_value};
 use crate::report::json::JsonLinesWriter;
 use crate::report::{event_to_json, merge_texts, ReportText};
@@ -50,7 +51,7 @@ fn finished(exit_code: i32) -> EventKind {
         run_id: "r1".into(),
         totals: Totals::default(),
         duration: Duration::from_millis(900),
-        exit_code,
+        exit_code: ExitCode::from_raw(exit_code),
         stopped: None,
     }
 }

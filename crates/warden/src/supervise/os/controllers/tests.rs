@@ -121,7 +121,9 @@ const ALLOC: &str = "python3 -c 'import sys; b = bytearray(b\"x\") * (int(sys.ar
 #[test]
 fn memory_cap_kills_and_peak_is_measured_per_test() {
     if !host_has("memory") {
-        eprintln!("skipping: this host offers no memory controller to this process");
+        crate::supervise::os::require::skip_without_cgroups(
+            "this host offers no memory controller to this process",
+        );
         return;
     }
     let runs = Runs::new("mem");
@@ -184,7 +186,9 @@ fn memory_cap_kills_and_peak_is_measured_per_test() {
 #[test]
 fn pids_cap_stops_forks() {
     if !host_has("pids") {
-        eprintln!("skipping: this host offers no pids controller to this process");
+        crate::supervise::os::require::skip_without_cgroups(
+            "this host offers no pids controller to this process",
+        );
         return;
     }
     let runs = Runs::new("pids");

@@ -142,7 +142,7 @@ fn own_session_stdin_null_no_fds_of_ours_signals_as_with_std() {
 fn joins_the_cgroup_before_exec() {
     let id = format!("spawn-test-{}", std::process::id());
     let Ok(run_cg) = CgroupRun::create(&id) else {
-        eprintln!("skipped: no writable cgroup v2 here");
+        crate::supervise::os::require::skip_without_cgroups("no writable cgroup v2 here");
         return;
     };
     let slot = run_cg.test("w0").unwrap();
