@@ -419,6 +419,27 @@ mod tests {
     }
 
     #[test]
+    fn coverage_mounts_the_tests_own_dir_writable_at_the_same_path() {
+        let mut r = run(ContainerConfig::default());
+        let a = r
+            .spec_for(&process(), "test/a b_test.sh", 1)
+            .unwrap()
+            .run_args();
+        assert!(!values(&a, "--mount").iter().any(|m| m.contains("coverage")));
+        r.coverage_root = Some("/home/u/proj/.warden/runs/r1/coverage".into());
+        let a = r
+            .spec_for(&process(), "test/a b_test.sh", 1)
+            .unwrap()
+            .run_args();
+        let dir = "/home/u/proj/.warden/runs/r1/coverage/test__a b_test.sh";
+        assert!(
+            values(&a, "--mount")
+                .contains(&format!("type=bind,source={dir},target={dir}").as_str()),
+            "{a:?}"
+        );
+    }
+
+    #[test]
     fn default_command_line_is_hardened() {
         let mut config = ContainerConfig::default();
         config.env.insert("A".into(), "container".into());
