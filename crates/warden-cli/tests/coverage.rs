@@ -229,6 +229,9 @@ fn gcc_tests_keep_their_own_gcda_and_the_merge_covers_both() {
     assert!(std::fs::read_to_string(&txt)
         .unwrap()
         .contains("src/prog.c"));
+    // Cobertura XML for CI beside it.
+    let xml = std::fs::read_to_string(txt.with_file_name("gcov.xml")).unwrap();
+    assert!(xml.contains("<coverage") && xml.contains("prog.c"), "{xml}");
     let json = txt.with_file_name("gcov.json");
     let counts =
         gcovr_counts(&serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap());
@@ -521,6 +524,8 @@ fn python_coverage_is_combined_over_tests() {
     let py = coverage_event(&ev, "python");
     let merged = PathBuf::from(py["merged"].as_str().unwrap_or_else(|| panic!("{py}")));
     assert!(merged.ends_with("coverage-merged/python.coverage"));
+    let xml = std::fs::read_to_string(merged.with_file_name("python.xml")).unwrap();
+    assert!(xml.contains("<coverage") && xml.contains("mod.py"), "{xml}");
     let report = Command::new(&coverage)
         .args(["report", "-m"])
         .current_dir(sb.path())

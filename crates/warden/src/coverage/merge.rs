@@ -179,6 +179,8 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
             };
             let txt = out.join("gcov.txt");
             let json = out.join("gcov.json");
+            // Cobertura XML, which CI systems show.
+            let xml = out.join("gcov.xml");
             let result = tools::run(
                 &gcovr,
                 [
@@ -189,6 +191,8 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                     "--json".as_ref(),
                     json.as_os_str(),
                     "--json-pretty".as_ref(),
+                    "--xml".as_ref(),
+                    xml.as_os_str(),
                     cov.root.as_os_str(),
                 ],
                 &cov.project,
@@ -258,7 +262,16 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
             // The output file is named the way every coverage.py version understands.
             let env = [("COVERAGE_FILE", target.as_os_str())];
             let result = tools::run(&tool, args, &cov.project, &env);
-            ran(&tool, result.map(|_| target))
+            let mut m = ran(&tool, result.map(|_| target.clone()));
+            if m.result.is_some() {
+                // Cobertura XML beside it, for CI; the data file is the result either way.
+                let xml = out.join("python.xml");
+                let args = ["xml".as_ref(), "-o".as_ref(), xml.as_os_str()];
+                if let Err(e) = tools::run(&tool, args, &cov.project, &env) {
+                    m.problem = Some(format!("no python.xml: {e}"));
+                }
+            }
+            m
         }
     }
 }
