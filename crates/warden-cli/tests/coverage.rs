@@ -541,6 +541,76 @@ fn python_coverage_is_combined_over_tests() {
     assert!(line.contains("100%"), "{report}");
 }
 
+/// The interpreter a coverage.py script runs with (its `#!` line).
+fn interpreter_of(script: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(script).unwrap();
+    let line = text.lines().next().unwrap_or_default();
+    let program = line.trim_start_matches("#!").split_whitespace().next();
+    PathBuf::from(program.unwrap_or_else(|| panic!("no #! line in {}", script.display())))
+}
+
+#[test]
+fn python_subprocesses_are_measured_through_coverage_process_start() {
+    let Some(coverage) = tool(&["coverage", "python3-coverage", "coverage3"]) else {
+        return;
+    };
+    let python = interpreter_of(&coverage);
+    let sb = Sandbox::new();
+    sb.mkdir("registry");
+    // Measurement starts in every interpreter that finds COVERAGE_PROCESS_START set: the
+    // standard coverage.py set-up for subprocesses (here through sitecustomize).
+    sb.write(".coveragerc", "[run]\nparallel = true\n");
+    sb.write(
+        "site/sitecustomize.py",
+        "import coverage\ncoverage.process_startup()\n",
+    );
+    sb.write(
+        "src/main.py",
+        "import subprocess, sys\nsubprocess.run([sys.executable, 'src/child.py', sys.argv[1]], check=True)\n",
+    );
+    sb.write(
+        "src/child.py",
+        "import sys\nif sys.argv[1] == 'alpha':\n    print('alpha')\nelse:\n    print('beta')\n",
+    );
+    for arg in ["alpha", "beta"] {
+        sb.write_executable(
+            &format!("tests/{arg}_test.sh"),
+            &format!(
+                "#!/bin/sh\ncd ..\nPYTHONPATH=site exec {} src/main.py {arg}\n",
+                python.display()
+            ),
+        );
+    }
+    let out = warden(&sb)
+        .args(["run", "--coverage", "tests", "--json", "ev.jsonl"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    let ev = events(&sb, "ev.jsonl");
+    for dir in coverage_dirs(&ev).values() {
+        // The test's interpreter and the one it started.
+        let data = files_ending(dir, "");
+        assert_eq!(data.len(), 2, "{dir:?}: {data:?}");
+    }
+    let py = coverage_event(&ev, "python");
+    assert_eq!(
+        (py["tests"].as_u64(), py["files"].as_u64()),
+        (Some(2), Some(4))
+    );
+    let merged = py["merged"].as_str().unwrap_or_else(|| panic!("{py}"));
+    let report = Command::new(&coverage)
+        .args(["report", "-m", "--include=src/child.py"])
+        .current_dir(sb.path())
+        .env("COVERAGE_FILE", merged)
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&report.stdout);
+    let line = report
+        .lines()
+        .find(|l| l.contains("child.py"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(line.contains("100%"), "{report}");
+}
+
 #[test]
 fn without_coverage_no_variable_is_set_and_with_it_all_are() {
     let sb = Sandbox::new();
