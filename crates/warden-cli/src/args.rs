@@ -292,10 +292,11 @@ pub struct RunArgs {
     /// Per-test rlimits: no core files, files up to 1 GiB, at most 4096 open files
     #[arg(long, help_heading = "Host and test limits")]
     pub safe_mode: bool,
-    /// Give every test its own coverage directory, <run dir>/coverage/<test>/, through the
-    /// variables each toolchain's coverage runtime reads (LLVM_PROFILE_FILE, GCOV_PREFIX,
-    /// GOCOVERDIR, NODE_V8_COVERAGE, COVERAGE_FILE); merge them at the end with the tools on
-    /// PATH (see docs/coverage.md)
+    /// Per-test coverage: each test writes to <run dir>/coverage/<test>/ through the variables
+    /// the coverage runtimes read (LLVM_PROFILE_FILE, GCOV_PREFIX, GOCOVERDIR,
+    /// NODE_V8_COVERAGE, COVERAGE_FILE); build with coverage yourself (gcc --coverage, rustc -C
+    /// instrument-coverage, go build -cover, coverage run -p). Merged at the end with the tools
+    /// on PATH (docs/coverage.md)
     #[arg(long, help_heading = "Reports")]
     pub coverage: bool,
     /// Write a JUnit XML report to FILE
