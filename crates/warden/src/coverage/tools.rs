@@ -104,12 +104,15 @@ where
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
+    // The last two lines: the cause is often just above the final "error: ..." (llvm-profdata:
+    // "unsupported instrumentation profile format version", then "no profile can be merged").
     let said = String::from_utf8_lossy(&out.stderr);
-    let said = said
+    let lines: Vec<&str> = said
         .lines()
-        .rfind(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let said = lines[lines.len().saturating_sub(2)..].join("; ");
     Err(format!(
         "{} failed ({}){}{}",
         name.to_string_lossy(),
@@ -137,16 +140,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_failing_tool_is_named_with_its_last_words() {
+    fn a_failing_tool_is_named_with_its_last_two_lines() {
         let err = run(
             Path::new("/bin/sh"),
-            ["-c", "echo one >&2; echo 'bad input' >&2; exit 3"],
+            [
+                "-c",
+                "echo zero >&2; echo one >&2; echo >&2; echo 'bad input' >&2; exit 3",
+            ],
             Path::new("/"),
             &[],
         )
         .unwrap_err();
         assert!(err.starts_with("sh failed ("), "{err}");
-        assert!(err.ends_with(": bad input"), "{err}");
+        assert!(err.ends_with("): one; bad input"), "{err}");
         assert_eq!(
             run(Path::new("/bin/sh"), ["-c", "echo ok"], Path::new("/"), &[]).unwrap(),
             "ok\n"
