@@ -353,6 +353,35 @@ mod tests {
     use crate::events::{Leak, Subtests};
     use crate::report::text::fixtures::{output, result, with_everything};
 
+    #[test]
+    fn coverage_lines_say_where_the_result_or_the_raw_data_is() {
+        let mut c = CoverageSummary {
+            kind: crate::events::CoverageKind::Gcov,
+            tests: 1,
+            files: 2,
+            raw_dir: "/r/coverage".into(),
+            merged: Some("/r/coverage-merged/gcov.txt".into()),
+            tool: Some("gcovr".into()),
+            command: None,
+            problem: None,
+        };
+        assert_eq!(
+            coverage_line(&c),
+            "coverage gcov: 1 test, 2 files merged by gcovr into /r/coverage-merged/gcov.txt"
+        );
+        c.merged = None;
+        c.problem = Some("no gcovr on PATH".into());
+        c.command = Some("gcovr --txt x /r/coverage".into());
+        assert_eq!(
+            coverage_line(&c),
+            "coverage gcov: 1 test, 2 files not merged (no gcovr on PATH); raw data in \
+             /r/coverage/<test>/; merge with: gcovr --txt x /r/coverage"
+        );
+        // A path is echoed like every other: no escape sequence reaches the terminal.
+        c.raw_dir = "/r/\x1b[2J".into();
+        assert!(!coverage_line(&c).contains('\x1b'));
+    }
+
     const PLAIN: HumanStyle = HumanStyle {
         color: false,
         verbose: false,
