@@ -148,6 +148,8 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                 return missing("llvm-profdata");
             }
             let target = out.join("coverage.profdata");
+            // Thousands of tests' files do not fit on a command line: they go in a list.
+            let list = input_list(&found.files, &out.join("profraw-files.txt"));
             let mut errors = Vec::new();
             for tool in &candidates {
                 let mut args: Vec<&OsStr> = vec![
@@ -156,7 +158,10 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                     "-o".as_ref(),
                     target.as_os_str(),
                 ];
-                args.extend(found.files.iter().map(|f| f.as_os_str()));
+                match &list {
+                    Some(list) => args.extend(["-f".as_ref(), list.as_os_str()]),
+                    None => args.extend(found.files.iter().map(|f| f.as_os_str())),
+                }
                 match tools::run(tool, args, &cov.project, &[]) {
                     Ok(_) => return ran(tool, Ok(target)),
                     // An older llvm-profdata cannot read a newer format: try the next one.
@@ -257,11 +262,15 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                 return missing("coverage (coverage.py)");
             };
             let target = out.join("python.coverage");
-            let mut args: Vec<&OsStr> = vec!["combine".as_ref(), "--keep".as_ref()];
-            args.extend(found.files.iter().map(|f| f.as_os_str()));
             // The output file is named the way every coverage.py version understands.
             let env = [("COVERAGE_FILE", target.as_os_str())];
-            let result = tools::run(&tool, args, &cov.project, &env);
+            // In batches that fit on a command line, each appended to the last.
+            let result = found.files.chunks(PYTHON_BATCH).try_for_each(|batch| {
+                let mut args: Vec<&OsStr> =
+                    vec!["combine".as_ref(), "--append".as_ref(), "--keep".as_ref()];
+                args.extend(batch.iter().map(|f| f.as_os_str()));
+                tools::run(&tool, args, &cov.project, &env).map(drop)
+            });
             let mut m = ran(&tool, result.map(|_| target.clone()));
             if m.result.is_some() {
                 // Cobertura XML beside it, for CI; the data file is the result either way.
@@ -274,6 +283,23 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
             m
         }
     }
+}
+
+/// Data files given to one `coverage combine`: well below any command-line limit.
+const PYTHON_BATCH: usize = 500;
+
+/// `llvm-profdata -f` input: one `weight,path` per line (the weight keeps a comma in a path
+/// from being read as one). `None` when a path cannot be a line or the list cannot be written:
+/// the files are then passed as arguments.
+fn input_list(files: &[PathBuf], list: &Path) -> Option<PathBuf> {
+    let mut text = String::new();
+    for f in files {
+        let p = f.to_str().filter(|p| !p.contains('\n') && p.trim() == *p)?;
+        text.push_str("1,");
+        text.push_str(p);
+        text.push('\n');
+    }
+    std::fs::write(list, text).ok().map(|()| list.to_path_buf())
 }
 
 /// The command that merges one kind by hand, from anywhere.
