@@ -572,6 +572,23 @@ mod tests {
     }
 
     #[test]
+    fn the_llvm_input_list_weighs_every_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let list = tmp.path().join("list.txt");
+        let files = [
+            PathBuf::from("/r/a,b/1.profraw"),
+            PathBuf::from("/r/c d/2.profraw"),
+        ];
+        assert_eq!(input_list(&files, &list), Some(list.clone()));
+        assert_eq!(
+            std::fs::read_to_string(&list).unwrap(),
+            "1,/r/a,b/1.profraw\n1,/r/c d/2.profraw\n"
+        );
+        // A path that cannot be one line goes on the command line instead.
+        assert_eq!(input_list(&[PathBuf::from("/r/x\ny.profraw")], &list), None);
+    }
+
+    #[test]
     fn a_missing_tool_leaves_the_command() {
         let tmp = tempfile::tempdir().unwrap();
         let cov = Coverage {
