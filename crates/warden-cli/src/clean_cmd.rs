@@ -39,7 +39,7 @@ pub fn sweep(
         let entry: RunEntry = match entry {
             Ok(e) => e,
             Err(e) => {
-                problems.push(e);
+                problems.push(e.to_string());
                 continue;
             }
         };

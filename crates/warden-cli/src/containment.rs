@@ -98,7 +98,7 @@ impl Containment {
         }
         let disabled = std::env::var_os(DISABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
         if let Some(w) = degraded::warning(&degraded::Containment {
-            no_cgroup: no_cgroup.as_deref(),
+            no_cgroup: no_cgroup.as_ref(),
             controllers: &controllers,
             disabled,
             systemd_failed: systemd_scope::failure(),

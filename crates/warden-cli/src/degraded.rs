@@ -2,6 +2,7 @@
 //! issue 10, "degraded containment is silent"): what is lost, and what would give it back.
 
 use warden::supervise::os::controllers::ControllerRun;
+use warden::supervise::os::no_cgroup::NoCgroup;
 
 /// Where the docs explain each placement and how to get one.
 pub const DOCS: &str = "docs/cgroups.md";
@@ -9,7 +10,7 @@ pub const DOCS: &str = "docs/cgroups.md";
 /// What the host gave the run, as far as the warning is concerned.
 pub struct Containment<'a> {
     /// Why there is no v2 cgroup for tracking, when there is none.
-    pub no_cgroup: Option<&'a str>,
+    pub no_cgroup: Option<&'a NoCgroup>,
     pub controllers: &'a ControllerRun,
     /// The run was asked to go without cgroups (`WARDEN_NO_CGROUP`): nothing to warn about.
     pub disabled: bool,

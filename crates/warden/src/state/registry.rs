@@ -130,11 +130,32 @@ fn valid_run_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// An entry of the registry (or the whole registry) that is not used, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum EntryError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("registry dir {} is {why}: its entries are not trusted", .dir.display())]
+    Untrusted { dir: PathBuf, why: String },
+    #[error("{}: not a run entry: {source}", .path.display())]
+    NotAnEntry {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{}: run id `{run_id}` does not match the file name", .path.display())]
+    IdMismatch { path: PathBuf, run_id: String },
+}
+
 /// Refuses a registry dir that another user could have planted entries in: a symlink, owned
 /// by someone other than this user (or root), or writable by group or others.
-fn check_private(dir: &Path) -> Result<(), String> {
-    let meta =
-        fs::symlink_metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+fn check_private(dir: &Path) -> Result<(), EntryError> {
+    let meta = fs::symlink_metadata(dir).map_err(|source| EntryError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let me = nix::unistd::geteuid().as_raw();
     let why = if !meta.is_dir() {
         Some("not a directory".to_string())
@@ -149,17 +170,17 @@ fn check_private(dir: &Path) -> Result<(), String> {
         None
     };
     match why {
-        Some(why) => Err(format!(
-            "registry dir {} is {why}: its entries are not trusted",
-            dir.display()
-        )),
+        Some(why) => Err(EntryError::Untrusted {
+            dir: dir.to_path_buf(),
+            why,
+        }),
         None => Ok(()),
     }
 }
 
 /// Every entry in the registry; unreadable or untrusted ones come back as errors naming the
 /// file (or the whole dir, when it is not private).
-pub fn entries(dir: &Path) -> Vec<Result<RunEntry, String>> {
+pub fn entries(dir: &Path) -> Vec<Result<RunEntry, EntryError>> {
     let Ok(rd) = fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -175,16 +196,21 @@ pub fn entries(dir: &Path) -> Vec<Result<RunEntry, String>> {
     paths
         .into_iter()
         .map(|p| {
-            let bytes = fs::read(&p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-            let entry: RunEntry = serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{}: not a run entry: {e}", p.display()))?;
+            let bytes = fs::read(&p).map_err(|source| EntryError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            let entry: RunEntry =
+                serde_json::from_slice(&bytes).map_err(|source| EntryError::NotAnEntry {
+                    path: p.clone(),
+                    source,
+                })?;
             let stem = p.file_stem().and_then(|s| s.to_str());
             if !valid_run_id(&entry.run_id) || stem != Some(entry.run_id.as_str()) {
-                return Err(format!(
-                    "{}: run id `{}` does not match the file name",
-                    p.display(),
-                    entry.run_id
-                ));
+                return Err(EntryError::IdMismatch {
+                    path: p.clone(),
+                    run_id: entry.run_id,
+                });
             }
             Ok(entry)
         })
@@ -220,7 +246,11 @@ mod tests {
         fs::write(dir.path().join("junk.json"), "{").unwrap();
         let all = entries(dir.path());
         assert_eq!(all.len(), 3);
-        assert!(all[0].as_ref().unwrap_err().contains("junk.json"));
+        assert!(all[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("junk.json"));
         assert_eq!(all[1].as_ref().unwrap(), &me);
         unregister(dir.path(), "r1");
         assert_eq!(entries(dir.path()).len(), 2);
@@ -237,7 +267,7 @@ mod tests {
         .unwrap();
         let all = entries(dir.path());
         assert_eq!(all.len(), 1);
-        let err = all[0].as_ref().unwrap_err();
+        let err = all[0].as_ref().unwrap_err().to_string();
         assert!(err.contains("other.json") && err.contains("`r1`"), "{err}");
         let bad = RunEntry {
             run_id: "../escape".into(),
@@ -255,10 +285,18 @@ mod tests {
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o777)).unwrap();
         let all = entries(dir.path());
         assert_eq!(all.len(), 1, "{all:?}");
-        assert!(all[0].as_ref().unwrap_err().contains("writable by others"));
+        assert!(all[0]
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("writable by others"));
         assert!(register(dir.path(), &me).is_err());
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o700)).unwrap();
-        assert_eq!(entries(dir.path()), vec![Ok(me)]);
+        let all: Vec<RunEntry> = entries(dir.path())
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(all, vec![me]);
     }
 
     #[test]

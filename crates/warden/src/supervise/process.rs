@@ -372,10 +372,13 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         return Err("empty command".to_string());
     };
     let slot_start = match &spec.controllers {
-        Some(slot) => Some(slot.prepare(&Caps {
-            mem_bytes: spec.limits.mem_bytes,
-            pids: spec.limits.pids,
-        })?),
+        Some(slot) => Some(
+            slot.prepare(&Caps {
+                mem_bytes: spec.limits.mem_bytes,
+                pids: spec.limits.pids,
+            })
+            .map_err(|e| e.to_string())?,
+        ),
         None => None,
     };
     // The open-files limit warden was started with (it raised its own), before

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use super::no_cgroup::NoCgroup;
 use super::placement::{self, Host, Placement};
 
 /// Set to disable cgroups (tests of the fallback, or hosts where they misbehave).
@@ -33,13 +34,12 @@ pub struct TestCgroup {
 
 impl CgroupRun {
     /// Create the run's cgroup, or say why there is none.
-    pub fn create(run_id: &str) -> Result<CgroupRun, String> {
+    pub fn create(run_id: &str) -> Result<CgroupRun, NoCgroup> {
         if std::env::var_os(DISABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0") {
-            return Err(format!("disabled by {DISABLE_ENV}"));
+            return Err(NoCgroup::Disabled(DISABLE_ENV));
         }
-        let mount = v2_mount().ok_or("no cgroup2 hierarchy is mounted")?;
-        let own =
-            own_v2_path().ok_or("cannot read this process's cgroup from /proc/self/cgroup")?;
+        let mount = v2_mount().ok_or(NoCgroup::NoV2Mount)?;
+        let own = own_v2_path().ok_or(NoCgroup::OwnUnknown)?;
         let placement = placement::place(&Host::of_this_process(&mount, &own), run_id)?;
         Ok(CgroupRun {
             dir: placement.undo.run_dir.clone(),

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::cgroup::{unescape_mountinfo, CgroupRun, TestCgroup, DISABLE_ENV};
+use super::no_cgroup::{CapError, NoCgroup};
 
 /// The hierarchy a controller was found in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +214,7 @@ const MEMSW: &str = "memory.memsw.limit_in_bytes";
 
 impl SlotCtl {
     /// Write `value` to the control file `name` unless it already holds it.
-    fn set(&self, name: &'static str, value: &str) -> Result<(), String> {
+    fn set(&self, name: &'static str, value: &str) -> Result<(), CapError> {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
         if written.get(name).map(String::as_str) == Some(value) {
             return Ok(());
@@ -289,7 +290,7 @@ impl ControllerSlot {
     /// Set the caps for the next test and take the counters' starting values. The slot is
     /// empty now. An error means a requested cap could not be set: the test must not run
     /// without it.
-    pub fn prepare(&self, caps: &Caps) -> Result<SlotStart, String> {
+    pub fn prepare(&self, caps: &Caps) -> Result<SlotStart, CapError> {
         // Taken, not copied: counters are reused once, right after the `finish` that read them.
         let known = self
             .after_last
@@ -436,8 +437,12 @@ fn delta(before: Option<u64>, after: Option<u64>) -> u64 {
     }
 }
 
-fn write_cap(path: &Path, value: &str) -> Result<(), String> {
-    fs::write(path, value).map_err(|e| format!("cannot write {value} to {}: {e}", path.display()))
+fn write_cap(path: &Path, value: &str) -> Result<(), CapError> {
+    fs::write(path, value).map_err(|source| CapError {
+        value: value.to_string(),
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn read_u64(path: &Path) -> Option<u64> {
@@ -488,16 +493,23 @@ fn enable_v2<'a>(run_dir: &Path, controllers: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// Create `<mount of controller><warden's cgroup there>/<name>`.
-fn v1_run_dir(controller: &str, name: &str) -> Result<PathBuf, String> {
-    let info = fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| format!("cannot read /proc/self/mountinfo: {e}"))?;
-    let mount = v1_mount(&info, controller).ok_or("no cgroup v1 hierarchy mounts it")?;
-    let own = fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| format!("cannot read /proc/self/cgroup: {e}"))?;
-    let own = v1_own_path(&own, controller)
-        .ok_or("this process is not in that hierarchy (/proc/self/cgroup)")?;
+fn v1_run_dir(controller: &str, name: &str) -> Result<PathBuf, NoCgroup> {
+    let read = |path: &str| {
+        fs::read_to_string(path).map_err(|source| NoCgroup::Io {
+            action: "read",
+            path: PathBuf::from(path),
+            source,
+        })
+    };
+    let mount = v1_mount(&read("/proc/self/mountinfo")?, controller).ok_or(NoCgroup::NoV1Mount)?;
+    let own = read("/proc/self/cgroup")?;
+    let own = v1_own_path(&own, controller).ok_or(NoCgroup::NotInV1Hierarchy)?;
     let dir = mount.join(own.trim_start_matches('/')).join(name);
-    fs::create_dir(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    fs::create_dir(&dir).map_err(|source| NoCgroup::Io {
+        action: "create",
+        path: dir.clone(),
+        source,
+    })?;
     Ok(dir)
 }
 

@@ -13,6 +13,8 @@ pub mod cgroup;
 pub mod controllers;
 /// The rlimit mark every process of a test carries, whatever it does to its environment.
 pub mod mark;
+/// Why a run has no cgroup of its own.
+pub mod no_cgroup;
 /// Where a run's cgroups go on the v2 hierarchy so that controllers can be enabled.
 pub mod placement;
 #[cfg(test)]

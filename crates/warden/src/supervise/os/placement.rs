@@ -31,6 +31,8 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{access, AccessFlags};
 use serde::{Deserialize, Serialize};
 
+use super::no_cgroup::NoCgroup;
+
 /// The controllers a run's worker slots get, when the host has them.
 pub const WANTED: [&str; 3] = ["memory", "pids", "cpu"];
 
@@ -107,10 +109,14 @@ impl Host {
 
 /// Choose where the run's cgroup goes, create `<parent>/warden-<run_id>`, move warden into its
 /// leaf if that is the placement, and enable the wanted controllers down to the parent.
-pub fn place(host: &Host, run_id: &str) -> Result<Placement, String> {
+pub fn place(host: &Host, run_id: &str) -> Result<Placement, NoCgroup> {
     let (how, parent) = choose(host)?;
     let run_dir = parent.join(format!("warden-{run_id}"));
-    fs::create_dir(&run_dir).map_err(|e| format!("cannot create {}: {e}", run_dir.display()))?;
+    fs::create_dir(&run_dir).map_err(|source| NoCgroup::Io {
+        action: "create",
+        path: run_dir.clone(),
+        source,
+    })?;
     let mut undo = Undo {
         run_dir: run_dir.clone(),
         ..Undo::default()
@@ -118,13 +124,14 @@ pub fn place(host: &Host, run_id: &str) -> Result<Placement, String> {
     if how == How::OwnLeaf {
         let leaf = run_dir.join(SELF_LEAF);
         let moved = fs::create_dir(&leaf).and_then(|()| fs::write(leaf.join("cgroup.procs"), "0"));
-        if let Err(e) = moved {
+        if let Err(source) = moved {
             let _ = fs::remove_dir(&leaf);
             let _ = fs::remove_dir(&run_dir);
-            return Err(format!(
-                "cannot move warden into {}: {e}",
-                leaf.join("cgroup.procs").display()
-            ));
+            return Err(NoCgroup::Io {
+                action: "move warden into",
+                path: leaf.join("cgroup.procs"),
+                source,
+            });
         }
         undo.home = Some(host.own.clone());
     }
@@ -135,13 +142,13 @@ pub fn place(host: &Host, run_id: &str) -> Result<Placement, String> {
 }
 
 /// The placement for this host, without changing anything.
-pub fn choose(host: &Host) -> Result<(How, PathBuf), String> {
+pub fn choose(host: &Host) -> Result<(How, PathBuf), NoCgroup> {
     let own = &host.own;
     if is_root_cgroup(own) {
         return if writable(own) {
             Ok((How::Root, own.clone()))
         } else {
-            Err(format!("no write access to {}", own.display()))
+            Err(NoCgroup::RootNotWritable(own.clone()))
         };
     }
     let ours = |dir: &Path| writable(dir) && managed_by_us(host, dir);
@@ -159,15 +166,10 @@ pub fn choose(host: &Host) -> Result<(How, PathBuf), String> {
     if writable(own) {
         return Ok((How::TrackingOnly, own.clone()));
     }
-    Err(format!(
-        "no write access to {} or to a cgroup above it{}",
-        own.display(),
-        if host.systemd {
-            " that systemd delegated"
-        } else {
-            ""
-        }
-    ))
+    Err(NoCgroup::NotDelegated {
+        own: own.clone(),
+        systemd: host.systemd,
+    })
 }
 
 /// Turn on `controllers` for the children of every cgroup from the top of the hierarchy down to
