@@ -268,6 +268,11 @@ pub struct RunArgs {
     /// [default: fail]
     #[arg(long, value_name = "fail|warn|pass", help_heading = "Execution")]
     pub no_tests: Option<String>,
+    /// The network of each test: host (shared with everything else) or private (a network
+    /// namespace of its own with only loopback, so parallel tests may bind the same port; no
+    /// outside access). A test's `@net` marker and its suite's `net` win [default: host]
+    #[arg(long, value_name = "host|private", help_heading = "Execution")]
+    pub net: Option<String>,
     /// Guard the host: start fewer tests when CPU is busy, none when memory is short, and stop
     /// (exit 42, resumable) when memory stays short
     #[arg(long, help_heading = "Host and test limits")]
@@ -412,6 +417,7 @@ impl RunArgs {
             leak: self.leak.clone(),
             no_tests: self.no_tests.clone(),
             slow_after: self.slow_after.clone(),
+            net: self.net.clone(),
             self_protect: flag(self.self_protect),
             cpu_threshold: self.cpu_threshold,
             mem_threshold: self.mem_threshold,

@@ -7,6 +7,7 @@ use warden::exit_code::ExitCode;
 
 use anyhow::Result;
 use serde::Serialize;
+use warden::supervise::Network;
 use warden::test_case::{OutputFormat, TestCase};
 
 use warden::config::RunOptions;
@@ -142,6 +143,8 @@ struct Listed<'a> {
     error: Option<&'a str>,
     format: OutputFormat,
     env: &'a BTreeMap<String, String>,
+    /// `host` or `private`: the test's `@net`, its suite's `net`, else the run's.
+    net: Network,
     /// From history: how the test fared in the runs it remembers (null when never run).
     history: Option<HistoryView>,
     /// With `--coverage`: the test's coverage directory and the variables warden sets.
@@ -180,6 +183,7 @@ impl<'a> Listed<'a> {
             error: t.command.as_ref().err().map(String::as_str),
             format: t.format,
             env: &t.env,
+            net: t.net,
             history: stats.map(|s| HistoryView {
                 runs: s.runs,
                 pass_rate: s.pass_rate,
@@ -205,6 +209,9 @@ fn describe(t: &TestCase) -> String {
     }
     if t.serial {
         s.push_str(" serial");
+    }
+    if t.net == Network::Private {
+        s.push_str(" net=private");
     }
     if let Some(reason) = &t.skip {
         if reason.is_empty() {

@@ -171,6 +171,7 @@ pub fn effective_options(settings: &Settings) -> BTreeMap<String, String> {
         run.max_fail.map_or("off".to_string(), |n| n.to_string()),
     );
     put("--leak", format!("{:?}", run.leak).to_lowercase());
+    put("--net", settings.discovery.net.to_string());
     put("--no-capture", on(run.no_capture));
     put("--self-protect", on(run.host_guard.is_some()));
     if let Some(g) = run.host_guard {

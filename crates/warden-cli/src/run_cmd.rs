@@ -18,7 +18,8 @@ use warden::state::{
     find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, Persistence, RunDir,
     StateLock,
 };
-use warden::supervise::Limits;
+use warden::supervise::{Limits, Network};
+use warden::test_case::TestCase;
 use warden::watchdog::INTERRUPTED_FILE;
 
 use crate::args::RunArgs;
@@ -104,6 +105,11 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         }
         _ => None,
     };
+    // A private network this host cannot make fails the run before any test starts (exit 2),
+    // never falls back to the host's network.
+    if engine.is_none() {
+        check_private_net(&tests, settings.run.run_skipped)?;
+    }
     // Signals are ours from here on: one arriving during the set-up stops the run cleanly
     // (exit 130/143/129) instead of killing warden half-way.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -457,4 +463,26 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         terminal.error(l);
     }
     Ok(code)
+}
+
+/// Probe once whether the tests that will run in a private network can have one.
+fn check_private_net(tests: &[TestCase], run_skipped: bool) -> Result<()> {
+    let private: Vec<&str> = tests
+        .iter()
+        .filter(|t| t.net == Network::Private && t.command.is_ok())
+        .filter(|t| t.skip.is_none() || run_skipped)
+        .map(|t| t.id.as_str())
+        .collect();
+    let Some(first) = private.first() else {
+        return Ok(());
+    };
+    warden::supervise::os::probe_private_net().map_err(|e| {
+        let who = match private.len() {
+            1 => format!("test {first} runs"),
+            n => format!("{n} tests (test {first}, ...) run"),
+        };
+        anyhow::anyhow!(
+            "{who} in a private network (--net private, [run] net, a suite's net or @net): {e}"
+        )
+    })
 }

@@ -98,6 +98,21 @@ impl Terminal {
         }
     }
 
+    /// Live output of a test (`--no-capture`), as the test wrote it: raw, like a test run
+    /// by hand, on stderr so that it never mixes into `--json -`.
+    fn output(&self, chunk: &[u8]) {
+        self.printed.set(true);
+        let write = || {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(chunk);
+            let _ = err.flush();
+        };
+        match &self.progress {
+            Some(pb) => pb.suspend(write),
+            None => write(),
+        }
+    }
+
     /// The "continue with" command printed when the run stops early (`None`: no checkpoint).
     pub fn continue_with(&mut self, command: Option<String>) {
         self.continue_with = command;
@@ -233,11 +248,17 @@ impl Terminal {
                 id,
                 worker,
                 attempt,
+                net,
             } => {
                 self.running.insert(id.clone());
                 self.started.insert(id.clone(), Instant::now());
                 if self.style.verbose {
-                    self.line(&format!("START [w{worker}] {id} (attempt {attempt})"));
+                    // The host's network goes without saying; any other is named.
+                    let net = match net.as_str() {
+                        "host" => String::new(),
+                        other => format!(", net {other}"),
+                    };
+                    self.line(&format!("START [w{worker}] {id} (attempt {attempt}{net})"));
                 }
                 self.update_progress();
             }
@@ -282,6 +303,7 @@ impl Terminal {
                 self.line(&human::cancelled_line(id, *reason, &self.style));
                 self.update_progress();
             }
+            EventKind::TestOutput { chunk, .. } => self.output(chunk),
             EventKind::Warning(w) => self.warning(w),
             // Shown with the summary, where the end of a run is read.
             EventKind::Coverage(c) => self.coverage.push(human::coverage_line(c)),

@@ -522,17 +522,24 @@ fn reports_give_the_exit_code_of_a_signal() {
 
 #[test]
 fn the_watchdog_ends_the_run_of_a_killed_warden() {
-    killed_warden_case(false);
+    killed_warden_case(false, "host");
 }
 
 #[test]
 fn the_watchdog_ends_the_run_of_a_killed_warden_without_cgroups() {
-    killed_warden_case(true);
+    killed_warden_case(true, "host");
 }
 
-fn killed_warden_case(no_cgroup: bool) {
+/// Tests in network namespaces of their own (issue 16) are found and ended all the same.
+#[test]
+fn the_watchdog_ends_a_killed_wardens_tests_in_private_networks() {
+    killed_warden_case(false, "private");
+    killed_warden_case(true, "private");
+}
+
+fn killed_warden_case(no_cgroup: bool, net: &str) {
     let mut case = Case::new(FIXTURE);
-    let mut warden = case.run_args("hangs", &["-j", "4", "--grace", "1s"]);
+    let mut warden = case.run_args("hangs", &["-j", "4", "--grace", "1s", "--net", net]);
     if no_cgroup {
         warden = warden.env(NO_CGROUP_ENV, "1");
     }
@@ -561,7 +568,7 @@ fn killed_warden_case(no_cgroup: bool) {
         marker.is_file() && registry_entries(&registry).is_empty()
     });
     eprintln!(
-        "SIGKILL (no cgroup: {no_cgroup}): run processes gone {:?} after the kill; marker+registry {tidy:?}",
+        "SIGKILL (no cgroup: {no_cgroup}, net {net}): run processes gone {:?} after the kill; marker+registry {tidy:?}",
         gone.map(|_| killed.elapsed())
     );
     case.check(gone.is_ok(), || {

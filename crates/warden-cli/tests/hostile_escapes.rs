@@ -57,6 +57,10 @@ enum Mode {
     RootCgroups,
     RootNoCgroup,
     NormalUser,
+    /// As root with cgroups, every test in a network namespace of its own (`--net private`).
+    RootPrivateNet,
+    /// As a normal user, in user + network namespaces of their own.
+    NormalUserPrivateNet,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +84,9 @@ fn escape_case(mode: Mode, scenario: Scenario) -> Vec<String> {
     let hang = scenario != Scenario::NormalEnd;
     let mut extra: Vec<&str> = vec!["-j", "17", "--grace", "1s"];
     extra.extend(CAPS);
+    if matches!(mode, Mode::RootPrivateNet | Mode::NormalUserPrivateNet) {
+        extra.extend(["--net", "private"]);
+    }
     match scenario {
         Scenario::NormalEnd => extra.extend(["--leak", "fail"]),
         Scenario::Timeout => extra.extend(["--timeout", "3s"]),
@@ -95,9 +102,9 @@ fn escape_case(mode: Mode, scenario: Scenario) -> Vec<String> {
         .env("HOSTILE_PROBE", &probe)
         .env("HOSTILE_MODE", if hang { "hang" } else { "exit" });
     match mode {
-        Mode::RootCgroups => {}
+        Mode::RootCgroups | Mode::RootPrivateNet => {}
         Mode::RootNoCgroup => warden = warden.env(NO_CGROUP_ENV, "1"),
-        Mode::NormalUser => {
+        Mode::NormalUser | Mode::NormalUserPrivateNet => {
             let user = match normal_user() {
                 Ok(u) => u,
                 Err(e) => return vec![format!("no normal user: {e}")],
@@ -349,6 +356,16 @@ fn escapes_as_root_without_cgroups() {
 #[test]
 fn escapes_as_a_normal_user() {
     all_scenarios(Mode::NormalUser);
+}
+
+/// Nothing escapes from private networks either (issue 16), as root and as a normal user,
+/// whose tests also sit in user namespaces of their own.
+#[test]
+fn escapes_from_private_networks() {
+    if is_root() {
+        all_scenarios(Mode::RootPrivateNet);
+    }
+    all_scenarios(Mode::NormalUserPrivateNet);
 }
 
 // --- -j / max_workers ------------------------------------------------------------------

@@ -135,6 +135,9 @@ pub struct TestResult {
     pub carried_over: bool,
     /// With `--coverage`: the directory the test's coverage data went to.
     pub coverage_dir: Option<PathBuf>,
+    /// The network the attempt ran in (`host`, `private`, or a container's network other than
+    /// `none`); `None` for a test that was not run.
+    pub net: Option<String>,
 }
 
 /// Totals of a run (SPEC §10 `run-finished`).
@@ -335,6 +338,8 @@ pub enum EventKind {
         id: String,
         worker: usize,
         attempt: u32,
+        /// As [`TestResult::net`].
+        net: String,
     },
     /// A failed attempt that will be retried; the final attempt comes as `TestFinished`.
     TestRetrying(Box<TestResult>),
@@ -355,6 +360,14 @@ pub enum EventKind {
         attempt: u32,
         /// From its start until it was gone.
         duration: Duration,
+    },
+    /// Output of a running test as it arrives (`--no-capture`): for the terminal only; the
+    /// output is in the test's log and result as always, and the JSON stream leaves it out.
+    TestOutput {
+        id: String,
+        worker: usize,
+        attempt: u32,
+        chunk: Vec<u8>,
     },
     /// A running test the guard terminated is gone; it runs again later (same attempt).
     TestRequeued {
@@ -426,6 +439,7 @@ impl TestResult {
             message: None,
             carried_over: false,
             coverage_dir: None,
+            net: None,
         }
     }
 }

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::supervise::Network;
+
 /// How a test's output is interpreted on top of its exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 #[serde(rename_all = "kebab-case")]
@@ -45,6 +47,9 @@ pub struct TestCase {
     pub mem_limit: Option<u64>,
     /// Exit codes that mean "skipped", from the suite (`[77]` by default).
     pub skip_exit_codes: Vec<i32>,
+    /// The network the test runs in: its `@net` marker, else its suite's `net`, else the
+    /// run's (`--net`, `[run] net`, `host`).
+    pub net: Network,
 }
 
 fn ser_opt_duration_ms<S: serde::Serializer>(
@@ -77,6 +82,7 @@ impl TestCase {
             env: BTreeMap::new(),
             mem_limit: None,
             skip_exit_codes: vec![77],
+            net: Network::Host,
         }
     }
 }

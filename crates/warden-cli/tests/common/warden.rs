@@ -231,6 +231,7 @@ impl Warden {
             stderr,
             command,
             limit: self.limit,
+            peak_before_signal: std::cell::Cell::new(None),
         })
     }
 }
@@ -244,6 +245,9 @@ pub struct Running {
     stderr: mpsc::Receiver<Vec<u8>>,
     command: String,
     limit: Duration,
+    /// warden's peak RSS read just before a signal was sent: one that kills it (SIGKILL) may
+    /// leave nothing to read by the time `wait` looks.
+    peak_before_signal: std::cell::Cell<Option<u64>>,
 }
 
 impl Running {
@@ -259,6 +263,9 @@ impl Running {
 
     /// Sends `sig` to warden alone (not its process group) and returns when it was sent.
     pub fn signal(&self, sig: i32) -> Instant {
+        if let Some(kib) = vm_hwm_kib(self.pid()) {
+            self.peak_before_signal.set(Some(kib));
+        }
         // SAFETY: kill(2) on our own child, which has not been waited for, so its pid is ours.
         unsafe {
             libc::kill(self.pid(), sig);
@@ -280,7 +287,7 @@ impl Running {
 
     fn wait_and(mut self, sweep: bool) -> Result<Outcome, String> {
         let mut hung = false;
-        let mut peak_rss_kib = None;
+        let mut peak_rss_kib = self.peak_before_signal.get();
         let status = loop {
             // The high-water mark only grows, so the last reading before the exit is the peak.
             if let Some(kib) = vm_hwm_kib(self.pid()) {

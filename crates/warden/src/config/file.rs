@@ -34,6 +34,7 @@ pub(crate) struct SuiteTable {
     pub env: Option<BTreeMap<String, String>>,
     pub timeout: Option<String>,
     pub mem_limit: Option<String>,
+    pub net: Option<String>,
     pub skip_exit_codes: Option<Vec<i64>>,
 }
 

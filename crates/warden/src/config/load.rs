@@ -190,6 +190,7 @@ impl Resolver {
             suites,
             levels,
             ignore_dirs: vec![run.state_dir.clone()],
+            net: self.net()?,
         };
         Ok(Settings {
             root: self.root.clone(),

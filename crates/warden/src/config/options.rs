@@ -62,6 +62,8 @@ pub struct RunOptions {
     /// `--coverage`: every test gets its own coverage directory and the variables that point
     /// the toolchains' coverage runtimes at it; the run merges what they wrote.
     pub coverage: Option<bool>,
+    /// `host | private`: the network of every test without a suite `net` or `@net` marker.
+    pub net: Option<String>,
 }
 
 impl RunOptions {
@@ -112,6 +114,7 @@ impl RunOptions {
             no_tests,
             slow_after,
             coverage,
+            net,
         )
     }
 }

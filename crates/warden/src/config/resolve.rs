@@ -12,6 +12,8 @@ use super::settings::{
     SlowMode,
 };
 
+use crate::supervise::Network;
+
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 const DEFAULT_SLOW_AFTER: Duration = Duration::from_secs(60);
@@ -155,6 +157,15 @@ impl Resolver {
             slow_after,
             coverage: given!(self.coverage).value == Some(true),
         })
+    }
+
+    /// `--net` / `[run] net`: the network of tests whose suite or markers do not choose.
+    pub(super) fn net(&self) -> Result<Network, ConfigError> {
+        let opt = given!(self.net);
+        match opt.value.as_deref() {
+            None => Ok(Network::Host),
+            Some(text) => Network::parse(text).map_err(|e| self.invalid(&opt, e)),
+        }
     }
 
     pub(super) fn selection(&self, levels: &Levels) -> Result<Selection, ConfigError> {

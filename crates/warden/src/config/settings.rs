@@ -8,6 +8,7 @@ use std::time::Duration;
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::container::ContainerConfig;
+use crate::supervise::Network;
 use crate::test_case::OutputFormat;
 
 /// Everything `warden run` / `warden list` needs, resolved from the command line, `warden.toml`
@@ -48,6 +49,8 @@ pub struct DiscoveryConfig {
     pub levels: Levels,
     /// Absolute directories never searched (e.g. the state directory).
     pub ignore_dirs: Vec<PathBuf>,
+    /// The network of a test that neither its suite nor an `@net` marker sets (`--net`).
+    pub net: Network,
 }
 
 impl DiscoveryConfig {
@@ -59,6 +62,7 @@ impl DiscoveryConfig {
             suites: vec![Suite::builtin()],
             levels: Levels::default(),
             ignore_dirs: Vec::new(),
+            net: Network::Host,
         }
     }
 }
@@ -86,6 +90,8 @@ pub struct Suite {
     pub timeout: Option<Duration>,
     /// Memory cap of the suite's tests, in bytes (`mem_limit = "512M"`).
     pub mem_limit: Option<u64>,
+    /// The network of the suite's tests (`net = "private"`); `None` = the run's.
+    pub net: Option<Network>,
     /// Exit codes that mean "skipped" (`skip_exit_codes`, default `[77]`).
     pub skip_exit_codes: Vec<i32>,
     include_set: GlobSet,
@@ -110,6 +116,7 @@ impl Suite {
             env: BTreeMap::new(),
             timeout: None,
             mem_limit: None,
+            net: None,
             skip_exit_codes: DEFAULT_SKIP_EXIT_CODES.to_vec(),
             include_set,
             exclude_set,

@@ -6,6 +6,7 @@ use super::error::ConfigError;
 use super::file::{key_path, ConfigFile, SuiteTable};
 use super::paths::absolute;
 use super::settings::{compile_glob, Levels, Suite, DEFAULT_INCLUDE};
+use crate::supervise::Network;
 use crate::test_case::OutputFormat;
 use crate::units::{parse_duration, parse_size};
 
@@ -114,6 +115,9 @@ fn resolve_suite(
             ));
         }
         suite.mem_limit = Some(bytes);
+    }
+    if let Some(text) = &table.net {
+        suite.net = Some(Network::parse(text).map_err(|e| file.error_at(&at("net"), e))?);
     }
     if let Some(codes) = &table.skip_exit_codes {
         let mut skip = Vec::new();
@@ -230,6 +234,7 @@ format = "tap"
 env = { RUST_BACKTRACE = "1" }
 timeout = "300s"
 mem_limit = "512M"
+net = "private"
 skip_exit_codes = [4, 5, 4]
 
 [[suite]]
@@ -250,6 +255,8 @@ command = ["python3", "{path}"]
         assert_eq!(s[0].timeout, Some(Duration::from_secs(300)));
         assert_eq!(s[0].mem_limit, Some(512 << 20));
         assert_eq!(s[1].mem_limit, None);
+        assert_eq!(s[0].net, Some(Network::Private));
+        assert_eq!(s[1].net, None);
         assert_eq!(s[0].skip_exit_codes, [4, 5]);
         assert_eq!(s[1].skip_exit_codes, [77]);
         assert_eq!(s[1].name, "suite-2");
@@ -292,6 +299,10 @@ command = ["python3", "{path}"]
             (
                 "[[suite]]\nmem_limit = \"lots\"\n",
                 "warden.toml:2: [[suite]] #1 mem_limit: ",
+            ),
+            (
+                "[[suite]]\nnet = \"none\"\n",
+                "warden.toml:2: [[suite]] #1 net: unknown network `none` (expected `host` or `private`)",
             ),
             (
                 "[[suite]]\nmem_limit = \"0\"\n",

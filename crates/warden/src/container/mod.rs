@@ -3,7 +3,9 @@
 mod cleanup;
 mod config;
 mod engine;
+mod measure;
 mod oom;
+mod pause;
 mod podman;
 mod run;
 mod spec;
@@ -18,8 +20,8 @@ pub use config::{
 pub use engine::{CmdOutput, Engine, EngineChoice, EngineError, EngineFacts, EngineKind};
 pub use run::{run_in_container, run_test_in_container};
 pub use spec::{
-    container_name, this_owner, ContainerRun, ContainerSpec, ATTEMPT_LABEL, OWNER_LABEL, RUN_LABEL,
-    TEST_LABEL,
+    container_name, network_for, this_owner, ContainerRun, ContainerSpec, ATTEMPT_LABEL,
+    OWNER_LABEL, RUN_LABEL, TEST_LABEL,
 };
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::config::ContainerConfig;
 use super::engine::{Engine, EngineKind};
 use super::podman;
-use crate::supervise::{CaptureSpec, SpawnSpec};
+use crate::supervise::{CaptureSpec, Network, SpawnSpec};
 
 /// Label carrying the run id: how the watchdog and `warden clean` find a run's containers.
 pub const RUN_LABEL: &str = "warden.run";
@@ -49,6 +49,9 @@ pub struct ContainerSpec {
     pub pids_limit: Option<u64>,
     /// `--safe-mode`: the same rlimits as for a process, as `--ulimit`s.
     pub safe_mode: bool,
+    /// `--network`: `none` for a test asking for a private network (`@net: private`, which a
+    /// container with no network already is), else `[container] network`.
+    pub network: String,
     /// The engine writes the container id here as soon as it is created.
     pub cidfile: PathBuf,
     /// Added to the environment of the engine CLI process itself (the run's token, so that the
@@ -92,7 +95,7 @@ impl ContainerSpec {
             "--log-driver".into(),
             "none".into(),
             "--network".into(),
-            c.network.clone(),
+            self.network.clone(),
             "--cap-drop".into(),
             "ALL".into(),
         ];
@@ -248,6 +251,7 @@ impl ContainerRun {
                 .pids
                 .or(self.config.pids_limit.map(u64::from)),
             safe_mode: process.limits.safe_mode,
+            network: network_for(process.net, &self.config),
             cidfile: self.cid_dir.join(format!("{name}.cid")),
             client_env: crate::run_token::test_env(&self.run_id, test_id).into(),
             coverage_dir: self
@@ -255,6 +259,15 @@ impl ContainerRun {
                 .as_ref()
                 .map(|root| root.join(crate::state::test_slug(test_id))),
         })
+    }
+}
+
+/// The engine's `--network` for a test that asks for `net`: a private network is `none` (the
+/// container's own loopback only), whatever `[container] network` says.
+pub fn network_for(net: Network, config: &ContainerConfig) -> String {
+    match net {
+        Network::Private => "none".to_string(),
+        Network::Host => config.network.clone(),
     }
 }
 
@@ -400,13 +413,14 @@ mod tests {
             capture: Some(CaptureSpec {
                 log_path: None,
                 tap: TapMode::Detect,
-                echo: false,
+                echo: None,
             }),
             cgroup: None,
             token: Vec::new(),
             mark: None,
             controllers: None,
             limits: Limits::default(),
+            net: crate::supervise::Network::Host,
         }
     }
 
@@ -542,6 +556,13 @@ mod tests {
             assert!(!a.iter().any(|x| x == flag), "{flag} present: {a:?}");
         }
         assert_eq!(values(&a, "--network"), ["bridge"]);
+        // `@net: private` is the container's own loopback, whatever the config says.
+        let private = SpawnSpec {
+            net: Network::Private,
+            ..process()
+        };
+        let p = run(spec.config.as_ref().clone()).spec_for(&private, "t", 1);
+        assert_eq!(values(&p.unwrap().run_args(), "--network"), ["none"]);
         assert_eq!(values(&a, "--cap-drop"), ["ALL"]);
         assert_eq!(values(&a, "--cap-add"), ["NET_RAW"]);
         assert_eq!(values(&a, "--memory"), ["67108864"]);

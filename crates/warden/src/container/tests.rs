@@ -65,13 +65,14 @@ impl Project {
             capture: Some(CaptureSpec {
                 log_path: Some(self.dir.path().join(format!("{name}.log"))),
                 tap: TapMode::Detect,
-                echo: false,
+                echo: None,
             }),
             cgroup: None,
             token: Vec::new(),
             mark: None,
             controllers: None,
             limits: Limits::default(),
+            net: crate::supervise::Network::Host,
         }
     }
 

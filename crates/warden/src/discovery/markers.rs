@@ -1,9 +1,10 @@
-//! `@tags`, `@slow`, `@skip`, `@timeout`, `@serial`, `@level`, `@mem-limit` in the comments at the top of a
+//! `@tags`, `@slow`, `@skip`, `@timeout`, `@serial`, `@level`, `@mem-limit`, `@net` in the comments at the top of a
 //! test file, whatever the language: a marker is recognised after any common comment leader.
 
 use std::time::Duration;
 
 use crate::config::Levels;
+use crate::supervise::Network;
 use crate::units::{parse_duration, parse_size};
 
 /// Markers are looked for in this many lines at the top of a file...
@@ -25,6 +26,8 @@ pub struct Markers {
     pub level: Option<String>,
     /// `@mem-limit: 512M`, in bytes.
     pub mem_limit: Option<u64>,
+    /// `@net: private` or `@net: host`.
+    pub net: Option<Network>,
 }
 
 /// A marker whose value makes no sense; `line` is 1-based.
@@ -89,6 +92,9 @@ pub fn parse_markers(head: &str, levels: &Levels) -> Result<Markers, MarkerError
                     )));
                 }
                 m.mem_limit = Some(bytes);
+            }
+            "net" => {
+                m.net = Some(Network::parse(value).map_err(|e| fail(format!("bad `@net`: {e}")))?);
             }
             "level" => {
                 if !levels.contains(value) {
@@ -158,6 +164,12 @@ mod tests {
         assert_eq!(m.level.as_deref(), Some("integration"));
         assert_eq!(m.skip.as_deref(), Some("broken on CI"));
         assert_eq!(m.mem_limit, None);
+        assert_eq!(m.net, None);
+        assert_eq!(
+            parse("# @net: private\n").unwrap().net,
+            Some(Network::Private)
+        );
+        assert_eq!(parse("// @net: host\n").unwrap().net, Some(Network::Host));
         let m = parse("# @mem-limit: 512M\n").unwrap();
         assert_eq!(m.mem_limit, Some(512 << 20));
         let m = parse("// @mem_limit: 2G\n").unwrap();
@@ -212,6 +224,11 @@ mod tests {
             ),
             ("# @tags:\n", 1, "`@tags` needs at least one tag"),
             ("# @mem-limit: lots\n", 1, "bad `@mem-limit`: "),
+            (
+                "# @net: none\n",
+                1,
+                "bad `@net`: unknown network `none` (expected `host` or `private`)",
+            ),
             (
                 "# @mem-limit: 0\n",
                 1,

@@ -280,6 +280,7 @@ fn build(claim: &Claim, config: &DiscoveryConfig) -> TestCase {
         env: suite.env.clone(),
         mem_limit: markers.mem_limit.or(suite.mem_limit),
         skip_exit_codes: suite.skip_exit_codes.clone(),
+        net: markers.net.or(suite.net).unwrap_or(config.net),
     }
 }
 
@@ -326,6 +327,7 @@ fn relative_slash_path(path: &Path, root: &Path) -> String {
 mod tests {
     use super::*;
     use crate::config::Suite;
+    use crate::supervise::Network;
     use crate::test_case::OutputFormat;
     use std::os::unix::fs::{symlink, PermissionsExt};
     use std::time::Duration;
@@ -422,10 +424,11 @@ mod tests {
         put(
             d,
             "t/unit/m_test.sh",
-            "#!/bin/sh\n# @tags: db, smoke\n# @slow\n# @serial\n# @skip: flaky\n# @timeout: 2m\n# @level: system\n# @mem-limit: 1G\n",
+            "#!/bin/sh\n# @tags: db, smoke\n# @slow\n# @serial\n# @skip: flaky\n# @timeout: 2m\n# @level: system\n# @mem-limit: 1G\n# @net: host\n",
             0o755,
         );
         put(d, "t/plain_test.sh", "#!/bin/sh\n", 0o755);
+        put(d, "t/own_test.sh", "#!/bin/sh\n# @net: private\n", 0o755);
         let mut cfg = config(d, &["t"]);
         cfg.suites[0].timeout = Some(Duration::from_secs(9));
         cfg.suites[0].mem_limit = Some(64 << 20);
@@ -445,6 +448,18 @@ mod tests {
         assert!(!p.slow && !p.serial && p.skip.is_none() && p.tags.is_empty());
         assert_eq!(p.mem_limit, Some(64 << 20), "suite memory limit applies");
         assert_eq!(m.mem_limit, Some(1 << 30), "the marker wins");
+
+        // The network: marker over suite over the run's.
+        assert_eq!(p.net, Network::Host, "host unless asked");
+        assert_eq!(test(&found, "t/own_test.sh").net, Network::Private);
+        cfg.net = Network::Private;
+        let found = discover(&cfg).unwrap();
+        assert_eq!(test(&found, "t/plain_test.sh").net, Network::Private);
+        cfg.suites[0].net = Some(Network::Host);
+        let found = discover(&cfg).unwrap();
+        assert_eq!(test(&found, "t/plain_test.sh").net, Network::Host);
+        assert_eq!(test(&found, "t/own_test.sh").net, Network::Private);
+        assert_eq!(test(&found, "t/unit/m_test.sh").net, Network::Host);
     }
 
     #[test]

@@ -59,6 +59,7 @@ enum Body<'a> {
         id: &'a str,
         worker: usize,
         attempt: u32,
+        net: &'a str,
     },
     TestSlow {
         id: &'a str,
@@ -133,6 +134,8 @@ struct TestFields<'a> {
     message: Option<&'a str>,
     /// True for results of an interrupted run carried into a `--resume` run.
     carried_over: bool,
+    /// `host`, `private` or a container's network; null for a test that was not run.
+    net: Option<&'a str>,
     /// The end of the captured output of an attempt that did not pass, so that a report made
     /// from this stream alone (`warden report`, a merge of shards from other machines) can
     /// show why it failed.
@@ -169,6 +172,7 @@ fn test_fields(r: &TestResult) -> TestFields<'_> {
         log: r.log.as_deref().map(path_text),
         message: r.message.as_deref(),
         carried_over: r.carried_over,
+        net: r.net.as_deref(),
         output_tail: match r.status {
             Status::Pass | Status::Skip | Status::Flaky => None,
             _ => output_tail(&r.output, OUTPUT_TAIL_BYTES),
@@ -177,10 +181,11 @@ fn test_fields(r: &TestResult) -> TestFields<'_> {
     }
 }
 
-/// The line for an event, or `None` for an event the JSON stream does not carry (every
-/// current event kind is carried; the option leaves room for chattier ones, such as output).
+/// The line for an event, or `None` for an event the JSON stream does not carry: live output
+/// (`--no-capture`), which is in the log and the result's output instead.
 fn line(event: &Event) -> Option<Line<'_>> {
     let (ty, body) = match &event.kind {
+        EventKind::TestOutput { .. } => return None,
         EventKind::RunStarted {
             run_id,
             selected,
@@ -215,12 +220,14 @@ fn line(event: &Event) -> Option<Line<'_>> {
             id,
             worker,
             attempt,
+            net,
         } => (
             "test-started",
             Body::TestStarted {
                 id,
                 worker: *worker,
                 attempt: *attempt,
+                net,
             },
         ),
         EventKind::TestSlow {
@@ -423,6 +430,7 @@ mod tests {
         ("leaked", &[J::Arr]),
         ("log", &[J::Str, J::Null]),
         ("output_tail", &[J::Str, J::Null]),
+        ("net", &[J::Str, J::Null]),
     ];
 
     /// SPEC §10, plus the documented extra event types.
@@ -445,6 +453,7 @@ mod tests {
                 ("id", &[J::Str]),
                 ("worker", &[J::UInt]),
                 ("attempt", &[J::UInt]),
+                ("net", &[J::Str]),
             ],
             "test-slow" => &[
                 ("id", &[J::Str]),
@@ -640,6 +649,7 @@ mod tests {
                 id: "test/unit/a_test.sh".into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             }),
             ev(EventKind::TestRetrying(Box::new(result(
                 "test/flaky_test.sh",
@@ -729,6 +739,7 @@ mod tests {
             EventKind::TestRequeued { .. } => 9,
             EventKind::TestSlow { .. } => 10,
             EventKind::Coverage(_) => 11,
+            EventKind::TestOutput { .. } => unreachable!("not in the JSON stream"),
         }
     }
 
@@ -788,7 +799,7 @@ mod tests {
                 "peak_rss_bytes": 3_145_728, "cpu_ms": 40,
                 "leaked": [{"pid": 4242, "cmd": "sleep 300"}],
                 "log": ".warden/runs/r1/logs/x.log", "message": null,
-                "carried_over": false, "output_tail": null,
+                "carried_over": false, "net": "private", "output_tail": null,
             })
         );
         let t = event_to_json(&ev(EventKind::TestFinished(Box::new(timeout_result()))))

@@ -100,7 +100,9 @@ impl JunitReport {
                     ));
                 }
             }
-            EventKind::TestStarted { .. } | EventKind::TestSlow { .. } => {}
+            EventKind::TestStarted { .. }
+            | EventKind::TestSlow { .. }
+            | EventKind::TestOutput { .. } => {}
             EventKind::TestRetrying(r) => {
                 self.earlier
                     .entry(r.id.clone())

@@ -208,6 +208,7 @@ pub(crate) mod fixtures {
         }];
         r.log = Some(PathBuf::from(".warden/runs/r1/logs/x.log"));
         r.output = output(b"first line\n", b"last line\n", 1000);
+        r.net = Some("private".to_owned());
         r
     }
 }

@@ -104,6 +104,7 @@ pub fn classify(
         message,
         carried_over: false,
         coverage_dir: None,
+        net: None,
     }
 }
 

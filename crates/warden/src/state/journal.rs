@@ -206,6 +206,8 @@ pub struct TestRecord {
     /// With `--coverage`: where the test's coverage data went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
 }
 
 impl From<&TestResult> for TestRecord {
@@ -231,6 +233,7 @@ impl From<&TestResult> for TestRecord {
                 .coverage_dir
                 .as_deref()
                 .map(|p| p.to_string_lossy().into_owned()),
+            net: r.net.clone(),
         }
     }
 }
@@ -259,6 +262,7 @@ impl From<TestRecord> for TestResult {
             // Whoever reads a journal back is carrying its results into a later run.
             carried_over: true,
             coverage_dir: r.coverage_dir.map(PathBuf::from),
+            net: r.net,
         }
     }
 }

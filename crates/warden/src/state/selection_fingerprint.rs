@@ -35,6 +35,10 @@ impl Fingerprint {
                             &s.skip_exit_codes
                         )
                     ));
+                    // Only when set, so that the checkpoints of configs without it still match.
+                    if let Some(net) = s.net {
+                        text.push_str(&format!("net {net}\n"));
+                    }
                 }
                 fingerprint_hash(text.as_bytes())
             })

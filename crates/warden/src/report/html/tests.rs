@@ -90,6 +90,7 @@ fn sample() -> Vec<Event> {
                 id: "t/api_test.sh".into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -98,6 +99,7 @@ fn sample() -> Vec<Event> {
                 id: "t/leak_test.sh".into(),
                 worker: 1,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -124,6 +126,7 @@ fn sample() -> Vec<Event> {
                 id: "t/api_test.sh".into(),
                 worker: 0,
                 attempt: 2,
+                net: "host".into(),
             },
         ),
         at(210, EventKind::TestFinished(leaky)),
@@ -133,6 +136,7 @@ fn sample() -> Vec<Event> {
                 id: "t/flaky_test.sh".into(),
                 worker: 1,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -162,6 +166,7 @@ fn sample() -> Vec<Event> {
                 id: "t/flaky_test.sh".into(),
                 worker: 1,
                 attempt: 2,
+                net: "host".into(),
             },
         ),
         at(
@@ -289,6 +294,7 @@ fn hostile_names_and_output_stay_text() {
                 id: id.into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -414,6 +420,7 @@ pub(crate) fn big_run(n: usize, workers: usize) -> Vec<Event> {
                 id: id.clone(),
                 worker,
                 attempt: 1,
+                net: "host".into(),
             },
         ));
         let failing = i % 50 == 7;
@@ -490,6 +497,7 @@ fn timeline_snapshot() {
                 id: "t/a.sh".into(),
                 worker: 0,
                 attempt: 1,
+                net: "host".into(),
             },
         ),
         at(
@@ -502,6 +510,7 @@ fn timeline_snapshot() {
                 id: "t/a.sh".into(),
                 worker: 0,
                 attempt: 2,
+                net: "host".into(),
             },
         ),
         at(

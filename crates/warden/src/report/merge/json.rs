@@ -458,6 +458,7 @@ mod tests {
                     id: id.to_string(),
                     worker: 0,
                     attempt: 1,
+                    net: "host".into(),
                 },
             );
             let r = result(id, *status, 10);

@@ -8,6 +8,9 @@ use nix::unistd::Pid;
 
 use crate::events::Leak;
 
+/// Unit of `ru_maxrss`: kilobytes on Linux.
+pub const MAXRSS_UNIT: u64 = 1024;
+
 /// Send `sig` to every process of group `pgid`. Returns false when the group no longer exists.
 pub fn signal_group(pgid: i32, sig: Signal) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), sig), Err(Errno::ESRCH))
@@ -289,6 +292,12 @@ pub fn run_processes(token: &[String], is_mark: impl Fn(u64) -> bool) -> (Vec<Le
 
 /// Make warden the child subreaper: orphans of tests are re-parented to it instead of init, so
 /// they stay visible and reapable.
+/// Whether tests can be given a private network here (`--net private`): tried once in a
+/// throwaway child; the error names the step and the sysctl in the way.
+pub fn probe_private_net() -> Result<(), String> {
+    super::netns::probe().map_err(|e| e.to_string())
+}
+
 pub fn become_subreaper() -> std::io::Result<()> {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument only.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };

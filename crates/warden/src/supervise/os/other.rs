@@ -6,6 +6,9 @@ use nix::unistd::Pid;
 
 use crate::events::Leak;
 
+/// Unit of `ru_maxrss`: bytes on macOS, kilobytes on the BSDs.
+pub const MAXRSS_UNIT: u64 = if cfg!(target_os = "macos") { 1 } else { 1024 };
+
 pub fn signal_group(pgid: i32, sig: Signal) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), sig), Err(Errno::ESRCH))
 }
@@ -101,4 +104,9 @@ pub fn is_live(pid: i32) -> bool {
 
 pub fn run_processes(_token: &[String], _is_mark: impl Fn(u64) -> bool) -> (Vec<Leak>, bool) {
     (Vec::new(), false)
+}
+
+/// Network namespaces are Linux's.
+pub fn probe_private_net() -> Result<(), String> {
+    Err("a private network (--net private) needs Linux network namespaces".to_string())
 }

@@ -13,10 +13,10 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
+use super::netns::{PrivateNet, PrivateNetError, Step};
 use super::rlimit::{self, Rlimit};
 
 /// The child's stack: it calls a handful of libc wrappers and nothing recursive.
@@ -26,18 +26,7 @@ const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 /// Highest signal number on Linux.
 const MAX_SIGNAL: libc::c_int = 64;
 
-/// What to start. The environment is warden's own with `env` added over it.
-pub struct Request<'a> {
-    /// `argv[0]` is the program, looked up in `PATH` (the child's) when it has no `/`.
-    pub argv: &'a [String],
-    pub cwd: &'a Path,
-    pub env: &'a [(String, String)],
-    /// Where stdout and stderr go; `None` keeps warden's.
-    pub output: Option<RawFd>,
-    /// `cgroup.procs` files to write "0" to: the child joins each before exec.
-    pub cgroup_procs: &'a [RawFd],
-    pub rlimits: &'a [Rlimit],
-}
+pub use super::spawn_request::Request;
 
 /// Everything the child reads, laid out before the clone.
 struct Prepared {
@@ -54,8 +43,11 @@ struct Prepared {
     output: Option<RawFd>,
     cgroup_procs: Vec<RawFd>,
     rlimits: Vec<Rlimit>,
+    net: Option<&'static PrivateNet>,
     /// The errno of the step that failed, written by the child before it exits.
     error: AtomicI32,
+    /// When entering the private network failed: which step (a [`Step`] as a number).
+    net_step: AtomicI32,
 }
 
 /// Start `req`'s program in its own session. Returns the pid; an error carries the errno of the
@@ -103,7 +95,9 @@ pub fn spawn(req: &Request) -> io::Result<i32> {
         output: req.output,
         cgroup_procs: req.cgroup_procs.to_vec(),
         rlimits: req.rlimits.to_vec(),
+        net: req.private_net.then(PrivateNet::get),
         error: AtomicI32::new(0),
+        net_step: AtomicI32::new(0),
     };
     let mut stack = vec![0u8; STACK_SIZE];
     // SAFETY: the stack grows down on every Linux target; aligned down to 16 bytes as the ABIs
@@ -150,6 +144,11 @@ pub fn spawn(req: &Request) -> io::Result<i32> {
         while unsafe { libc::waitpid(pid, &mut status, 0) } < 0
             && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
         {}
+        let step = prepared.net_step.load(Ordering::SeqCst);
+        if let (Some(net), true) = (prepared.net, step != 0) {
+            let e = PrivateNetError::new(Step::from_code(step), errno, net.uses_user_ns());
+            return Err(io::Error::other(e));
+        }
         return Err(io::Error::from_raw_os_error(errno));
     }
     Ok(pid)
@@ -217,6 +216,14 @@ extern "C" fn child_main(arg: *mut libc::c_void) -> libc::c_int {
         }
         if libc::setsid() < 0 {
             fail(errno());
+        }
+        // After the cgroup joins, which are permission-checked against the namespace the
+        // writer is in; before exec, so the test never sees the host's network.
+        if let Some(net) = p.net {
+            if let Err((step, e)) = net.enter() {
+                p.net_step.store(step as i32, Ordering::SeqCst);
+                fail(e);
+            }
         }
         // In a session of its own no terminal stops it any more: the test gets the defaults.
         for (i, &sig) in job_control.iter().enumerate() {

@@ -16,13 +16,14 @@ fn spec(script: &str, limits: Limits) -> SpawnSpec {
         capture: Some(CaptureSpec {
             log_path: None,
             tap: TapMode::Off,
-            echo: false,
+            echo: None,
         }),
         cgroup: None,
         token: vec![],
         mark: None,
         controllers: None,
         limits,
+        net: Network::Host,
     }
 }
 

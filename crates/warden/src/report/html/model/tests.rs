@@ -36,6 +36,7 @@ fn test_started(id: &str, worker: usize, attempt: u32) -> EventKind {
         id: id.into(),
         worker,
         attempt,
+        net: "host".into(),
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
+use std::path::Path;
 
 use super::*;
 use crate::supervise::os::cgroup::CgroupRun;
@@ -13,6 +14,16 @@ fn run(
     cwd: &Path,
     env: &[(&str, &str)],
     joins: &[RawFd],
+) -> io::Result<(i32, String)> {
+    run_in(argv, cwd, env, joins, false)
+}
+
+fn run_in(
+    argv: &[&str],
+    cwd: &Path,
+    env: &[(&str, &str)],
+    joins: &[RawFd],
+    net: bool,
 ) -> io::Result<(i32, String)> {
     // Close-on-exec, as every fd warden opens: other tests spawn concurrently.
     let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
@@ -28,6 +39,7 @@ fn run(
         output: Some(tx.as_raw_fd()),
         cgroup_procs: joins,
         rlimits: &[],
+        private_net: net,
     })?;
     drop(tx);
     let mut out = String::new();
@@ -170,4 +182,27 @@ fn joins_the_cgroup_before_exec() {
     // A join that fails (a closed fd) fails the spawn with its errno.
     let e = run(&["true"], d.path(), &[], &[-1]).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+}
+
+#[test]
+fn a_private_network_holds_only_loopback_and_it_is_up() {
+    let d = tmp();
+    let script = "readlink /proc/self/ns/net; cut -d: -f1 /proc/self/net/dev | tail -n +3; \
+                  cat /proc/self/net/if_inet6";
+    let (code, out) = run_in(&["sh", "-c", script], d.path(), &[], &[], true).unwrap();
+    assert_eq!(code, 0, "{out}");
+    let own = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let mut lines = out.lines();
+    assert_ne!(lines.next(), Some(own.to_str().unwrap()), "{out}");
+    assert_eq!(lines.next().map(str::trim), Some("lo"), "{out}");
+    // ::1 is there only once `lo` is up.
+    assert!(
+        out.contains("00000000000000000000000000000001") || !ipv6_on(),
+        "{out}"
+    );
+}
+
+/// Whether this kernel has IPv6 (without it, `lo` has no `::1` to show).
+fn ipv6_on() -> bool {
+    Path::new("/proc/self/net/if_inet6").exists()
 }
