@@ -36,6 +36,8 @@ pub struct Terminal {
     printed: Cell<bool>,
     /// The command that continues this run if it stops early; `None` without a checkpoint.
     continue_with: Option<String>,
+    /// `--coverage`: one line per kind of data, printed before the summary (even with `-q`).
+    coverage: Vec<String>,
 }
 
 impl Terminal {
@@ -81,6 +83,7 @@ impl Terminal {
             shutdown: None,
             printed: Cell::new(false),
             continue_with: None,
+            coverage: Vec::new(),
         }
     }
 
@@ -302,6 +305,8 @@ impl Terminal {
             }
             EventKind::TestOutput { chunk, .. } => self.output(chunk),
             EventKind::Warning(w) => self.warning(w),
+            // Shown with the summary, where the end of a run is read.
+            EventKind::Coverage(c) => self.coverage.push(human::coverage_line(c)),
             EventKind::ResourceSample { reading, .. } => {
                 self.host = Some(*reading);
                 self.update_progress();
@@ -382,6 +387,9 @@ impl Terminal {
                 gap(&self.printed),
                 human::failure_details(r, &self.style).trim_end()
             );
+        }
+        if !self.coverage.is_empty() {
+            let _ = writeln!(err, "{}{}", gap(&self.printed), self.coverage.join("\n"));
         }
         if let Some(why) = &self.shutdown {
             let _ = writeln!(

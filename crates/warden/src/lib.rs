@@ -5,6 +5,7 @@
 pub mod clock;
 pub mod config;
 pub mod container;
+pub mod coverage;
 pub mod discovery;
 pub mod events;
 pub mod exit_code;

@@ -37,6 +37,7 @@ fn project(engine: &Engine, tag: &str, config: ContainerConfig) -> Project {
         run_id: format!("ctest-{}-{tag}-{variant}", std::process::id()),
         project: dir.path().to_path_buf(),
         cid_dir: dir.path().join("cids"),
+        coverage_root: None,
     };
     Project {
         dir,

@@ -132,6 +132,7 @@ impl JunitReport {
                 self.suite.add_test_case(case);
             }
             EventKind::Warning(message) => self.warnings.push(xml_text(message)),
+            EventKind::Coverage(_) => {}
             EventKind::ResourceSample { .. } | EventKind::TestRequeued { .. } => {}
             EventKind::Guard { action, reason, .. } => {
                 let action = action.name();

@@ -16,6 +16,7 @@ use super::host_watch::{HostSource, HostWatch};
 use super::launch::{self, Launcher};
 use super::slots::{warn_unenforced_caps, worker_tmp, Slots};
 use crate::container::ContainerRun;
+use crate::coverage::{self, Coverage};
 use crate::events::{
     CapturedOutput, Event, EventKind, GuardAction, RunInfo, Status, StopReason, TestResult, Totals,
 };
@@ -90,6 +91,8 @@ pub struct RunPlan {
     pub alone: HashSet<String>,
     /// With `--partition`: recorded in `run-started` for `warden merge`.
     pub partition: Option<Arc<crate::events::ShardInfo>>,
+    /// `--coverage`: each test's directory and variables; the merge at the end.
+    pub coverage: Option<Arc<Coverage>>,
 }
 
 /// A request to stop the run from outside (a signal).
@@ -263,6 +266,11 @@ pub async fn run_with(
     let mark_base = mark::run_base(&plan.run_id);
     let mut spawned: u64 = 0;
     warn_unenforced_caps(&plan, &mut on_event);
+    if plan.coverage.is_some() {
+        for w in coverage::user_value_warnings(&plan.tests, |k| user_sets(&plan, k)) {
+            on_event(Event::now(EventKind::Warning(w)));
+        }
+    }
     let launcher = seams.launcher;
     let mut host = match plan.guard.clone() {
         Some(mut config) => {
@@ -377,6 +385,9 @@ pub async fn run_with(
                 attempt,
                 net: network_of(&plan, test),
             }));
+            if let Some(Err(e)) = plan.coverage.as_ref().map(|c| c.prepare_dir(&test.id)) {
+                on_event(Event::now(EventKind::Warning(format!("--coverage: {e}"))));
+            }
             let echo = echo_tx.as_ref().map(|tx| Echo {
                 worker,
                 tx: tx.clone(),
@@ -498,6 +509,7 @@ pub async fn run_with(
                     continue;
                 }
                 let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
+                result.coverage_dir = plan.coverage.as_ref().map(|c| c.test_dir(&test.id));
                 result.net = Some(network_of(&plan, test));
                 if let Some(reason) = guard_failed {
                     // Stopped by the guard for good: a retry would only fill memory again.
@@ -647,8 +659,15 @@ pub async fn run_with(
     if let Some(cg) = &plan.cgroup {
         cg.remove();
     }
-    let duration = started.elapsed();
     let nothing_selected = plan.tests.is_empty() && plan.carried.is_empty();
+    if let Some(c) = plan.coverage.as_ref().filter(|_| !nothing_selected) {
+        // Stopped by a signal or the guard: the user or the host wants the run over, not a merge
+        // that can take a while (the raw data stays, with the command).
+        let skip = matches!(stopped, Some(StopReason::Signal | StopReason::Guard))
+            .then_some("not merged: the run was stopped");
+        coverage::finish(c, skip, &mut on_event);
+    }
+    let duration = started.elapsed();
     let exit_code = stop_exit.unwrap_or(if stopped == Some(StopReason::Guard) {
         ExitCode::GUARD
     } else if nothing_selected {
@@ -781,6 +800,10 @@ fn spawn_spec(
             worker_tmp(plan, worker).to_string_lossy().into_owned(),
         ),
     ]);
+    if let Some(c) = &plan.coverage {
+        let user_sets = |k: &str| test.env.contains_key(k) || user_sets(plan, k);
+        env.extend(c.env(&c.test_dir(&test.id), user_sets));
+    }
     let capture = Some(CaptureSpec {
         log_path: plan.run_dir.as_ref().map(|d| d.log_path(&test.id, attempt)),
         tap: match test.format {
@@ -814,6 +837,15 @@ fn spawn_spec(
     }
 }
 
+/// Whether the user set variable `name` for every test: in warden's environment, which a test
+/// process inherits, or for a container run in `[container] env` (warden's is not passed in).
+fn user_sets(plan: &RunPlan, name: &str) -> bool {
+    match &plan.container {
+        Some(c) => c.config.env.contains_key(name),
+        None => std::env::var_os(name).is_some(),
+    }
+}
+
 /// A result for a test that was decided without running it (skip marker, no command).
 fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> TestResult {
     TestResult {
@@ -832,6 +864,7 @@ fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> T
         output: CapturedOutput::default(),
         message,
         carried_over: false,
+        coverage_dir: None,
         net: None,
     }
 }

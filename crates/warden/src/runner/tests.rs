@@ -53,6 +53,7 @@ pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         slow_after: None,
         alone: Default::default(),
         partition: None,
+        coverage: None,
     }
 }
 
