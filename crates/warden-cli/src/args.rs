@@ -140,6 +140,10 @@ pub struct ListArgs {
     /// Print JSON (one array of tests) instead of a table
     #[arg(long)]
     pub json: bool,
+    /// With --json: show each test's coverage directory and the variables `run --coverage`
+    /// sets for it
+    #[arg(long)]
+    pub coverage: bool,
 }
 
 /// Which tests: shared by `run` and `list`.
@@ -314,6 +318,13 @@ pub struct RunArgs {
     /// Per-test rlimits: no core files, files up to 1 GiB, at most 4096 open files
     #[arg(long, help_heading = "Host and test limits")]
     pub safe_mode: bool,
+    /// Per-test coverage: each test writes to <run dir>/coverage/<test>/ through the variables
+    /// the coverage runtimes read (LLVM_PROFILE_FILE, GCOV_PREFIX, GOCOVERDIR,
+    /// NODE_V8_COVERAGE, COVERAGE_FILE); build with coverage yourself (gcc --coverage, rustc -C
+    /// instrument-coverage, go build -cover, coverage run -p). Merged at the end with the tools
+    /// on PATH (docs/coverage.md)
+    #[arg(long, help_heading = "Reports")]
+    pub coverage: bool,
     /// Write a JUnit XML report to FILE
     #[arg(long, value_name = "FILE", help_heading = "Reports")]
     pub junit: Option<String>,
@@ -438,6 +449,7 @@ impl RunArgs {
             test_mem_limit: self.test_mem_limit.clone(),
             test_pids_limit: self.test_pids_limit,
             safe_mode: flag(self.safe_mode),
+            coverage: flag(self.coverage),
             junit: self.junit.clone(),
             json: self.json.clone(),
             html: self.html.clone(),

@@ -11,6 +11,7 @@ use warden::supervise::Network;
 use warden::test_case::{OutputFormat, TestCase};
 
 use warden::config::RunOptions;
+use warden::coverage::Coverage;
 use warden::state::TestStats;
 
 use crate::args::RunArgs;
@@ -44,11 +45,42 @@ pub fn run_list(
         .as_ref()
         .and_then(|h| h.stats(&ids).ok())
         .unwrap_or_default();
+    // The run id is not known before the run: the directory shows where it goes.
+    let coverage = settings.run.coverage.then(|| {
+        let mut c = Coverage::new(
+            &settings.run.state_dir.join("runs").join("<run-id>"),
+            &settings.root,
+        );
+        c.open_dirs = settings.container.enabled;
+        c
+    });
+    let container_env = settings
+        .container
+        .enabled
+        .then_some(&settings.container.config.env);
     let mut out = std::io::stdout().lock();
     let written = if json {
         let listed: Vec<Listed> = tests
             .iter()
-            .map(|t| Listed::new(t, stats.get(&t.id)))
+            .map(|t| {
+                let mut l = Listed::new(t, stats.get(&t.id));
+                l.coverage = coverage.as_ref().map(|c| {
+                    let dir = c.test_dir(&t.id);
+                    // What the runner does: the suite's, warden's or `[container] env` wins.
+                    let user_sets = |k: &str| {
+                        t.env.contains_key(k)
+                            || match container_env {
+                                Some(env) => env.contains_key(k),
+                                None => std::env::var_os(k).is_some(),
+                            }
+                    };
+                    CoverageView {
+                        env: c.env(&dir, user_sets).into_iter().collect(),
+                        dir: dir.to_string_lossy().into_owned(),
+                    }
+                });
+                l
+            })
             .collect();
         serde_json::to_writer_pretty(&mut out, &listed)
             .map_err(std::io::Error::from)
@@ -120,6 +152,16 @@ struct Listed<'a> {
     net: Network,
     /// From history: how the test fared in the runs it remembers (null when never run).
     history: Option<HistoryView>,
+    /// With `--coverage`: the test's coverage directory and the variables warden sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<CoverageView>,
+}
+
+#[derive(Serialize)]
+struct CoverageView {
+    /// `<state dir>/runs/<run-id>/coverage/<test>`: the run id is the run's.
+    dir: String,
+    env: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -155,6 +197,7 @@ impl<'a> Listed<'a> {
                 mean_duration_ms: s.mean_duration_ms,
                 flaky: s.flaky,
             }),
+            coverage: None,
         }
     }
 }

@@ -68,7 +68,10 @@ fn run_command() -> ExitCode {
         Command::Run(args) => run_cmd::run(*args, &invoked),
         Command::List(args) => prepare::Sharding::from_args(&args.select).and_then(|sharding| {
             list_cmd::run_list(
-                args.select.to_options(),
+                warden::config::RunOptions {
+                    coverage: args.coverage.then_some(true),
+                    ..args.select.to_options()
+                },
                 args.select.config.as_deref(),
                 args.select.failed,
                 sharding,

@@ -192,6 +192,7 @@ pub fn effective_options(settings: &Settings) -> BTreeMap<String, String> {
     );
     put("--safe-mode", on(run.test_limits.safe_mode));
     put("--slow-after", format_duration(run.slow_after));
+    put("--coverage", on(run.coverage));
     let report = |p: Option<&PathBuf>| p.map_or("none".to_string(), |p| p.display().to_string());
     put("--junit", report(out.junit.as_ref()));
     put(

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
 use warden::config::{LeakPolicy, NoTests};
 use warden::container::{remove_run_containers, ContainerRun, Engine};
+use warden::coverage::Coverage;
 use warden::events::{Event, EventKind, StopReason};
 use warden::monitor::GuardConfig;
 use warden::runner::{self, RunPlan};
@@ -182,6 +183,16 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
     reports.expect(tests.iter().map(|t| t.id.clone()));
     reports.classes(classes);
     let run_dir = RunDir::create(&state_dir, &run_id)?;
+    let coverage = settings.run.coverage.then(|| {
+        let mut c = Coverage::new(&run_dir.dir, &settings.root);
+        // A container's user may not be warden's: its directory must be open to it.
+        c.open_dirs = engine.is_some();
+        c
+    });
+    let mut carry_warnings = Vec::new();
+    if let (Some(c), Some((_, old_dir))) = (&coverage, &resumed_from) {
+        carry_warnings = warden::coverage::carry_over(old_dir, c, &mut carried);
+    }
     let mut terminal = Terminal::new(&settings.output, tests.len() + carried.len());
     let engine_warnings = engine
         .as_ref()
@@ -191,6 +202,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         .iter()
         .chain(&resume_warnings)
         .chain(&engine_warnings)
+        .chain(&carry_warnings)
     {
         terminal.warning(w);
     }
@@ -313,6 +325,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
             run_id: run_id.clone(),
             project: settings.root.clone(),
             cid_dir: temp_root.join("containers"),
+            coverage_root: coverage.as_ref().map(|c| c.root.clone()),
         })
     });
     let mut persist = Persistence::new(&run_id, run_dir.dir.clone(), journal, history);
@@ -360,6 +373,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         slow_after: Some(settings.run.slow_after),
         alone,
         partition: shard_info.clone().map(Arc::new),
+        coverage: coverage.map(Arc::new),
     };
 
     let keeps_logs = plan.run_dir.is_some();

@@ -36,6 +36,8 @@ pub struct Terminal {
     printed: Cell<bool>,
     /// The command that continues this run if it stops early; `None` without a checkpoint.
     continue_with: Option<String>,
+    /// `--coverage`: one line per kind of data, printed before the summary (even with `-q`).
+    coverage: Vec<String>,
 }
 
 impl Terminal {
@@ -81,6 +83,7 @@ impl Terminal {
             shutdown: None,
             printed: Cell::new(false),
             continue_with: None,
+            coverage: Vec::new(),
         }
     }
 
@@ -92,6 +95,21 @@ impl Terminal {
                 let mut err = std::io::stderr().lock();
                 let _ = writeln!(err, "{}", text.trim_end_matches('\n'));
             }
+        }
+    }
+
+    /// Live output of a test (`--no-capture`), as the test wrote it: raw, like a test run
+    /// by hand, on stderr so that it never mixes into `--json -`.
+    fn output(&self, chunk: &[u8]) {
+        self.printed.set(true);
+        let write = || {
+            let mut err = std::io::stderr().lock();
+            let _ = err.write_all(chunk);
+            let _ = err.flush();
+        };
+        match &self.progress {
+            Some(pb) => pb.suspend(write),
+            None => write(),
         }
     }
 
@@ -285,7 +303,10 @@ impl Terminal {
                 self.line(&human::cancelled_line(id, *reason, &self.style));
                 self.update_progress();
             }
+            EventKind::TestOutput { chunk, .. } => self.output(chunk),
             EventKind::Warning(w) => self.warning(w),
+            // Shown with the summary, where the end of a run is read.
+            EventKind::Coverage(c) => self.coverage.push(human::coverage_line(c)),
             EventKind::ResourceSample { reading, .. } => {
                 self.host = Some(*reading);
                 self.update_progress();
@@ -366,6 +387,9 @@ impl Terminal {
                 gap(&self.printed),
                 human::failure_details(r, &self.style).trim_end()
             );
+        }
+        if !self.coverage.is_empty() {
+            let _ = writeln!(err, "{}{}", gap(&self.printed), self.coverage.join("\n"));
         }
         if let Some(why) = &self.shutdown {
             let _ = writeln!(

@@ -129,3 +129,44 @@ fn shuffle_with_a_seed_is_reproducible() {
         "a different seed ran a different set of tests"
     );
 }
+
+/// `--no-capture`: a test's output reaches the terminal (stderr) as it is written, raw, once
+/// per line, before the test's result line; it never mixes into `--json -` on stdout, and it
+/// is still in the log and read as TAP.
+#[test]
+fn no_capture_shows_output_live_on_stderr_only() {
+    let sandbox = Sandbox::new();
+    sandbox.write_executable(
+        "t/live_test.sh",
+        "#!/bin/sh\necho '1..1'\necho 'line from the test'\necho 'to stderr' >&2\necho 'ok 1'\n",
+    );
+    let out = Warden::new(sandbox.path())
+        .args(["run", "t", "--no-capture", "--json", "-"])
+        .run();
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+    assert_eq!(
+        out.stderr.matches("line from the test\n").count(),
+        1,
+        "{}",
+        out.describe()
+    );
+    assert!(out.stderr.contains("to stderr\n"), "{}", out.describe());
+    let said = out.stderr.find("line from the test").unwrap();
+    let result = out.stderr.find("t/live_test.sh").unwrap_or(usize::MAX);
+    assert!(
+        said < result,
+        "output after the result line:\n{}",
+        out.describe()
+    );
+    assert!(
+        !out.stdout.contains("line from the test"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stdout.contains("test-output"), "{}", out.describe());
+    let events = parse_json_lines(&out.stdout).unwrap();
+    let finished = finished_by_id(&events).unwrap();
+    let r = &finished["t/live_test.sh"];
+    assert_eq!(r["status"], "pass", "{r}");
+    assert_eq!(r["subtests"]["passed"], 1, "{r}");
+}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use warden::supervise::os::netns::PrivateNet;
 use warden::supervise::os::spawn::{spawn, Request};
 
+/// `net`: the run's private network (the process-wide one, `PrivateNet::get`), or the host's.
 fn once(net: Option<&'static PrivateNet>) -> Duration {
     let argv = vec!["/bin/true".to_string()];
     let cwd = std::env::temp_dir();
@@ -21,7 +22,7 @@ fn once(net: Option<&'static PrivateNet>) -> Duration {
         output: None,
         cgroup_procs: &[],
         rlimits: &[],
-        net,
+        private_net: net.is_some(),
     })
     .unwrap_or_else(|e| panic!("cannot start /bin/true: {e}"));
     let mut status = 0;

@@ -148,6 +148,8 @@ pub struct TestResult {
     pub message: Option<String>,
     /// Finished in an earlier, interrupted run and carried into this one by `--resume`.
     pub carried_over: bool,
+    /// With `--coverage`: the directory the test's coverage data went to.
+    pub coverage_dir: Option<PathBuf>,
     /// The network the attempt ran in (`host`, `private`, or a container's network other than
     /// `none`); `None` for a test that was not run.
     pub net: Option<String>,
@@ -271,6 +273,63 @@ pub struct ShardInfo {
     pub selection: Vec<String>,
 }
 
+/// A kind of coverage data, named after the runtime that writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CoverageKind {
+    /// `.profraw` of `LLVM_PROFILE_FILE` (Rust `-C instrument-coverage`, clang).
+    Llvm,
+    /// `.gcda` under `GCOV_PREFIX` (gcc/clang `--coverage`).
+    Gcov,
+    /// `covmeta.*`/`covcounters.*` in `GOCOVERDIR` (Go `-cover`).
+    Go,
+    /// V8 JSON profiles in `NODE_V8_COVERAGE`.
+    Node,
+    /// coverage.py data files named after `COVERAGE_FILE`.
+    Python,
+}
+
+impl CoverageKind {
+    pub const ALL: [CoverageKind; 5] = [
+        CoverageKind::Llvm,
+        CoverageKind::Gcov,
+        CoverageKind::Go,
+        CoverageKind::Node,
+        CoverageKind::Python,
+    ];
+
+    /// The name used in reports (`llvm`, `gcov`, `go`, `node`, `python`).
+    pub fn name(self) -> &'static str {
+        match self {
+            CoverageKind::Llvm => "llvm",
+            CoverageKind::Gcov => "gcov",
+            CoverageKind::Go => "go",
+            CoverageKind::Node => "node",
+            CoverageKind::Python => "python",
+        }
+    }
+}
+
+/// What became of one kind of coverage data at the end of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageSummary {
+    pub kind: CoverageKind,
+    /// Tests whose directory holds data of this kind.
+    pub tests: usize,
+    /// Data files of this kind.
+    pub files: usize,
+    /// Where the raw data is: `<run dir>/coverage`, one directory per test.
+    pub raw_dir: PathBuf,
+    /// The merged result (a file or a directory), when a tool merged it.
+    pub merged: Option<PathBuf>,
+    /// The tool that merged it, or that failed to.
+    pub tool: Option<String>,
+    /// The command that merges the raw data, when warden did not (no tool, a failure).
+    pub command: Option<String>,
+    /// Why it was not merged: no tool on PATH, the tool's error.
+    pub problem: Option<String>,
+}
+
 /// One thing that happened during a run.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -317,6 +376,14 @@ pub enum EventKind {
         /// From its start until it was gone.
         duration: Duration,
     },
+    /// Output of a running test as it arrives (`--no-capture`): for the terminal only; the
+    /// output is in the test's log and result as always, and the JSON stream leaves it out.
+    TestOutput {
+        id: String,
+        worker: usize,
+        attempt: u32,
+        chunk: Vec<u8>,
+    },
     /// A running test the guard terminated is gone; it runs again later (same attempt).
     TestRequeued {
         id: String,
@@ -326,6 +393,8 @@ pub enum EventKind {
     },
     /// A condition worth telling the user that is not a test result.
     Warning(String),
+    /// With `--coverage`, at the end of the run: one per kind of data the tests wrote.
+    Coverage(Box<CoverageSummary>),
     /// A periodic look at the host while tests run (with `--self-protect`).
     ResourceSample {
         reading: HostReading,
@@ -384,6 +453,7 @@ impl TestResult {
             output: CapturedOutput::default(),
             message: None,
             carried_over: false,
+            coverage_dir: None,
             net: None,
         }
     }

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod clock;
 pub mod config;
 pub mod container;
+pub mod coverage;
 pub mod discovery;
 pub mod events;
 pub mod exit_code;

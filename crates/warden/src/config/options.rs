@@ -59,6 +59,9 @@ pub struct RunOptions {
     pub no_tests: Option<String>,
     /// A running test is reported `SLOW` each time it passes another multiple of this.
     pub slow_after: Option<String>,
+    /// `--coverage`: every test gets its own coverage directory and the variables that point
+    /// the toolchains' coverage runtimes at it; the run merges what they wrote.
+    pub coverage: Option<bool>,
     /// `host | private`: the network of every test without a suite `net` or `@net` marker.
     pub net: Option<String>,
     /// `--cargo`: the tests are the cases of cargo's test binaries (no PATHs).
@@ -118,6 +121,7 @@ impl RunOptions {
             test_pids_limit,
             no_tests,
             slow_after,
+            coverage,
             net,
             cargo,
             cargo_args,

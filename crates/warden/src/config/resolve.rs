@@ -155,6 +155,7 @@ impl Resolver {
             test_limits: self.test_limits()?,
             no_tests,
             slow_after,
+            coverage: given!(self.coverage).value == Some(true),
         })
     }
 

@@ -328,6 +328,8 @@ pub struct RunConfig {
     pub no_tests: NoTests,
     /// `SLOW` is reported each time a running test passes another multiple of this.
     pub slow_after: Duration,
+    /// `--coverage` / `[run] coverage = true`.
+    pub coverage: bool,
 }
 
 /// `--no-tests`: what an empty selection means.

@@ -3,7 +3,9 @@
 mod cleanup;
 mod config;
 mod engine;
+mod measure;
 mod oom;
+mod pause;
 mod podman;
 mod run;
 mod spec;

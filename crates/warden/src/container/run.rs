@@ -3,21 +3,25 @@
 //! from `inspect`, and always remove it. The container is known by name before `run` is called
 //! and by id (cidfile) from the moment it exists, so nothing created in between is lost.
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
 
 use serde::Deserialize;
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
-use tokio::time::{sleep, sleep_until};
+use tokio::time::{sleep, Instant};
 
 use super::engine::{CmdOutput, Engine, EngineKind};
+use super::measure::Measure;
 use super::oom::kernel_logged_oom_kill;
+use super::pause::ContainerPause;
 use super::podman;
 use super::spec::{ContainerRun, ContainerSpec};
+use crate::events::{CapturedOutput, Leak};
 use crate::supervise::{
-    Cancel, ClaimedChild, Exit, MemCapBy, OutputSink, ProcessOutcome, SpawnSpec, Usage,
+    drive, not_started, pause, Cancel, ClaimedChild, DriveSpec, End, Exit, Finish, MemCapBy,
+    ProcessOutcome, SpawnSpec, Stop, Supervisee, Usage,
 };
 
 /// How long an engine command (kill, inspect, rm) may take.
@@ -25,15 +29,10 @@ const ENGINE_CMD_LIMIT: Duration = Duration::from_secs(30);
 /// After a KILL, how long to wait for the engine CLI to notice the container ended before
 /// killing the CLI itself (the container is removed by id or name either way).
 const KILL_WAIT: Duration = Duration::from_secs(20);
-/// How often `kill` is repeated while the CLI has not returned: a container created after the
-/// first `kill` (it was still being set up) is caught by the next.
-const KILL_REPEAT: Duration = Duration::from_millis(500);
 /// How often, and how far apart, a SIGKILLed container is inspected again for an OOM kill
 /// when the kernel log cannot be read.
 const OOM_NOTICE_POLLS: usize = 5;
 const OOM_NOTICE_PAUSE: Duration = Duration::from_millis(100);
-/// How long to keep reading output after the engine CLI exited.
-const DRAIN_LIMIT: Duration = Duration::from_millis(1000);
 
 /// Run the test of `process` in a container of `run`: the one place where a container run
 /// stands in for [`crate::supervise::run_process`].
@@ -54,199 +53,193 @@ pub async fn run_test_in_container(
 /// KILL after the grace; `Cancel::Now` kills at once). The container is removed in every case.
 pub async fn run_in_container(
     spec: &ContainerSpec,
-    mut cancel: watch::Receiver<Cancel>,
+    cancel: watch::Receiver<Cancel>,
 ) -> ProcessOutcome {
     let started = Instant::now();
-    let mut notes = Vec::new();
-    let mut sink = OutputSink::new(spec.capture.as_ref());
-    let name = spec.name();
-    // The engine refuses to overwrite a cidfile (a retry of the same test, or a stale one).
-    if let Some(dir) = spec.cidfile.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let _ = std::fs::remove_file(&spec.cidfile);
-    let client_dir = client_dir(spec);
-    let _ = std::fs::remove_dir_all(&client_dir);
-    if let Err(e) = std::fs::create_dir(&client_dir) {
-        let msg = format!("cannot create {}: {e}", client_dir.display());
-        return failed_outcome(msg, started.elapsed());
-    }
-
-    let (mut child, mut reader, claim) = match spawn_client(spec) {
-        Ok(t) => t,
-        Err(msg) => return failed_outcome(msg, started.elapsed()),
+    let (container, reader) = match Container::start(spec) {
+        Ok(c) => c,
+        Err(msg) => return not_started(msg, started.elapsed(), None),
     };
-    let mut buf = vec![0u8; 64 * 1024];
-
-    // Phase 1: until the CLI returns (the container ended), the deadline, or a stop request.
-    let deadline = sleep_until(crate::clock::instant_after(started, spec.timeout).into());
-    tokio::pin!(deadline);
-    let mut status = None;
-    let mut stop: Option<Exit> = None;
-    if *cancel.borrow() != Cancel::No {
-        stop = Some(Exit::Cancelled);
-    }
-    while status.is_none() && stop.is_none() {
-        tokio::select! {
-            r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
-                Some(n) => sink.push(&buf[..n]),
-                None => reader = None,
-            },
-            st = child.wait() => status = Some(st),
-            _ = &mut deadline => stop = Some(Exit::TimedOut),
-            changed = cancel.changed() => {
-                if changed.is_err() || *cancel.borrow() != Cancel::No {
-                    stop = Some(Exit::Cancelled);
-                }
-            }
-        }
-    }
-
-    // Phase 2: stop the container: TERM (forwarded to the test by the init), KILL after the
-    // grace, repeated until the CLI returns; keep reading what it prints meanwhile.
-    if stop.is_some() && status.is_none() {
-        let mut killed = *cancel.borrow() == Cancel::Now;
-        kill(spec, &name, if killed { "KILL" } else { "TERM" }).await;
-        let kill_at = sleep(spec.grace);
-        tokio::pin!(kill_at);
-        let give_up = sleep(spec.grace.saturating_add(KILL_WAIT));
-        tokio::pin!(give_up);
-        let mut repeat = tokio::time::interval(KILL_REPEAT);
-        repeat.tick().await;
-        let mut cancel_open = true;
-        while status.is_none() {
-            tokio::select! {
-                r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
-                    Some(n) => sink.push(&buf[..n]),
-                    None => reader = None,
-                },
-                st = child.wait() => status = Some(st),
-                _ = &mut kill_at, if !killed => {
-                    killed = true;
-                    kill(spec, &name, "KILL").await;
-                }
-                _ = repeat.tick(), if killed => kill(spec, &name, "KILL").await,
-                changed = cancel.changed(), if cancel_open && !killed => {
-                    cancel_open = changed.is_ok();
-                    if *cancel.borrow() == Cancel::Now {
-                        killed = true;
-                        kill(spec, &name, "KILL").await;
-                    }
-                }
-                _ = &mut give_up => {
-                    notes.push(format!(
-                        "{} did not return {}s after the container was killed; killed it",
-                        spec.engine.kind.name(),
-                        KILL_WAIT.as_secs()
-                    ));
-                    let _ = child.start_kill();
-                    status = Some(child.wait().await);
-                }
-            }
-        }
-    }
-    drop(claim);
-
-    // Phase 3: the CLI is gone; read what is still in the pipe.
-    if reader.is_some() {
-        let drain = sleep(DRAIN_LIMIT);
-        tokio::pin!(drain);
-        loop {
-            tokio::select! {
-                r = read_some(&mut reader, &mut buf) => match r {
-                    Some(n) => sink.push(&buf[..n]),
-                    None => break,
-                },
-                _ = &mut drain => break,
-            }
-        }
-    }
-    let duration = started.elapsed();
-
-    // Phase 4: how it ended (only the engine knows about OOM kills), then remove it.
-    let target = container_ref(spec, &name);
-    let mut state = match stop {
-        Some(_) => None,
-        None => inspect_state(&spec.engine, &target).await,
+    let how = DriveSpec {
+        timeout: spec.timeout,
+        grace: spec.grace,
+        capture: spec.capture.as_ref(),
     };
-    // A SIGKILLed test the engine does not call OOM-killed may still be one (see oom.rs): local
-    // podman's monitor may have said so in the CLI's directory; else the kernel log decides
-    // when it is readable, else the engine gets a moment to catch up.
-    if let Some(s) = state
-        .as_mut()
-        .filter(|s| !s.oom_killed && s.exit_code == 128 + 9)
-    {
-        let monitor_saw_it =
-            spec.engine.kind == EngineKind::Podman && podman::monitor_saw_oom_kill(&client_dir);
-        let witnessed = match monitor_saw_it {
-            true => Some(true),
-            false => kernel_logged_oom_kill(&target),
-        };
-        match witnessed {
-            Some(found) => s.oom_killed = found,
-            None => {
-                for _ in 0..OOM_NOTICE_POLLS {
-                    sleep(OOM_NOTICE_PAUSE).await;
-                    if let Some(again) = inspect_state(&spec.engine, &target).await {
-                        *s = again;
-                    }
-                    if s.oom_killed {
-                        break;
-                    }
-                }
-            }
-        }
-    }
-    if let Some(msg) = remove(&spec.engine, &target).await {
-        notes.push(msg);
-    }
-    let _ = std::fs::remove_file(&spec.cidfile);
-    let _ = std::fs::remove_dir_all(&client_dir);
-    if spec.engine.kind == EngineKind::Podman && !spec.engine.facts.remote {
-        podman::reap_monitor_zombies();
-    }
-
-    let kept = sink.finish();
-    notes.extend(kept.log_error);
-    let output = kept.output;
-    let exit = match stop {
-        Some(e) => e,
-        None => {
-            let client_code = match status {
-                Some(Ok(st)) => st.code(),
-                _ => None,
-            };
-            let program = spec.argv.first().map(String::as_str).unwrap_or_default();
-            exit_of(client_code, state.as_ref(), &output_text(&output), program)
-        }
-    };
-    ProcessOutcome {
-        exit,
-        duration,
-        output,
-        log: kept.log,
-        tap: kept.tap,
-        leaked: Vec::new(),
-        notes,
-        // The engine enforces the memory limit with a cgroup; peak and CPU are not measured.
-        usage: Usage {
-            mem_limit: spec.memory.map(|b| (b, MemCapBy::Cgroup)),
-            oom_killed: state.as_ref().is_some_and(|s| s.oom_killed),
-            ..Usage::default()
-        },
-    }
+    drive(container, started, reader, how, cancel).await
 }
 
 fn failed_outcome(msg: String, duration: Duration) -> ProcessOutcome {
-    ProcessOutcome {
-        exit: Exit::SpawnFailed(msg),
-        duration,
-        output: Default::default(),
-        log: None,
-        tap: None,
-        leaked: Vec::new(),
-        notes: Vec::new(),
-        usage: Usage::default(),
+    not_started(msg, duration, None)
+}
+
+/// One container as the driver sees it: its main end is the engine CLI that runs it attached
+/// (it returns when the container ended); TERM and KILL go through the engine's `kill`.
+struct Container<'a> {
+    spec: &'a ContainerSpec,
+    name: String,
+    client_dir: PathBuf,
+    client: tokio::process::Child,
+    /// The CLI is ours to wait for while this lives (the orphan reaper leaves it alone).
+    claim: ClaimedChild,
+    measure: Measure,
+}
+
+impl<'a> Container<'a> {
+    fn start(spec: &'a ContainerSpec) -> Result<(Container<'a>, Option<pipe::Receiver>), String> {
+        // The engine refuses to overwrite a cidfile (a retry of the same test, or a stale one).
+        if let Some(dir) = spec.cidfile.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = std::fs::remove_file(&spec.cidfile);
+        let client_dir = client_dir(spec);
+        let _ = std::fs::remove_dir_all(&client_dir);
+        std::fs::create_dir(&client_dir)
+            .map_err(|e| format!("cannot create {}: {e}", client_dir.display()))?;
+        let (client, reader, claim) = spawn_client(spec)?;
+        let c = Container {
+            spec,
+            name: spec.name(),
+            client_dir,
+            client,
+            claim,
+            measure: Measure::new(),
+        };
+        Ok((c, reader))
+    }
+
+    /// The container's id once the engine wrote it, else its name.
+    fn target(&self) -> String {
+        container_ref(&self.spec.cidfile, &self.name)
+    }
+}
+
+impl Supervisee for Container<'_> {
+    fn register_pause(&self) -> pause::Registration {
+        pause::register(Box::new(ContainerPause::new(self.spec)))
+    }
+
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.client.wait().await
+    }
+
+    fn sample_due(&self) -> Option<Instant> {
+        self.measure.due()
+    }
+
+    async fn sample(&mut self) {
+        self.measure.sample(self.spec).await;
+    }
+
+    async fn leftovers(&mut self) -> Vec<Leak> {
+        // Whatever the test started went with the container (the engine removes it whole).
+        Vec::new()
+    }
+
+    async fn signal(&mut self, stop: Stop) {
+        let signal = match stop {
+            Stop::Term => "TERM",
+            Stop::Kill => "KILL",
+        };
+        let target = self.target();
+        // Fails harmlessly when the container already ended or does not exist yet.
+        let _ = engine_cmd(
+            &self.spec.engine,
+            &["kill", "--signal", signal, target.as_str()],
+        )
+        .await;
+    }
+
+    fn is_gone(&self) -> bool {
+        // The CLI returns once the container ended.
+        true
+    }
+
+    fn kill_wait(&self) -> Option<Duration> {
+        Some(KILL_WAIT)
+    }
+
+    async fn force_end(&mut self) -> (std::io::Result<ExitStatus>, String) {
+        let note = format!(
+            "{} did not return {}s after the container was killed; killed it",
+            self.spec.engine.kind.name(),
+            KILL_WAIT.as_secs()
+        );
+        let _ = self.client.start_kill();
+        (self.client.wait().await, note)
+    }
+
+    async fn finish(self, end: End, output: &CapturedOutput) -> Finish {
+        let target = self.target();
+        let Container {
+            spec,
+            client_dir,
+            claim,
+            measure,
+            ..
+        } = self;
+        let mut notes = Vec::new();
+        drop(claim);
+        // How it ended (only the engine knows about OOM kills), then remove it.
+        let mut state = match end {
+            End::Stopped(_) => None,
+            End::Returned(_) => inspect_state(&spec.engine, &target).await,
+        };
+        // A SIGKILLed test the engine does not call OOM-killed may still be one (see oom.rs):
+        // local podman's monitor may have said so in the CLI's directory; else the kernel log
+        // decides when it is readable, else the engine gets a moment to catch up.
+        if let Some(s) = state
+            .as_mut()
+            .filter(|s| !s.oom_killed && s.exit_code == 128 + 9)
+        {
+            let monitor_saw_it =
+                spec.engine.kind == EngineKind::Podman && podman::monitor_saw_oom_kill(&client_dir);
+            let witnessed = match monitor_saw_it {
+                true => Some(true),
+                false => kernel_logged_oom_kill(&target),
+            };
+            match witnessed {
+                Some(found) => s.oom_killed = found,
+                None => {
+                    for _ in 0..OOM_NOTICE_POLLS {
+                        sleep(OOM_NOTICE_PAUSE).await;
+                        if let Some(again) = inspect_state(&spec.engine, &target).await {
+                            *s = again;
+                        }
+                        if s.oom_killed {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(msg) = remove(&spec.engine, &target).await {
+            notes.push(msg);
+        }
+        let _ = std::fs::remove_file(&spec.cidfile);
+        let _ = std::fs::remove_dir_all(&client_dir);
+        if spec.engine.kind == EngineKind::Podman && !spec.engine.facts.remote {
+            podman::reap_monitor_zombies();
+        }
+        let exit = match end {
+            End::Stopped(e) => e,
+            End::Returned(st) => {
+                let client_code = st.ok().and_then(|st| st.code());
+                let program = spec.argv.first().map(String::as_str).unwrap_or_default();
+                exit_of(client_code, state.as_ref(), &output_text(output), program)
+            }
+        };
+        let (peak_rss_bytes, cpu_ms) = measure.usage();
+        Finish {
+            exit,
+            usage: Usage {
+                peak_rss_bytes,
+                cpu_ms,
+                // The engine enforces the memory limit with a cgroup.
+                mem_limit: spec.memory.map(|b| (b, MemCapBy::Cgroup)),
+                oom_killed: state.as_ref().is_some_and(|s| s.oom_killed),
+            },
+            notes,
+        }
     }
 }
 
@@ -285,26 +278,13 @@ fn spawn_client(
     Ok((child, reader, claim))
 }
 
-async fn read_some(reader: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Option<usize> {
-    match reader.as_mut()?.read(buf).await {
-        Ok(0) | Err(_) => None,
-        Ok(n) => Some(n),
-    }
-}
-
 /// The container's id once the engine wrote it, else its name.
-fn container_ref(spec: &ContainerSpec, name: &str) -> String {
-    std::fs::read_to_string(&spec.cidfile)
+pub(super) fn container_ref(cidfile: &Path, name: &str) -> String {
+    std::fs::read_to_string(cidfile)
         .ok()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| name.to_string())
-}
-
-async fn kill(spec: &ContainerSpec, name: &str, signal: &str) {
-    let target = container_ref(spec, name);
-    // Fails harmlessly when the container already ended or does not exist yet.
-    let _ = engine_cmd(&spec.engine, &["kill", "--signal", signal, target.as_str()]).await;
 }
 
 /// `rm -f -v`; `Some(message)` when the container could not be removed.
@@ -422,7 +402,7 @@ fn catatonit_exec_failure(line: &str) -> bool {
     line.starts_with("ERROR (catatonit") && line.contains("failed to exec")
 }
 
-fn output_text(out: &crate::events::CapturedOutput) -> String {
+fn output_text(out: &CapturedOutput) -> String {
     let mut bytes = out.head.clone();
     bytes.extend_from_slice(&out.tail);
     String::from_utf8_lossy(&bytes).into_owned()
@@ -430,13 +410,22 @@ fn output_text(out: &crate::events::CapturedOutput) -> String {
 
 /// Run an engine command asynchronously; `None` when it cannot be started or takes too long.
 pub(crate) async fn engine_cmd(engine: &Engine, args: &[&str]) -> Option<CmdOutput> {
+    engine_cmd_within(engine, args, ENGINE_CMD_LIMIT).await
+}
+
+/// [`engine_cmd`] that may take at most `limit`.
+pub(crate) async fn engine_cmd_within(
+    engine: &Engine,
+    args: &[&str],
+    limit: Duration,
+) -> Option<CmdOutput> {
     let mut cmd = tokio::process::Command::from(engine.command());
     cmd.args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
     let (child, _claim) = ClaimedChild::spawn(&mut cmd).ok()?;
-    let out = tokio::time::timeout(ENGINE_CMD_LIMIT, child.wait_with_output())
+    let out = tokio::time::timeout(limit, child.wait_with_output())
         .await
         .ok()?
         .ok()?;

@@ -57,6 +57,9 @@ pub struct ContainerSpec {
     /// Added to the environment of the engine CLI process itself (the run's token, so that the
     /// process sweep of a dead run finds the client too).
     pub client_env: Vec<(String, String)>,
+    /// `--coverage`: the test's coverage directory, mounted writable at the same path, where
+    /// the coverage variables point.
+    pub coverage_dir: Option<PathBuf>,
 }
 
 impl ContainerSpec {
@@ -152,6 +155,12 @@ impl ContainerSpec {
                 bind_mount(&m.source, &m.target, m.read_only),
             ]);
         }
+        if let Some(dir) = &self.coverage_dir {
+            a.extend([
+                "--mount".into(),
+                bind_mount(dir, &dir.to_string_lossy(), false),
+            ]);
+        }
         a.extend(["--workdir".into(), self.workdir.clone()]);
         for (k, v) in dedup_env(&self.env) {
             a.extend(["--env".into(), format!("{k}={v}")]);
@@ -174,6 +183,8 @@ pub struct ContainerRun {
     pub project: PathBuf,
     /// Where the cidfiles go (created on demand).
     pub cid_dir: PathBuf,
+    /// `--coverage`: `<run dir>/coverage`; each test's own directory under it is mounted.
+    pub coverage_root: Option<PathBuf>,
 }
 
 impl ContainerRun {
@@ -243,6 +254,10 @@ impl ContainerRun {
             network: network_for(process.net, &self.config),
             cidfile: self.cid_dir.join(format!("{name}.cid")),
             client_env: crate::run_token::test_env(&self.run_id, test_id).into(),
+            coverage_dir: self
+                .coverage_root
+                .as_ref()
+                .map(|root| root.join(crate::state::test_slug(test_id))),
         })
     }
 }
@@ -375,6 +390,7 @@ mod tests {
             run_id: "20260101T000000Z-abc123".into(),
             project: "/home/u/proj".into(),
             cid_dir: "/tmp/warden-x/containers".into(),
+            coverage_root: None,
         }
     }
 
@@ -397,7 +413,7 @@ mod tests {
             capture: Some(CaptureSpec {
                 log_path: None,
                 tap: TapMode::Detect,
-                echo: false,
+                echo: None,
             }),
             cgroup: None,
             token: Vec::new(),
@@ -414,6 +430,27 @@ mod tests {
             .filter(|w| w[0] == flag)
             .map(|w| w[1].as_str())
             .collect()
+    }
+
+    #[test]
+    fn coverage_mounts_the_tests_own_dir_writable_at_the_same_path() {
+        let mut r = run(ContainerConfig::default());
+        let a = r
+            .spec_for(&process(), "test/a b_test.sh", 1)
+            .unwrap()
+            .run_args();
+        assert!(!values(&a, "--mount").iter().any(|m| m.contains("coverage")));
+        r.coverage_root = Some("/home/u/proj/.warden/runs/r1/coverage".into());
+        let a = r
+            .spec_for(&process(), "test/a b_test.sh", 1)
+            .unwrap()
+            .run_args();
+        let dir = "/home/u/proj/.warden/runs/r1/coverage/test__a b_test.sh";
+        assert!(
+            values(&a, "--mount")
+                .contains(&format!("type=bind,source={dir},target={dir}").as_str()),
+            "{a:?}"
+        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ fn project(engine: &Engine, tag: &str, config: ContainerConfig) -> Project {
         run_id: format!("ctest-{}-{tag}-{variant}", std::process::id()),
         project: dir.path().to_path_buf(),
         cid_dir: dir.path().join("cids"),
+        coverage_root: None,
     };
     Project {
         dir,
@@ -64,7 +65,7 @@ impl Project {
             capture: Some(CaptureSpec {
                 log_path: Some(self.dir.path().join(format!("{name}.log"))),
                 tap: TapMode::Detect,
-                echo: false,
+                echo: None,
             }),
             cgroup: None,
             token: Vec::new(),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Style};
 
 use super::text::{omitted_marker, reason, render_output, stop_description, terminal_safe};
-use crate::events::{GuardAction, Status, StopReason, TestResult, Totals};
+use crate::events::{CoverageSummary, GuardAction, Status, StopReason, TestResult, Totals};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HumanStyle {
@@ -176,6 +176,38 @@ pub fn guard_line(action: GuardAction, reason: &str, style: &HumanStyle) -> Stri
     )
 }
 
+/// One kind of coverage at the end of a run: where the merged result is, or where the raw
+/// data is and the command that merges it.
+pub fn coverage_line(c: &CoverageSummary) -> String {
+    let what = format!(
+        "{} test{}, {} file{}",
+        c.tests,
+        if c.tests == 1 { "" } else { "s" },
+        c.files,
+        if c.files == 1 { "" } else { "s" }
+    );
+    let text = match (&c.merged, &c.command) {
+        (Some(merged), _) => format!(
+            "coverage {}: {what} merged by {} into {}{}",
+            c.kind.name(),
+            c.tool.as_deref().unwrap_or("?"),
+            merged.display(),
+            c.problem
+                .as_deref()
+                .map(|p| format!(" (note: {p})"))
+                .unwrap_or_default()
+        ),
+        (None, command) => format!(
+            "coverage {}: {what} not merged ({}); raw data in {}/<test>/; merge with: {}",
+            c.kind.name(),
+            c.problem.as_deref().unwrap_or("no tool"),
+            c.raw_dir.display(),
+            command.as_deref().unwrap_or("?")
+        ),
+    };
+    terminal_safe(&text).into_owned()
+}
+
 /// The block printed after the list for a test that did not pass: a header, the captured
 /// output (head, omitted-bytes marker, tail) indented, leaked processes, the full log's path.
 pub fn failure_details(r: &TestResult, style: &HumanStyle) -> String {
@@ -320,6 +352,35 @@ mod tests {
     use super::*;
     use crate::events::{Leak, Subtests};
     use crate::report::text::fixtures::{output, result, with_everything};
+
+    #[test]
+    fn coverage_lines_say_where_the_result_or_the_raw_data_is() {
+        let mut c = CoverageSummary {
+            kind: crate::events::CoverageKind::Gcov,
+            tests: 1,
+            files: 2,
+            raw_dir: "/r/coverage".into(),
+            merged: Some("/r/coverage-merged/gcov.txt".into()),
+            tool: Some("gcovr".into()),
+            command: None,
+            problem: None,
+        };
+        assert_eq!(
+            coverage_line(&c),
+            "coverage gcov: 1 test, 2 files merged by gcovr into /r/coverage-merged/gcov.txt"
+        );
+        c.merged = None;
+        c.problem = Some("no gcovr on PATH".into());
+        c.command = Some("gcovr --txt x /r/coverage".into());
+        assert_eq!(
+            coverage_line(&c),
+            "coverage gcov: 1 test, 2 files not merged (no gcovr on PATH); raw data in \
+             /r/coverage/<test>/; merge with: gcovr --txt x /r/coverage"
+        );
+        // A path is echoed like every other: no escape sequence reaches the terminal.
+        c.raw_dir = "/r/\x1b[2J".into();
+        assert!(!coverage_line(&c).contains('\x1b'));
+    }
 
     const PLAIN: HumanStyle = HumanStyle {
         color: false,

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::clock::rfc3339_utc_millis;
 use crate::events::{
-    Event, EventKind, GuardAction, HostReading, Leak, Status, StopReason, Subtests, TestResult,
-    Totals,
+    CoverageKind, Event, EventKind, GuardAction, HostReading, Leak, Status, StopReason, Subtests,
+    TestResult, Totals,
 };
 use crate::report::text::output_tail;
 
@@ -84,6 +84,16 @@ enum Body<'a> {
     Warning {
         message: &'a str,
     },
+    Coverage {
+        kind: CoverageKind,
+        tests: usize,
+        files: usize,
+        raw_dir: String,
+        merged: Option<String>,
+        tool: Option<&'a str>,
+        command: Option<&'a str>,
+        problem: Option<&'a str>,
+    },
     ResourceSample {
         #[serde(flatten)]
         reading: &'a HostReading,
@@ -130,6 +140,9 @@ struct TestFields<'a> {
     /// from this stream alone (`warden report`, a merge of shards from other machines) can
     /// show why it failed.
     output_tail: Option<String>,
+    /// With `--coverage`: the test's own coverage directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage_dir: Option<String>,
 }
 
 /// Bytes of captured output a `test-finished` / `test-retrying` line carries at most.
@@ -164,13 +177,15 @@ fn test_fields(r: &TestResult) -> TestFields<'_> {
             Status::Pass | Status::Skip | Status::Flaky => None,
             _ => output_tail(&r.output, OUTPUT_TAIL_BYTES),
         },
+        coverage_dir: r.coverage_dir.as_deref().map(path_text),
     }
 }
 
-/// The line for an event, or `None` for an event the JSON stream does not carry (every
-/// current event kind is carried; the option leaves room for chattier ones, such as output).
+/// The line for an event, or `None` for an event the JSON stream does not carry: live output
+/// (`--no-capture`), which is in the log and the result's output instead.
 fn line(event: &Event) -> Option<Line<'_>> {
     let (ty, body) = match &event.kind {
+        EventKind::TestOutput { .. } => return None,
         EventKind::RunStarted {
             run_id,
             selected,
@@ -262,6 +277,19 @@ fn line(event: &Event) -> Option<Line<'_>> {
             },
         ),
         EventKind::Warning(message) => ("warning", Body::Warning { message }),
+        EventKind::Coverage(c) => (
+            "coverage",
+            Body::Coverage {
+                kind: c.kind,
+                tests: c.tests,
+                files: c.files,
+                raw_dir: path_text(&c.raw_dir),
+                merged: c.merged.as_deref().map(path_text),
+                tool: c.tool.as_deref(),
+                command: c.command.as_deref(),
+                problem: c.problem.as_deref(),
+            },
+        ),
         EventKind::ResourceSample { reading, running } => (
             "resource-sample",
             Body::ResourceSample {
@@ -361,7 +389,7 @@ mod tests {
     use serde_json::{json, Value};
 
     use super::*;
-    use crate::events::RunInfo;
+    use crate::events::{CoverageSummary, RunInfo};
     use crate::report::text::fixtures::{result, with_everything};
 
     #[derive(Clone, Copy, Debug)]
@@ -448,6 +476,16 @@ mod tests {
                 ("duration_ms", &[J::UInt]),
             ],
             "warning" => &[("message", &[J::Str])],
+            "coverage" => &[
+                ("kind", &[J::Str]),
+                ("tests", &[J::UInt]),
+                ("files", &[J::UInt]),
+                ("raw_dir", &[J::Str]),
+                ("merged", &[J::Str, J::Null]),
+                ("tool", &[J::Str, J::Null]),
+                ("command", &[J::Str, J::Null]),
+                ("problem", &[J::Str, J::Null]),
+            ],
             "resource-sample" => &[
                 ("cpu_percent", &[J::Num, J::Null]),
                 ("mem_used_percent", &[J::Num]),
@@ -638,6 +676,26 @@ mod tests {
                 elapsed: Duration::from_secs(60),
             }),
             ev(EventKind::Warning("0 tests selected".into())),
+            ev(EventKind::Coverage(Box::new(CoverageSummary {
+                kind: CoverageKind::Llvm,
+                tests: 2,
+                files: 3,
+                raw_dir: ".warden/runs/r1/coverage".into(),
+                merged: Some(".warden/runs/r1/coverage-merged/coverage.profdata".into()),
+                tool: Some("llvm-profdata-19".into()),
+                command: None,
+                problem: None,
+            }))),
+            ev(EventKind::Coverage(Box::new(CoverageSummary {
+                kind: CoverageKind::Go,
+                tests: 1,
+                files: 2,
+                raw_dir: ".warden/runs/r1/coverage".into(),
+                merged: None,
+                tool: None,
+                command: Some("go tool covdata merge ...".into()),
+                problem: Some("no go on PATH".into()),
+            }))),
             ev(EventKind::ResourceSample {
                 reading: READING,
                 running: 2,
@@ -680,13 +738,15 @@ mod tests {
             EventKind::Guard { .. } => 8,
             EventKind::TestRequeued { .. } => 9,
             EventKind::TestSlow { .. } => 10,
+            EventKind::Coverage(_) => 11,
+            EventKind::TestOutput { .. } => unreachable!("not in the JSON stream"),
         }
     }
 
     #[test]
     fn every_event_matches_the_spec_field_list() {
         let events = sample_run();
-        let mut seen = [false; 11];
+        let mut seen = [false; 12];
         for event in &events {
             seen[kind_index(&event.kind)] = true;
             let v = event_to_json(event).expect("every current event kind is carried");

@@ -116,7 +116,9 @@ impl JunitReport {
                     ));
                 }
             }
-            EventKind::TestStarted { .. } | EventKind::TestSlow { .. } => {}
+            EventKind::TestStarted { .. }
+            | EventKind::TestSlow { .. }
+            | EventKind::TestOutput { .. } => {}
             EventKind::TestRetrying(r) => {
                 self.earlier
                     .entry(r.id.clone())
@@ -147,6 +149,7 @@ impl JunitReport {
                 self.suite.add_test_case(case);
             }
             EventKind::Warning(message) => self.warnings.push(xml_text(message)),
+            EventKind::Coverage(_) => {}
             EventKind::ResourceSample { .. } | EventKind::TestRequeued { .. } => {}
             EventKind::Guard { action, reason, .. } => {
                 let action = action.name();

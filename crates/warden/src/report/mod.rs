@@ -12,8 +12,8 @@ mod text;
 
 pub use html::{HtmlReport, InputError, HISTORY_RUNS};
 pub use human::{
-    cancelled_line, failure_details, finished_line, guard_line, retry_line, slow_line, summary,
-    HumanStyle,
+    cancelled_line, coverage_line, failure_details, finished_line, guard_line, retry_line,
+    slow_line, summary, HumanStyle,
 };
 pub use json::{event_to_json, JsonLinesWriter, OUTPUT_TAIL_BYTES, SCHEMA};
 pub use junit::{JunitError, JunitReport};

@@ -103,6 +103,7 @@ pub fn classify(
         output: outcome.output,
         message,
         carried_over: false,
+        coverage_dir: None,
         net: None,
     }
 }

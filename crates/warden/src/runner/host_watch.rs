@@ -1,10 +1,14 @@
 //! The host guard inside the scheduler loop: when to sample, which samples become
 //! `resource-sample` events, and the guard's decisions on each sample.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::events::{EventKind, HostReading};
-use crate::monitor::{Decision, Guard, GuardConfig, HostSampler, Reading, RunningState};
+use crate::monitor::{
+    Decision, Guard, GuardConfig, HostSampler, MonitorError, Reading, RunningState,
+};
 
 /// Sampling period while memory is far from its threshold (≥ 2 Hz as SPEC §6 asks).
 const PERIOD: Duration = Duration::from_millis(250);
@@ -16,8 +20,19 @@ const NEAR: f64 = 5.0;
 /// `resource-sample` events are emitted at most this often (the JSON stream stays small).
 const EVENT_PERIOD: Duration = Duration::from_millis(500);
 
+/// Where readings of the host come from: `/proc` in a run, a script in the scheduler's tests.
+pub trait HostSource: Send {
+    fn sample(&mut self) -> Result<Reading, MonitorError>;
+}
+
+impl HostSource for HostSampler {
+    fn sample(&mut self) -> Result<Reading, MonitorError> {
+        HostSampler::sample(self)
+    }
+}
+
 pub(super) struct HostWatch {
-    sampler: HostSampler,
+    sampler: Box<dyn HostSource>,
     /// `None`: only watching (for a report), never deciding.
     guard: Option<Guard>,
     /// The run's worker count: what an observer allows.
@@ -37,9 +52,9 @@ pub(super) struct Tick {
 }
 
 impl HostWatch {
-    pub fn new(config: GuardConfig) -> HostWatch {
+    pub fn new(config: GuardConfig, sampler: Box<dyn HostSource>) -> HostWatch {
         HostWatch {
-            sampler: HostSampler::new(),
+            sampler,
             workers: config.max_workers,
             guard: Some(Guard::new(config)),
             next_sample: Instant::now(),
@@ -49,9 +64,9 @@ impl HostWatch {
     }
 
     /// Samples for `resource-sample` events without a guard: nothing is ever held back.
-    pub fn observe(workers: usize) -> HostWatch {
+    pub fn observe(workers: usize, sampler: Box<dyn HostSource>) -> HostWatch {
         HostWatch {
-            sampler: HostSampler::new(),
+            sampler,
             guard: None,
             workers,
             next_sample: Instant::now(),
@@ -61,8 +76,8 @@ impl HostWatch {
     }
 
     /// When the next sample is due.
-    pub fn deadline(&self) -> tokio::time::Instant {
-        self.next_sample.into()
+    pub fn deadline(&self) -> Instant {
+        self.next_sample
     }
 
     /// Tests allowed at once as of the last decision (none before the first sample).
@@ -76,15 +91,11 @@ impl HostWatch {
 
     /// Sample the host and let the guard decide. An error means the host cannot be read at
     /// all (no `/proc`): the caller turns the guard off and says so.
-    pub fn tick(
-        &mut self,
-        running: &RunningState,
-        now: Instant,
-    ) -> Result<Tick, crate::monitor::MonitorError> {
+    pub fn tick(&mut self, running: &RunningState, now: Instant) -> Result<Tick, MonitorError> {
         let reading = self.sampler.sample()?;
         let (decision, near) = match &mut self.guard {
             Some(guard) => (
-                guard.decide(&reading, running, now),
+                guard.decide(&reading, running, now.into_std()),
                 reading.mem_used_percent >= guard.config().mem_threshold - NEAR,
             ),
             None => (
@@ -139,12 +150,12 @@ mod tests {
     #[test]
     fn samples_the_real_host() {
         let config = GuardConfig::new(2, 100.0, 100.0, Duration::from_secs(5));
-        let mut w = HostWatch::new(config);
+        let mut w = HostWatch::new(config, Box::new(HostSampler::new()));
         let t0 = Instant::now();
         let running = RunningState {
             tests: vec![RunningTest {
                 key: 0,
-                started: t0,
+                started: t0.into_std(),
                 requeued_before: false,
                 terminating: false,
                 alone: false,
@@ -155,7 +166,7 @@ mod tests {
         assert_eq!(w.allowed(), 2);
         assert!(first.sample_event.is_none(), "no CPU share yet");
         assert_eq!(first.decision.action, None);
-        assert!(w.deadline() > t0.into());
+        assert!(w.deadline() > t0);
         std::thread::sleep(crate::monitor::CPU_WINDOW + Duration::from_millis(50));
         let now = Instant::now();
         let second = w.tick(&running, now).unwrap();
@@ -171,7 +182,7 @@ mod tests {
         assert!(third.sample_event.is_none(), "rate-limited");
 
         // An observer samples the same way and never holds a test back or acts.
-        let mut observer = HostWatch::observe(3);
+        let mut observer = HostWatch::observe(3, Box::new(HostSampler::new()));
         assert_eq!(
             observer.allowed(),
             3,
@@ -197,7 +208,10 @@ mod tests {
         // No threshold to be near: the slow period, whatever the host's memory.
         assert_eq!(observer.next_sample, t2 + PERIOD);
 
-        let mut strict = HostWatch::new(GuardConfig::new(2, 100.0, 0.0, Duration::from_secs(5)));
+        let mut strict = HostWatch::new(
+            GuardConfig::new(2, 100.0, 0.0, Duration::from_secs(5)),
+            Box::new(HostSampler::new()),
+        );
         let d = strict.tick(&running, t0).unwrap().decision;
         assert_eq!(d.allowed, 0);
         assert!(matches!(
@@ -205,6 +219,6 @@ mod tests {
             Some(Action::Throttle { allowed: 0, .. })
         ));
         assert_eq!(strict.allowed(), 0);
-        assert!(strict.deadline() <= (t0 + FAST_PERIOD).into());
+        assert!(strict.deadline() <= t0 + FAST_PERIOD);
     }
 }

@@ -1,13 +1,17 @@
 //! The run: queue + worker slots + stop requests → events.
 mod classify;
 mod host_watch;
+pub mod launch;
 mod scheduler;
 mod slots;
 
 pub use classify::{classify, SKIP_EXIT_CODE};
-pub use scheduler::{run, RunOutcome, RunPlan, StopRequest};
+pub use host_watch::HostSource;
+pub use scheduler::{run, run_with, RunOutcome, RunPlan, Seams, StopRequest};
 
 #[cfg(test)]
-mod guard_tests;
+mod caps_tests;
+#[cfg(test)]
+mod scripted_tests;
 #[cfg(test)]
 mod tests;

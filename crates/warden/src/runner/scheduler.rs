@@ -1,19 +1,23 @@
 //! The scheduler loop: hands queued tests to free worker slots, retries failures, stops on
 //! fail-fast or when told to, and reports everything as events.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
+// The tokio clock: the scheduler's own tests run it paused.
+use tokio::time::Instant;
 
 use super::classify::classify;
-use super::host_watch::HostWatch;
+use super::host_watch::{HostSource, HostWatch};
+use super::launch::{self, Launcher};
 use super::slots::{warn_unenforced_caps, worker_tmp, Slots};
 use crate::cases::{apply_junit, read_junit};
-use crate::container::{run_test_in_container, ContainerRun};
+use crate::container::ContainerRun;
+use crate::coverage::{self, Coverage};
 use crate::events::{
     CapturedOutput, Event, EventKind, GuardAction, RunInfo, Status, StopReason, TestResult, Totals,
 };
@@ -25,7 +29,7 @@ use crate::supervise::os::cgroup::CgroupRun;
 use crate::supervise::os::controllers::ControllerRun;
 use crate::supervise::os::mark;
 use crate::supervise::{
-    kill_unclaimed, owned_by, pause, run_process, Cancel, CaptureSpec, Exit, Limits, Network,
+    kill_unclaimed, owned_by, pause, Cancel, CaptureSpec, Echo, Exit, Limits, Network,
     ProcessOutcome, SpawnSpec, TapMode,
 };
 use crate::test_case::{OutputFormat, TestCase};
@@ -88,6 +92,8 @@ pub struct RunPlan {
     pub alone: HashSet<String>,
     /// With `--partition`: recorded in `run-started` for `warden merge`.
     pub partition: Option<Arc<crate::events::ShardInfo>>,
+    /// `--coverage`: each test's directory and variables; the merge at the end.
+    pub coverage: Option<Arc<Coverage>>,
 }
 
 /// A request to stop the run from outside (a signal).
@@ -121,6 +127,59 @@ struct Finished {
     worker: usize,
     outcome: ProcessOutcome,
     timeout: Duration,
+}
+
+/// A `test-output` event for a chunk of live output from the test on `worker`.
+fn output_event(
+    plan: &RunPlan,
+    on_slot: &BTreeMap<usize, Running>,
+    worker: usize,
+    chunk: Vec<u8>,
+    on_event: &mut impl FnMut(Event),
+) {
+    let Some(r) = on_slot.get(&worker) else {
+        return;
+    };
+    on_event(Event::now(EventKind::TestOutput {
+        id: plan.tests[r.index].id.clone(),
+        worker,
+        attempt: r.attempt,
+        chunk,
+    }));
+}
+
+/// What a supervisor task was given, kept by the scheduler in case the task panics.
+struct Launch {
+    index: usize,
+    attempt: u32,
+    worker: usize,
+    timeout: Duration,
+    tmp: PathBuf,
+    aside: PathBuf,
+}
+
+/// The outcome of a test whose supervisor task failed (a panic in warden): an error with the
+/// panic's message. What the test had started is left to the run's final sweep.
+fn supervisor_failed(e: tokio::task::JoinError, duration: Duration) -> ProcessOutcome {
+    let why = match e.try_into_panic() {
+        Ok(payload) => match payload.downcast::<String>() {
+            Ok(s) => format!("panicked: {s}"),
+            Err(payload) => match payload.downcast::<&str>() {
+                Ok(s) => format!("panicked: {s}"),
+                Err(_) => "panicked".to_string(),
+            },
+        },
+        Err(e) => e.to_string(),
+    };
+    let mut outcome = crate::supervise::not_started(
+        format!("warden's supervisor of this test failed ({why}); the run went on"),
+        duration,
+        None,
+    );
+    outcome
+        .notes
+        .push("processes it started are killed at the end of the run".to_string());
+    outcome
 }
 
 /// A test on a worker slot.
@@ -160,6 +219,34 @@ impl Running {
 /// at once, requeue, shutdown). Events are delivered in order to `on_event`.
 pub async fn run(
     plan: RunPlan,
+    stop: watch::Receiver<Option<StopRequest>>,
+    on_event: impl FnMut(Event),
+) -> RunOutcome {
+    let launcher = launch::for_container(plan.container.as_ref());
+    run_with(plan, Seams::real(launcher), stop, on_event).await
+}
+
+/// What the scheduler runs tests with and reads the host through: the real ones in a run,
+/// scripted ones in the scheduler's own tests.
+pub struct Seams {
+    pub launcher: Arc<dyn Launcher>,
+    /// Makes the host reader when the plan samples the host.
+    pub host: Box<dyn FnOnce() -> Box<dyn HostSource> + Send>,
+}
+
+impl Seams {
+    pub fn real(launcher: Arc<dyn Launcher>) -> Seams {
+        Seams {
+            launcher,
+            host: Box::new(|| Box::new(crate::monitor::HostSampler::new())),
+        }
+    }
+}
+
+/// [`run`] with the given seams.
+pub async fn run_with(
+    plan: RunPlan,
+    seams: Seams,
     mut stop: watch::Receiver<Option<StopRequest>>,
     mut on_event: impl FnMut(Event),
 ) -> RunOutcome {
@@ -180,18 +267,29 @@ pub async fn run(
     let mark_base = mark::run_base(&plan.run_id);
     let mut spawned: u64 = 0;
     warn_unenforced_caps(&plan, &mut on_event);
+    if plan.coverage.is_some() {
+        for w in coverage::user_value_warnings(&plan.tests, |k| user_sets(&plan, k)) {
+            on_event(Event::now(EventKind::Warning(w)));
+        }
+    }
+    let launcher = seams.launcher;
     let mut host = match plan.guard.clone() {
         Some(mut config) => {
             config.max_workers = workers;
-            Some(HostWatch::new(config))
+            Some(HostWatch::new(config, (seams.host)()))
         }
-        None if plan.sample_host => Some(HostWatch::observe(workers)),
+        None if plan.sample_host => Some(HostWatch::observe(workers, (seams.host)())),
         None => None,
     };
 
     // The plan's order is the run order (`select::run_order` put `@serial` tests last).
     let mut queue: VecDeque<(usize, u32)> = (0..plan.tests.len()).map(|i| (i, 1)).collect();
     let mut running: JoinSet<Finished> = JoinSet::new();
+    // What each supervisor task was running, for the one that panics instead of finishing.
+    let mut tasks: HashMap<tokio::task::Id, Launch> = HashMap::new();
+    // `--no-capture`: live output of running tests, made into events here.
+    let (echo_tx, mut echo_rx) = mpsc::unbounded_channel::<(usize, Vec<u8>)>();
+    let echo_tx = (!plan.capture).then_some(echo_tx);
     let mut on_slot: BTreeMap<usize, Running> = BTreeMap::new();
     let mut serial_running = false;
     let mut totals = Totals::default();
@@ -288,7 +386,14 @@ pub async fn run(
                 attempt,
                 net: network_of(&plan, test),
             }));
-            let mut spec = spawn_spec(&plan, test, worker, attempt);
+            if let Some(Err(e)) = plan.coverage.as_ref().map(|c| c.prepare_dir(&test.id)) {
+                on_event(Event::now(EventKind::Warning(format!("--coverage: {e}"))));
+            }
+            let echo = echo_tx.as_ref().map(|tx| Echo {
+                worker,
+                tx: tx.clone(),
+            });
+            let mut spec = spawn_spec(&plan, test, worker, attempt, echo);
             spec.mark = Some(mark::test_mark(mark_base, spawned));
             spawned += 1;
             let slot = slots.get(worker);
@@ -311,14 +416,17 @@ pub async fn run(
             );
             let tmp = slot.tmp.clone();
             let aside = plan.temp_root.join(format!("left-{spawned}"));
-            let container = plan.container.clone();
-            let id = test.id.clone();
-            running.spawn(async move {
-                // The one place where a container stands in for a process.
-                let outcome = match container {
-                    Some(c) => run_test_in_container(&c, &spec, &id, attempt, cancel).await,
-                    None => run_process(spec, cancel).await,
-                };
+            let launched = launcher.launch(spec, &test.id, attempt, cancel);
+            let launch = Launch {
+                index,
+                attempt,
+                worker,
+                timeout,
+                tmp: tmp.clone(),
+                aside: aside.clone(),
+            };
+            let task = running.spawn(async move {
+                let outcome = launched.await;
                 empty_dir(&tmp, &aside);
                 Finished {
                     index,
@@ -328,6 +436,7 @@ pub async fn run(
                     timeout,
                 }
             });
+            tasks.insert(task.id(), launch);
         }
         if running.is_empty() && (stopped.is_some() || queue.is_empty()) {
             break;
@@ -335,18 +444,39 @@ pub async fn run(
         let sample_at = host.as_ref().map(HostWatch::deadline);
         let slow_at = plan.slow_after.and_then(|every| {
             let now = Instant::now();
-            on_slot
-                .values()
-                .map(|r| tokio::time::Instant::from_std(r.next_slow(every, now)))
-                .min()
+            on_slot.values().map(|r| r.next_slow(every, now)).min()
         });
 
         tokio::select! {
-            joined = running.join_next(), if !running.is_empty() => {
+            Some((worker, chunk)) = echo_rx.recv(), if echo_tx.is_some() => {
+                output_event(&plan, &on_slot, worker, chunk, &mut on_event);
+            }
+            joined = running.join_next_with_id(), if !running.is_empty() => {
                 let Some(joined) = joined else { continue };
+                // Its output was all sent before it finished: it comes first.
+                while let Ok((worker, chunk)) = echo_rx.try_recv() {
+                    output_event(&plan, &on_slot, worker, chunk, &mut on_event);
+                }
                 let f = match joined {
-                    Ok(f) => f,
-                    Err(e) => panic!("test supervisor task failed: {e}"),
+                    Ok((id, f)) => {
+                        tasks.remove(&id);
+                        f
+                    }
+                    // A bug in warden, not the test's doing: that test is an error saying so,
+                    // and the run goes on to its end, reports and tear-down.
+                    Err(e) => {
+                        let Some(l) = tasks.remove(&e.id()) else { continue };
+                        empty_dir(&l.tmp, &l.aside);
+                        let since = on_slot.get(&l.worker).map(|r| r.started);
+                        let duration = since.map_or(Duration::ZERO, |t| t.elapsed());
+                        Finished {
+                            index: l.index,
+                            attempt: l.attempt,
+                            worker: l.worker,
+                            outcome: supervisor_failed(e, duration),
+                            timeout: l.timeout,
+                        }
+                    }
                 };
                 slots.give_back(f.worker);
                 let slot = on_slot.remove(&f.worker);
@@ -380,6 +510,7 @@ pub async fn run(
                     continue;
                 }
                 let mut result = classify(test, f.attempt, f.worker, f.timeout, plan.leak_fails, f.outcome);
+                result.coverage_dir = plan.coverage.as_ref().map(|c| c.test_dir(&test.id));
                 result.net = Some(network_of(&plan, test));
                 if test.format == OutputFormat::Junit {
                     let report = read_junit(&junit_path(&plan, test, f.attempt));
@@ -515,7 +646,7 @@ pub async fn run(
     drop(slots);
     let temp_left = match remove_tree_within(
         &plan.temp_root,
-        Instant::now() + TEMP_ROOT_BUDGET,
+        std::time::Instant::now() + TEMP_ROOT_BUDGET,
         &|| false,
     ) {
         Ok(()) => None,
@@ -533,8 +664,15 @@ pub async fn run(
     if let Some(cg) = &plan.cgroup {
         cg.remove();
     }
-    let duration = started.elapsed();
     let nothing_selected = plan.tests.is_empty() && plan.carried.is_empty();
+    if let Some(c) = plan.coverage.as_ref().filter(|_| !nothing_selected) {
+        // Stopped by a signal or the guard: the user or the host wants the run over, not a merge
+        // that can take a while (the raw data stays, with the command).
+        let skip = matches!(stopped, Some(StopReason::Signal | StopReason::Guard))
+            .then_some("not merged: the run was stopped");
+        coverage::finish(c, skip, &mut on_event);
+    }
+    let duration = started.elapsed();
     let exit_code = stop_exit.unwrap_or(if stopped == Some(StopReason::Guard) {
         ExitCode::GUARD
     } else if nothing_selected {
@@ -572,7 +710,7 @@ fn run_info(plan: &RunPlan) -> RunInfo {
     }
 }
 
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -591,7 +729,7 @@ fn running_state(
             .iter()
             .map(|(worker, r)| RunningTest {
                 key: *worker as u64,
-                started: r.started,
+                started: r.started.into_std(),
                 requeued_before: requeued[r.index],
                 terminating: r.requeue || r.guard_failed.is_some() || stopping,
                 alone: plan.alone.contains(&plan.tests[r.index].id),
@@ -610,7 +748,7 @@ const TEMP_ROOT_BUDGET: Duration = Duration::from_secs(5);
 /// parts of it unremovable). A tree too big to remove in [`EMPTY_BUDGET`] is renamed into
 /// `aside`, so that the slot's next test starts in an empty dir at once.
 fn empty_dir(dir: &std::path::Path, aside: &std::path::Path) {
-    let deadline = Instant::now() + EMPTY_BUDGET;
+    let deadline = std::time::Instant::now() + EMPTY_BUDGET;
     let clean = match std::fs::read_dir(dir) {
         Ok(entries) => entries.flatten().all(|e| {
             let p = e.path();
@@ -623,7 +761,7 @@ fn empty_dir(dir: &std::path::Path, aside: &std::path::Path) {
     };
     if !clean {
         if std::fs::rename(dir, aside).is_err() {
-            let _ = remove_tree_within(dir, Instant::now() + EMPTY_BUDGET, &|| false);
+            let _ = remove_tree_within(dir, std::time::Instant::now() + EMPTY_BUDGET, &|| false);
         }
         let _ = std::fs::create_dir_all(dir);
     }
@@ -656,7 +794,13 @@ fn junit_path(plan: &RunPlan, test: &TestCase, attempt: u32) -> std::path::PathB
     }
 }
 
-fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> SpawnSpec {
+fn spawn_spec(
+    plan: &RunPlan,
+    test: &TestCase,
+    worker: usize,
+    attempt: u32,
+    echo: Option<Echo>,
+) -> SpawnSpec {
     let mut argv = test.command.clone().unwrap_or_default();
     let mut junit_env = None;
     if test.format == OutputFormat::Junit {
@@ -695,6 +839,10 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
         ),
     ]);
     env.extend(junit_env);
+    if let Some(c) = &plan.coverage {
+        let user_sets = |k: &str| test.env.contains_key(k) || user_sets(plan, k);
+        env.extend(c.env(&c.test_dir(&test.id), user_sets));
+    }
     let capture = Some(CaptureSpec {
         log_path: plan.run_dir.as_ref().map(|d| d.log_path(&test.id, attempt)),
         tap: match test.format {
@@ -703,7 +851,7 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
             OutputFormat::Tap => TapMode::Assume,
             OutputFormat::Junit => TapMode::Off,
         },
-        echo: !plan.capture,
+        echo,
     });
     let token = run_token::test_entries(&plan.run_id, &test.id);
     SpawnSpec {
@@ -729,6 +877,15 @@ fn spawn_spec(plan: &RunPlan, test: &TestCase, worker: usize, attempt: u32) -> S
     }
 }
 
+/// Whether the user set variable `name` for every test: in warden's environment, which a test
+/// process inherits, or for a container run in `[container] env` (warden's is not passed in).
+fn user_sets(plan: &RunPlan, name: &str) -> bool {
+    match &plan.container {
+        Some(c) => c.config.env.contains_key(name),
+        None => std::env::var_os(name).is_some(),
+    }
+}
+
 /// A result for a test that was decided without running it (skip marker, no command).
 fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> TestResult {
     TestResult {
@@ -747,6 +904,7 @@ fn not_run_result(test: &TestCase, status: Status, message: Option<String>) -> T
         output: CapturedOutput::default(),
         message,
         carried_over: false,
+        coverage_dir: None,
         net: None,
     }
 }

@@ -101,22 +101,10 @@ pub(super) fn worker_tmp(plan: &RunPlan, worker: usize) -> PathBuf {
 /// this many left, or its test would fail half-way.
 const FDS_PER_SLOT: u64 = 24;
 
-/// How many more files this process may open, when it can be told.
-#[cfg(target_os = "linux")]
-fn fds_left() -> Option<(u64, u64)> {
-    let (soft, _) =
-        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).ok()?;
-    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
-    Some((soft.saturating_sub(open), soft))
-}
-
-#[cfg(not(target_os = "linux"))]
-fn fds_left() -> Option<(u64, u64)> {
-    None
-}
-
 fn make(plan: &RunPlan, w: usize) -> Result<Slot, String> {
-    if let Some((left, limit)) = fds_left().filter(|(left, _)| *left < FDS_PER_SLOT) {
+    if let Some((left, limit)) =
+        crate::supervise::os::rlimit::fds_left().filter(|(left, _)| *left < FDS_PER_SLOT)
+    {
         return Err(format!(
             "too few open files left ({left} of the limit of {limit}; a slot needs {FDS_PER_SLOT})"
         ));

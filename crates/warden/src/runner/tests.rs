@@ -1,9 +1,10 @@
 //! The runner on real processes: statuses, retries, fail-fast, timeouts and what is left behind.
+//! Timing and the scheduler's decisions are checked on a paused clock in `scripted_tests.rs`.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -11,7 +12,7 @@ use super::*;
 use crate::events::{Event, EventKind, ExitCode, Status, TestResult};
 use crate::test_case::TestCase;
 
-/// An executable `#!/bin/sh` test with `body`, written into `dir`. Shared with guard_tests.
+/// An executable `#!/bin/sh` test with `body`, written into `dir`. Shared with caps_tests.
 pub(super) fn script(dir: &Path, name: &str, body: &str) -> TestCase {
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -22,7 +23,7 @@ pub(super) fn script(dir: &Path, name: &str, body: &str) -> TestCase {
     t
 }
 
-/// A plan with this file's defaults; shared with guard_tests.
+/// A plan with this file's defaults; shared with caps_tests.
 pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
     RunPlan {
         run_id: format!("unit-{}", std::process::id()),
@@ -52,10 +53,11 @@ pub(super) fn plan(dir: &Path, tests: Vec<TestCase>) -> RunPlan {
         slow_after: None,
         alone: Default::default(),
         partition: None,
+        coverage: None,
     }
 }
 
-/// Run `p` on a fresh runtime and collect its events; shared with guard_tests.
+/// Run `p` on a fresh runtime and collect its events; shared with caps_tests.
 pub(super) fn run_plan(p: RunPlan) -> (RunOutcome, Vec<Event>) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -67,7 +69,7 @@ pub(super) fn run_plan(p: RunPlan) -> (RunOutcome, Vec<Event>) {
     (outcome, events)
 }
 
-fn finished(events: &[Event]) -> BTreeMap<String, TestResult> {
+pub(super) fn finished(events: &[Event]) -> BTreeMap<String, TestResult> {
     events
         .iter()
         .filter_map(|e| match &e.kind {
@@ -148,15 +150,10 @@ fn timeout_kills_the_whole_group_within_grace() {
         ),
     );
     hang.timeout = Some(Duration::from_millis(500));
-    let start = Instant::now();
     let (outcome, events) = run_plan(plan(d, vec![hang]));
-    let took = start.elapsed();
     let r = finished(&events);
+    // (When TERM and KILL come is the driver's, checked on a paused clock in its tests.)
     assert_eq!(r["hang_test.sh"].status, Status::Timeout);
-    assert!(
-        took < Duration::from_millis(500 + 300 + 1000),
-        "took {took:?}"
-    );
     assert_eq!(outcome.exit_code, 1);
     let pids: Vec<i32> = std::fs::read_to_string(&pidfile)
         .unwrap()
@@ -238,9 +235,7 @@ fn retries_make_flaky_and_fail_fast_stops() {
     let mut p = plan(d, tests);
     p.fail_fast = true;
     p.workers = 2;
-    let start = Instant::now();
     let (outcome, _) = run_plan(p);
-    assert!(start.elapsed() < Duration::from_secs(5));
     assert_eq!(outcome.stopped, Some(crate::events::StopReason::FailFast));
     assert_eq!(outcome.totals.failed, 1);
     assert_eq!(outcome.totals.cancelled, 1);
@@ -267,4 +262,36 @@ fn serial_tests_run_alone() {
     let (outcome, events) = run_plan(plan(d, tests));
     assert_eq!(outcome.exit_code, 0, "{:?}", finished(&events));
     assert_eq!(outcome.totals.passed, 4);
+}
+
+/// `--no-capture`: the output comes as `test-output` events while the test runs, all before
+/// its result, and is still captured in the result.
+#[test]
+fn no_capture_output_comes_as_events_before_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let t = script(d, "live_test.sh", "echo first; sleep 0.1; echo second >&2");
+    let mut p = plan(d, vec![t]);
+    p.capture = false;
+    let (_, events) = run_plan(p);
+    let mut said = Vec::new();
+    let mut finished_at = None;
+    for (i, e) in events.iter().enumerate() {
+        match &e.kind {
+            EventKind::TestOutput {
+                id, attempt, chunk, ..
+            } => {
+                assert_eq!((id.as_str(), *attempt), ("live_test.sh", 1));
+                assert!(finished_at.is_none(), "output after the result");
+                said.extend_from_slice(chunk);
+            }
+            EventKind::TestFinished(r) => {
+                finished_at = Some(i);
+                assert_eq!(r.output.total_bytes, 13);
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(String::from_utf8_lossy(&said), "first\nsecond\n");
+    assert!(finished_at.is_some());
 }

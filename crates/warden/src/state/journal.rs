@@ -203,6 +203,9 @@ pub struct TestRecord {
     pub tail: String,
     #[serde(default)]
     pub total_bytes: u64,
+    /// With `--coverage`: where the test's coverage data went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage_dir: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net: Option<String>,
 }
@@ -226,6 +229,10 @@ impl From<&TestResult> for TestRecord {
             head: String::from_utf8_lossy(&r.output.head).into_owned(),
             tail: String::from_utf8_lossy(&r.output.tail).into_owned(),
             total_bytes: r.output.total_bytes,
+            coverage_dir: r
+                .coverage_dir
+                .as_deref()
+                .map(|p| p.to_string_lossy().into_owned()),
             net: r.net.clone(),
         }
     }
@@ -254,6 +261,7 @@ impl From<TestRecord> for TestResult {
             message: r.message,
             // Whoever reads a journal back is carrying its results into a later run.
             carried_over: true,
+            coverage_dir: r.coverage_dir.map(PathBuf::from),
             net: r.net,
         }
     }

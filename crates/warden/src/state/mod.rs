@@ -21,4 +21,4 @@ pub use remove::{remove_tree_within, Unfinished};
 pub use resume::{
     find_checkpoint, plan_resume, plan_resume_from, Checkpoint, ResumeError, ResumePlan,
 };
-pub use run_dir::{new_run_id, prune_runs, RunDir, StateError};
+pub use run_dir::{new_run_id, prune_runs, test_slug, RunDir, StateError};

@@ -53,29 +53,36 @@ impl RunDir {
 
     /// The log file of one attempt of a test. Test ids become flat, readable file names.
     pub fn log_path(&self, test_id: &str, attempt: u32) -> PathBuf {
-        let mut name: String = test_id
-            .replace("../", "up__")
-            .replace('/', "__")
-            .chars()
-            .map(|c| if c.is_control() { '_' } else { c })
-            .collect();
-        // A file name holds 255 bytes; a long case name keeps its head and a hash of the
-        // whole id, so that two long ids never share a log.
-        const KEEP: usize = 180;
-        if name.len() > KEEP {
-            let mut cut = KEEP;
-            while !name.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            let hash = crate::select::stable_hash(test_id);
-            name = format!("{}~{hash:016x}", &name[..cut]);
-        }
+        let mut name = test_slug(test_id);
         if attempt > 1 {
             name.push_str(&format!(".attempt{attempt}"));
         }
         name.push_str(".log");
         self.logs.join(name)
     }
+}
+
+/// A test id as one flat, readable file name (`test/unit/a_test.sh` → `test__unit__a_test.sh`):
+/// its log file and its coverage directory are named after it.
+pub fn test_slug(test_id: &str) -> String {
+    let name: String = test_id
+        .replace("../", "up__")
+        .replace('/', "__")
+        .chars()
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
+    // A file name holds 255 bytes; a long case name keeps its head and a hash of the whole
+    // id, so that two long ids never share a log.
+    const KEEP: usize = 180;
+    if name.len() <= KEEP {
+        return name;
+    }
+    let mut cut = KEEP;
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let hash = crate::select::stable_hash(test_id);
+    format!("{}~{hash:016x}", &name[..cut])
 }
 
 /// Remove all but the newest `keep` run directories (run ids sort by time).

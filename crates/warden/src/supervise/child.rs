@@ -9,10 +9,8 @@ use std::process::ExitStatus;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-#[cfg(target_os = "linux")]
-use std::os::fd::{FromRawFd, OwnedFd};
-#[cfg(target_os = "linux")]
-use tokio::io::unix::AsyncFd;
+use super::os;
+use super::os::exit_watch::ExitWatch;
 
 /// How often the exit is polled without a pidfd.
 const POLL: Duration = Duration::from_millis(10);
@@ -75,8 +73,7 @@ pub struct ChildUsage {
 #[derive(Debug)]
 pub struct MainChild {
     pid: i32,
-    #[cfg(target_os = "linux")]
-    pidfd: Option<AsyncFd<OwnedFd>>,
+    exit_watch: Option<ExitWatch>,
     exited: Option<(ExitStatus, ChildUsage)>,
 }
 
@@ -97,8 +94,7 @@ impl MainChild {
         drop(set);
         Ok(MainChild {
             pid,
-            #[cfg(target_os = "linux")]
-            pidfd: open_pidfd(pid),
+            exit_watch: ExitWatch::open(pid),
             exited: None,
         })
     }
@@ -118,16 +114,10 @@ impl MainChild {
             if let Some((st, _)) = reap(self.pid, &mut self.exited)? {
                 return Ok(st);
             }
-            #[cfg(target_os = "linux")]
-            if let Some(fd) = &self.pidfd {
-                let mut ready = fd.readable().await?;
-                // Readable means exited; anything else was a spurious wake-up.
-                let reaped = reap(self.pid, &mut self.exited)?;
-                match reaped {
-                    Some((st, _)) => return Ok(st),
-                    None => ready.clear_ready(),
-                }
-                continue;
+            if let Some(watch) = &self.exit_watch {
+                let (pid, exited) = (self.pid, &mut self.exited);
+                let (st, _) = watch.until(|| reap(pid, exited)).await?;
+                return Ok(st);
             }
             tokio::time::sleep(POLL).await;
         }
@@ -168,25 +158,10 @@ fn usage_of(ru: &libc::rusage) -> ChildUsage {
     let tv = |t: libc::timeval| {
         Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
     };
-    // Linux reports kilobytes, macOS bytes.
-    let unit = if cfg!(target_os = "macos") { 1 } else { 1024 };
     ChildUsage {
-        max_rss_bytes: (ru.ru_maxrss.max(0) as u64) * unit,
+        max_rss_bytes: (ru.ru_maxrss.max(0) as u64) * os::MAXRSS_UNIT,
         cpu: tv(ru.ru_utime) + tv(ru.ru_stime),
     }
-}
-
-#[cfg(target_os = "linux")]
-fn open_pidfd(pid: i32) -> Option<AsyncFd<OwnedFd>> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-    // SAFETY: the AsyncFd owns the fd and never closes or replaces it while registered.
-    unsafe { AsyncFd::register_with_interest(owned, tokio::io::Interest::READABLE) }.ok()
 }
 
 #[cfg(test)]

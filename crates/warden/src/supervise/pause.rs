@@ -1,6 +1,7 @@
-//! Pausing every running test at once (Ctrl-Z: SIGTSTP, then SIGCONT): each live tree is
-//! frozen — `cgroup.freeze` where it has a cgroup, SIGSTOP to each of its processes otherwise —
-//! and the time spent paused is added to its deadlines, so a pause never times a test out.
+//! Pausing every running test at once (Ctrl-Z: SIGTSTP, then SIGCONT): each live test is
+//! frozen — a process tree by `cgroup.freeze` where it has a cgroup, SIGSTOP to each of its
+//! processes otherwise; a container by the engine's `pause` — and the time spent paused is
+//! added to its deadlines, so a pause never times a test out.
 //!
 //! Process-wide, because a stop is: the signal arrives once for warden, whatever runs.
 
@@ -12,9 +13,40 @@ use nix::sys::signal::Signal;
 
 use super::tree::Tree;
 
+/// Something that can be frozen and thawed as a whole. Both calls are done when they return:
+/// warden stops itself right after a pause.
+pub trait Freezable: Send {
+    fn freeze(&self);
+    fn thaw(&self);
+}
+
+impl Freezable for Tree {
+    fn freeze(&self) {
+        if self
+            .cgroup
+            .as_ref()
+            .is_some_and(|cg| cg.freeze(true).is_ok())
+        {
+            return;
+        }
+        self.signal(Signal::SIGSTOP);
+    }
+
+    fn thaw(&self) {
+        if self
+            .cgroup
+            .as_ref()
+            .is_some_and(|cg| cg.freeze(false).is_ok())
+        {
+            return;
+        }
+        self.signal(Signal::SIGCONT);
+    }
+}
+
 struct State {
-    /// Live trees by registration number.
-    trees: BTreeMap<u64, Tree>,
+    /// Live tests by registration number.
+    trees: BTreeMap<u64, Box<dyn Freezable>>,
     next: u64,
     paused_since: Option<Instant>,
     /// Paused time of the pauses that ended.
@@ -41,13 +73,13 @@ impl State {
         self.paused_before + self.paused_since.map_or(Duration::ZERO, |t| t.elapsed())
     }
 
-    fn add(&mut self, tree: &Tree) -> u64 {
+    fn add(&mut self, tree: Box<dyn Freezable>) -> u64 {
         let id = self.next;
         self.next += 1;
         if self.paused_since.is_some() {
-            freeze(tree);
+            tree.freeze();
         }
-        self.trees.insert(id, tree.clone());
+        self.trees.insert(id, tree);
         id
     }
 
@@ -55,7 +87,7 @@ impl State {
         if let Some(tree) = self.trees.remove(&id) {
             // A worker's cgroup is reused by its next test: never hand it over frozen.
             if self.paused_since.is_some() {
-                thaw(&tree);
+                tree.thaw();
             }
         }
     }
@@ -64,7 +96,7 @@ impl State {
         if self.paused_since.is_none() {
             self.paused_since = Some(Instant::now());
             for tree in self.trees.values() {
-                freeze(tree);
+                tree.freeze();
             }
         }
         self.trees.len()
@@ -74,7 +106,7 @@ impl State {
         if let Some(since) = self.paused_since.take() {
             self.paused_before += since.elapsed();
             for tree in self.trees.values() {
-                thaw(tree);
+                tree.thaw();
             }
         }
     }
@@ -86,7 +118,7 @@ pub struct Registration {
 }
 
 /// Count `tree` in pauses from now on; frozen at once if a pause is under way.
-pub fn register(tree: &Tree) -> Registration {
+pub fn register(tree: Box<dyn Freezable>) -> Registration {
     Registration {
         id: state().add(tree),
     }
@@ -115,34 +147,9 @@ pub fn resume() {
     state().resume()
 }
 
-fn freeze(tree: &Tree) {
-    if tree
-        .cgroup
-        .as_ref()
-        .is_some_and(|cg| cg.freeze(true).is_ok())
-    {
-        return;
-    }
-    tree.signal(Signal::SIGSTOP);
-}
-
-fn thaw(tree: &Tree) {
-    if tree
-        .cgroup
-        .as_ref()
-        .is_some_and(|cg| cg.freeze(false).is_ok())
-    {
-        return;
-    }
-    tree.signal(Signal::SIGCONT);
-}
-
-/// `due` pushed back by the pauses since `paused_at_start` was read: `None` when it has come.
-pub fn due_after_pauses(due: Instant, paused_at_start: Duration) -> Option<Instant> {
-    due_after(due, paused_at_start, paused_total(), Instant::now())
-}
-
-fn due_after(
+/// `due` pushed back by the pauses since `paused_at_start` was read (`paused_now` is
+/// [`paused_total`] now): `None` when it has come by `now`.
+pub(crate) fn due_after(
     due: Instant,
     paused_at_start: Duration,
     paused_now: Duration,
@@ -152,7 +159,7 @@ fn due_after(
     (due > now).then_some(due)
 }
 
-#[cfg(all(test, target_os = "linux"))]
+#[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::process::CommandExt;
@@ -181,7 +188,7 @@ mod tests {
             mark: None,
         };
         let mut st = State::new();
-        let id = st.add(&tree);
+        let id = st.add(Box::new(tree.clone()));
         assert_eq!(st.pause(), 1);
         let stopped = wait_for_state(pid, 'T');
         std::thread::sleep(Duration::from_millis(30));
@@ -190,7 +197,7 @@ mod tests {
         let running = wait_for_state(pid, 'S');
         // Added during a pause: frozen at once; removed during one: thawed.
         st.pause();
-        let id2 = st.add(&tree);
+        let id2 = st.add(Box::new(tree.clone()));
         let stopped_again = wait_for_state(pid, 'T');
         st.remove(id2);
         let thawed_on_removal = wait_for_state(pid, 'S');

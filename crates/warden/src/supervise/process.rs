@@ -2,18 +2,18 @@
 //! its timeout with TERM → grace → KILL to the whole group, and sweep what it leaves behind.
 
 use std::path::PathBuf;
-#[cfg(not(target_os = "linux"))]
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use std::process::ExitStatus;
 
 use nix::sys::signal::Signal;
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::watch;
-use tokio::time::{sleep, sleep_until};
+use tokio::time::{sleep, Instant};
 
 use super::child::{self, MainChild};
+use super::driver::{self, DriveSpec, End, Finish, Stop, Supervisee};
 use super::limits::{Limits, MemCapBy, Usage};
 use super::net::Network;
 use super::os;
@@ -22,19 +22,14 @@ use super::os::controllers::{Caps, ControllerSlot, SlotStart};
 use super::os::rlimit;
 use super::pause;
 use super::peak::PeakSampler;
-use super::sink::OutputSink;
+use super::sink::Echo;
 use super::tree::Tree;
 use crate::events::{CapturedOutput, Leak};
 use crate::tap::TapReport;
 
-/// How long to keep reading output after the test's processes are gone: only a process that
-/// escaped the group can still hold the pipe open.
-const DRAIN_LIMIT: Duration = Duration::from_millis(1000);
 /// How many times (10 ms apart) leftovers are looked at again until their command lines hold
 /// still: up to 250 ms, only for tests that leave something behind.
 const LEAK_SETTLE_TRIES: usize = 25;
-/// How often a terminating group is checked for emptiness.
-const POLL: Duration = Duration::from_millis(20);
 
 /// A request from outside to end the test early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,9 +73,9 @@ pub struct CaptureSpec {
     /// Where the full output is written.
     pub log_path: Option<PathBuf>,
     pub tap: TapMode,
-    /// Also copy the output to warden's stderr as it arrives (`--no-capture`): live output
-    /// that still reaches the log, the TAP parser, and never mixes into `--json -`.
-    pub echo: bool,
+    /// Also send the output on as it arrives (`--no-capture`): live output that still
+    /// reaches the log and the TAP parser; the scheduler turns it into events.
+    pub echo: Option<Echo>,
 }
 
 /// Whether and how the output is read as TAP.
@@ -122,86 +117,81 @@ pub struct ProcessOutcome {
 }
 
 /// Run `spec` to the end. `cancel` leaving `Cancel::No` terminates the tree early.
-pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -> ProcessOutcome {
+pub async fn run_process(spec: SpawnSpec, cancel: watch::Receiver<Cancel>) -> ProcessOutcome {
     let started = Instant::now();
-    let mut notes = Vec::new();
-    let mut sink = OutputSink::new(spec.capture.as_ref());
-
-    let spawned = spawn(&spec);
-    let (mut child, mut reader, slot_start, mut peak) = match spawned {
-        Ok(s) => (s.child, s.reader, s.slot_start, s.peak),
-        Err(msg) => {
-            let kept = sink.finish();
-            return ProcessOutcome {
-                exit: Exit::SpawnFailed(msg),
-                duration: started.elapsed(),
-                output: kept.output,
-                log: kept.log,
-                tap: None,
-                leaked: Vec::new(),
-                notes,
-                usage: Usage::default(),
-            };
-        }
+    let (tree, reader) = match ProcessTree::start(&spec) {
+        Ok(t) => t,
+        Err(msg) => return driver::not_started(msg, started.elapsed(), None),
     };
-    let pid = child.id();
-    // setsid made the main process the leader of its own session and group.
-    let tree = Tree {
-        pgid: pid,
-        cgroup: spec.cgroup.clone(),
-        token: spec.token.clone(),
-        mark: spec.mark,
+    let drive = DriveSpec {
+        timeout: spec.timeout,
+        grace: spec.grace,
+        capture: spec.capture.as_ref(),
     };
-    // Frozen with every other test on Ctrl-Z; time paused does not count against it.
-    let paused_at_start = pause::paused_total();
-    let pausable = pause::register(&tree);
-    let mut buf = vec![0u8; 64 * 1024];
+    driver::drive(tree, started, reader, drive, cancel).await
+}
 
-    // Phase 1: until the main process ends, the deadline passes or we are told to stop.
-    let deadline = sleep_until(crate::clock::instant_after(started, spec.timeout).into());
-    tokio::pin!(deadline);
-    let mut status = None;
-    let mut stop: Option<Exit> = None;
-    if *cancel.borrow() != Cancel::No {
-        stop = Some(Exit::Cancelled);
+/// A test's process tree as the driver sees it: its main process (waited for here), the tree
+/// around it, and what measures it.
+struct ProcessTree<'a> {
+    spec: &'a SpawnSpec,
+    child: MainChild,
+    tree: Tree,
+    /// Counters of the slot's controllers at the start, to measure this test alone.
+    slot_start: Option<SlotStart>,
+    /// Looks at the test's peak memory when no cgroup measures it.
+    peak: Option<PeakSampler>,
+}
+
+impl<'a> ProcessTree<'a> {
+    fn start(spec: &'a SpawnSpec) -> Result<(ProcessTree<'a>, Option<pipe::Receiver>), String> {
+        let s = spawn(spec)?;
+        // setsid made the main process the leader of its own session and group.
+        let tree = Tree {
+            pgid: s.child.id(),
+            cgroup: spec.cgroup.clone(),
+            token: spec.token.clone(),
+            mark: spec.mark,
+        };
+        let me = ProcessTree {
+            spec,
+            child: s.child,
+            tree,
+            slot_start: s.slot_start,
+            peak: s.peak,
+        };
+        Ok((me, s.reader))
     }
-    while status.is_none() && stop.is_none() {
-        let look_at = peak.as_ref().map(PeakSampler::due);
-        tokio::select! {
-            r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
-                Some(n) => sink.push(&buf[..n]),
-                None => reader = None,
-            },
-            st = child.wait() => status = Some(st),
-            _ = sleep_until(look_at.unwrap_or(started).into()), if look_at.is_some() => {
-                if let Some(p) = peak.as_mut() {
-                    p.sample();
-                }
-            }
-            _ = &mut deadline => {
-                match pause::due_after_pauses(crate::clock::instant_after(started, spec.timeout), paused_at_start) {
-                    Some(later) => deadline.as_mut().reset(later.into()),
-                    None => stop = Some(Exit::TimedOut),
-                }
-            }
-            changed = cancel.changed() => {
-                if changed.is_err() || *cancel.borrow() != Cancel::No {
-                    stop = Some(Exit::Cancelled);
-                }
-            }
+}
+
+impl Supervisee for ProcessTree<'_> {
+    fn register_pause(&self) -> pause::Registration {
+        pause::register(Box::new(self.tree.clone()))
+    }
+
+    async fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.wait().await
+    }
+
+    fn sample_due(&self) -> Option<Instant> {
+        self.peak.as_ref().map(|p| Instant::from_std(p.due()))
+    }
+
+    async fn sample(&mut self) {
+        if let Some(p) = self.peak.as_mut() {
+            p.sample();
         }
     }
 
-    let mut leaked = Vec::new();
-    if stop.is_none() {
-        // The main process ended: whatever is left in its group was left behind.
-        leaked = tree.members();
+    async fn leftovers(&mut self) -> Vec<Leak> {
+        // Whatever is left in its group was left behind.
+        let mut leaked = self.tree.members();
         // Leftovers found the instant the main process ended may be mid-fork or mid-exec
         // (`setsid sleep 300` shows as `setsid`, or as the parent's command line): look again
         // until the list holds still and no entry still shows the test's own command line
         // (a child that has not exec'd yet, however loaded the machine), within a bound: a
         // subshell left behind never execs.
-        let own_cmd = spec.argv.join(" ");
+        let own_cmd = self.spec.argv.join(" ");
         // (An interpreter run by a shebang line shows up in front of the script path.)
         let unexeced = |l: &[Leak]| l.iter().any(|x| x.cmd.ends_with(&own_cmd));
         for _ in 0..LEAK_SETTLE_TRIES {
@@ -209,126 +199,68 @@ pub async fn run_process(spec: SpawnSpec, mut cancel: watch::Receiver<Cancel>) -
                 break;
             }
             sleep(Duration::from_millis(10)).await;
-            let again = tree.members();
+            let again = self.tree.members();
             let settled = again == leaked && !unexeced(&again);
             leaked = again;
             if settled {
                 break;
             }
         }
+        leaked
     }
-    if stop.is_some() || !leaked.is_empty() {
-        // Phase 2: TERM the whole group, KILL what is left after the grace, keep reading.
-        let mut killed = *cancel.borrow() == Cancel::Now;
-        tree.signal(if killed {
-            Signal::SIGKILL
-        } else {
-            Signal::SIGTERM
+
+    async fn signal(&mut self, stop: Stop) {
+        self.tree.signal(match stop {
+            Stop::Term => Signal::SIGTERM,
+            Stop::Kill => Signal::SIGKILL,
         });
-        let grace_from = Instant::now();
-        let paused_at_grace = pause::paused_total();
-        let kill_at = sleep(spec.grace);
-        tokio::pin!(kill_at);
-        let mut cancel_open = true;
-        let mut poll = tokio::time::interval(POLL);
-        loop {
-            tokio::select! {
-                r = read_some(&mut reader, &mut buf), if reader.is_some() => match r {
-                    Some(n) => sink.push(&buf[..n]),
-                    None => reader = None,
-                },
-                st = child.wait(), if status.is_none() => status = Some(st),
-                _ = &mut kill_at, if !killed => {
-                    match pause::due_after_pauses(crate::clock::instant_after(grace_from, spec.grace), paused_at_grace) {
-                        Some(later) => kill_at.as_mut().reset(later.into()),
-                        None => {
-                            tree.signal(Signal::SIGKILL);
-                            killed = true;
-                        }
-                    }
-                }
-                changed = cancel.changed(), if cancel_open && !killed => {
-                    cancel_open = changed.is_ok();
-                    if *cancel.borrow() == Cancel::Now {
-                        tree.signal(Signal::SIGKILL);
-                        killed = true;
-                    }
-                }
-                _ = poll.tick() => {
-                    if status.is_some() && tree.is_empty() {
-                        break;
-                    }
-                }
-            }
-        }
     }
 
-    drop(pausable);
-    // Orphans re-parented to warden (the subreaper) and killed above are zombies now.
-    os::reap_orphans(child::is_waited_for);
-
-    // Phase 3: the tree is gone; read what is still in the pipe.
-    if reader.is_some() {
-        let drain = sleep(DRAIN_LIMIT);
-        tokio::pin!(drain);
-        loop {
-            tokio::select! {
-                r = read_some(&mut reader, &mut buf) => match r {
-                    Some(n) => sink.push(&buf[..n]),
-                    None => break,
-                },
-                _ = &mut drain => {
-                    notes.push(format!(
-                        "output pipe still open {}ms after the test ended: a process outside its group holds it",
-                        DRAIN_LIMIT.as_millis()
-                    ));
-                    break;
-                }
-            }
-        }
+    fn is_gone(&self) -> bool {
+        self.tree.is_empty()
     }
-    // A test's duration is its running time: a pause is not its doing.
-    let duration = started
-        .elapsed()
-        .saturating_sub(pause::paused_total().saturating_sub(paused_at_start));
 
-    let exit = match stop {
-        Some(e) => e,
-        None => match status {
-            Some(Ok(st)) => exit_of(st),
-            Some(Err(e)) => {
+    fn kill_wait(&self) -> Option<Duration> {
+        // A KILLed process always goes: wait for it.
+        None
+    }
+
+    async fn force_end(&mut self) -> (std::io::Result<ExitStatus>, String) {
+        (self.child.wait().await, String::new())
+    }
+
+    async fn finish(self, end: End, _output: &CapturedOutput) -> Finish {
+        // Orphans re-parented to warden (the subreaper) and killed are zombies now.
+        os::reap_orphans(child::is_waited_for);
+        let spec = self.spec;
+        let exit = match end {
+            End::Stopped(e) => e,
+            End::Returned(Ok(st)) => exit_of(st),
+            End::Returned(Err(e)) => {
                 Exit::SpawnFailed(format!("failed to wait for `{}`: {e}", spec.argv[0]))
             }
-            None => unreachable!("phase 1 ends with a status or a stop"),
-        },
-    };
-    let kept = sink.finish();
-    notes.extend(kept.log_error);
-    let cgroup_usage = spec
-        .controllers
-        .as_ref()
-        .zip(slot_start)
-        .map(|(slot, start)| slot.finish(start));
-    let child_usage = child.usage();
-    let mut usage = Usage::measure(
-        &spec.limits,
-        mem_cap_by(&spec),
-        cgroup_usage,
-        child_usage,
-        &exit,
-    );
-    if let (Some(p), Some(u)) = (&peak, child_usage) {
-        usage.peak_rss_bytes = p.peak(u.max_rss_bytes);
-    }
-    ProcessOutcome {
-        exit,
-        duration,
-        output: kept.output,
-        log: kept.log,
-        tap: kept.tap,
-        leaked,
-        notes,
-        usage,
+        };
+        let cgroup_usage = spec
+            .controllers
+            .as_ref()
+            .zip(self.slot_start)
+            .map(|(slot, start)| slot.finish(start));
+        let child_usage = self.child.usage();
+        let mut usage = Usage::measure(
+            &spec.limits,
+            mem_cap_by(spec),
+            cgroup_usage,
+            child_usage,
+            &exit,
+        );
+        if let (Some(p), Some(u)) = (&self.peak, child_usage) {
+            usage.peak_rss_bytes = p.peak(u.max_rss_bytes);
+        }
+        Finish {
+            exit,
+            usage,
+            notes: Vec::new(),
+        }
     }
 }
 
@@ -357,13 +289,6 @@ fn exit_of(st: std::process::ExitStatus) -> Exit {
         (Some(c), _) => Exit::Code(c),
         (None, Some(s)) => Exit::Signal(s),
         (None, None) => Exit::Code(-1),
-    }
-}
-
-async fn read_some(reader: &mut Option<pipe::Receiver>, buf: &mut [u8]) -> Option<usize> {
-    match reader.as_mut()?.read(buf).await {
-        Ok(0) | Err(_) => None,
-        Ok(n) => Some(n),
     }
 }
 
@@ -413,7 +338,7 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
         output = Some(fd);
         reader = Some(rx);
     }
-    let child = start_main(spec, program, output.as_ref(), &joins, &rlimits).map_err(|e| {
+    let child = start_main(spec, output.as_ref(), &joins, &rlimits).map_err(|e| {
         let msg = spawn_error(program, &e);
         match (e.raw_os_error(), spec.limits.mem_bytes) {
             // The cap, not the host, is what is short: say which cap and how it is enforced.
@@ -444,11 +369,9 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
     })
 }
 
-/// Start the main process without copying warden (see `os::spawn`).
-#[cfg(target_os = "linux")]
+/// Start the main process (see `os::spawn`).
 fn start_main(
     spec: &SpawnSpec,
-    _program: &str,
     output: Option<&std::os::fd::OwnedFd>,
     joins: &[std::os::fd::RawFd],
     rlimits: &[rlimit::Rlimit],
@@ -461,52 +384,9 @@ fn start_main(
         output: output.map(|fd| fd.as_raw_fd()),
         cgroup_procs: joins,
         rlimits,
-        net: (spec.net == Network::Private).then(os::netns::PrivateNet::get),
+        private_net: spec.net == Network::Private,
     };
     MainChild::spawn_with(|| os::spawn::spawn(&req))
-}
-
-/// Start the main process with fork + exec where there is no clone.
-#[cfg(not(target_os = "linux"))]
-fn start_main(
-    spec: &SpawnSpec,
-    program: &str,
-    output: Option<&std::os::fd::OwnedFd>,
-    joins: &[std::os::fd::RawFd],
-    rlimits: &[rlimit::Rlimit],
-) -> std::io::Result<MainChild> {
-    if spec.net == Network::Private {
-        return Err(std::io::Error::other(
-            "a private network (--net private) needs Linux network namespaces",
-        ));
-    }
-    let mut cmd = std::process::Command::new(program);
-    cmd.args(&spec.argv[1..])
-        .current_dir(&spec.cwd)
-        .stdin(Stdio::null());
-    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
-    if let Some(fd) = output {
-        cmd.stdout(Stdio::from(fd.try_clone()?))
-            .stderr(Stdio::from(fd.try_clone()?));
-    }
-    let joins = joins.to_vec();
-    let rlimits = rlimits.to_vec();
-    // SAFETY: only async-signal-safe calls (write, setrlimit, setsid) on memory prepared
-    // before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            // "0" moves the writing process (the child, before exec) into the cgroup.
-            for fd in &joins {
-                if libc::write(*fd, b"0".as_ptr().cast(), 1) != 1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            rlimit::apply(&rlimits)?;
-            nix::unistd::setsid().map_err(std::io::Error::from)?;
-            Ok(())
-        });
-    }
-    MainChild::spawn(&mut cmd)
 }
 
 fn spawn_error(program: &str, e: &std::io::Error) -> String {

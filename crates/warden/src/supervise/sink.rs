@@ -1,8 +1,10 @@
 //! Where a test's output goes as it arrives, for processes and containers alike: the bounded
-//! capture and its log file, the TAP parser, and with `--no-capture` warden's stderr.
+//! capture and its log file, the TAP parser, and with `--no-capture` a channel to the
+//! scheduler, which makes events of it (the engine never writes to a terminal).
 
-use std::io::Write;
 use std::path::PathBuf;
+
+use tokio::sync::mpsc;
 
 use super::capture::OutputCapture;
 use super::process::{CaptureSpec, TapMode};
@@ -12,7 +14,14 @@ use crate::tap::{TapParser, TapReport};
 pub struct OutputSink {
     capture: Option<OutputCapture>,
     tap: Option<TapParser>,
-    echo: bool,
+    echo: Option<Echo>,
+}
+
+/// Where live output goes (`--no-capture`): chunks tagged with the test's worker slot.
+#[derive(Debug, Clone)]
+pub struct Echo {
+    pub worker: usize,
+    pub tx: mpsc::UnboundedSender<(usize, Vec<u8>)>,
 }
 
 /// Everything the sink kept once the output ended.
@@ -36,13 +45,14 @@ impl OutputSink {
                 TapMode::Detect => Some(TapParser::new()),
                 TapMode::Assume => Some(TapParser::assume_tap()),
             }),
-            echo: spec.is_some_and(|c| c.echo),
+            echo: spec.and_then(|c| c.echo.clone()),
         }
     }
 
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.echo {
-            let _ = std::io::stderr().write_all(chunk);
+        if let Some(e) = &self.echo {
+            // Nobody listening any more (the run is ending): the log still has it.
+            let _ = e.tx.send((e.worker, chunk.to_vec()));
         }
         if let Some(c) = self.capture.as_mut() {
             c.push(chunk);

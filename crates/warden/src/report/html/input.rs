@@ -40,6 +40,7 @@ pub enum Record {
     ResourceSample(Sample),
     Guard(GuardDecision),
     Warning(Warning),
+    Coverage(CoverageLine),
     RunFinished(RunFinished),
     /// A type this warden does not know (a newer writer's): ignored, as the contract says.
     #[serde(other)]
@@ -150,6 +151,22 @@ pub struct GuardDecision {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Warning {
     pub message: String,
+}
+
+/// `coverage`: what became of one kind of coverage data (`--coverage`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct CoverageLine {
+    pub kind: String,
+    #[serde(default)]
+    pub tests: u64,
+    #[serde(default)]
+    pub files: u64,
+    #[serde(default)]
+    pub raw_dir: String,
+    pub merged: Option<String>,
+    pub tool: Option<String>,
+    pub command: Option<String>,
+    pub problem: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -223,6 +223,8 @@ pub struct Model {
     pub samples: Vec<SamplePoint>,
     pub guard: Vec<GuardMark>,
     pub warnings: Vec<String>,
+    /// `--coverage`: one line per kind of data.
+    pub coverage: Vec<super::input::CoverageLine>,
     /// Event lines read.
     pub events: usize,
 }
@@ -272,6 +274,7 @@ pub struct ModelBuilder {
     samples: Vec<(i64, u32, super::input::Sample)>,
     guard: Vec<(i64, u32, GuardDecision)>,
     warnings: Vec<String>,
+    coverage: Vec<super::input::CoverageLine>,
 }
 
 impl ModelBuilder {
@@ -373,6 +376,7 @@ impl ModelBuilder {
             Record::ResourceSample(s) => self.samples.push((at, shard, s)),
             Record::Guard(g) => self.guard.push((at, shard, g)),
             Record::Warning(w) => self.warnings.push(w.message),
+            Record::Coverage(c) => self.coverage.push(c),
             Record::RunFinished(f) => self.finished = Some((at, f)),
             Record::Unknown => {}
         }
@@ -590,6 +594,7 @@ impl ModelBuilder {
             samples,
             guard,
             warnings: self.warnings,
+            coverage: self.coverage,
             events: self.events,
         })
     }

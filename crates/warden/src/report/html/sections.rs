@@ -13,7 +13,13 @@ const MAX_LEAKS: usize = 200;
 
 /// The panels that have something to show, side by side.
 pub fn panels(model: &Model) -> String {
-    let parts = [slowest(model), leaks(model), guard(model), warnings(model)];
+    let parts = [
+        slowest(model),
+        leaks(model),
+        guard(model),
+        coverage(model),
+        warnings(model),
+    ];
     let body: String = parts.into_iter().flatten().collect();
     if body.is_empty() {
         return String::new();
@@ -121,6 +127,50 @@ fn guard(model: &Model) -> Option<String> {
         push_esc(&mut out, &d.reason);
         if let Some(id) = &d.id {
             let _ = write!(out, r#" <code>{}</code>"#, esc(id));
+        }
+        out.push_str("</li>");
+    }
+    out.push_str("</ul></section>");
+    Some(out)
+}
+
+/// `--coverage`: per kind, where the merged result is, or why there is none and the command.
+fn coverage(model: &Model) -> Option<String> {
+    if model.coverage.is_empty() {
+        return None;
+    }
+    let mut out =
+        String::from(r#"<section class="panel small"><h2>Coverage</h2><ul class="warnlist">"#);
+    for c in &model.coverage {
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        let _ = write!(
+            out,
+            "<li><b>{}</b>: {} test{}, {} file{} ",
+            esc(&c.kind),
+            c.tests,
+            plural(c.tests),
+            c.files,
+            plural(c.files)
+        );
+        match &c.merged {
+            Some(merged) => {
+                let _ = write!(
+                    out,
+                    "merged by {} into <code>{}</code>",
+                    esc(c.tool.as_deref().unwrap_or("?")),
+                    esc(merged)
+                );
+            }
+            None => {
+                let _ = write!(
+                    out,
+                    "not merged ({}); raw data in <code>{}/&lt;test&gt;/</code>; merge with: \
+                     <code>{}</code>",
+                    esc(c.problem.as_deref().unwrap_or("no tool")),
+                    esc(&c.raw_dir),
+                    esc(c.command.as_deref().unwrap_or("?"))
+                );
+            }
         }
         out.push_str("</li>");
     }

@@ -592,3 +592,49 @@ const SNAPSHOT: &str = r#"
 </g>
 </svg>
 "#;
+
+#[test]
+fn coverage_results_are_a_panel() {
+    let mut events = sample();
+    let finished = events.pop().unwrap();
+    events.push(at(
+        505,
+        EventKind::Coverage(Box::new(crate::events::CoverageSummary {
+            kind: crate::events::CoverageKind::Gcov,
+            tests: 2,
+            files: 2,
+            raw_dir: "/p/.warden/runs/r/coverage".into(),
+            merged: Some("/p/.warden/runs/r/coverage-merged/gcov.txt".into()),
+            tool: Some("gcovr".into()),
+            command: None,
+            problem: None,
+        })),
+    ));
+    events.push(at(
+        506,
+        EventKind::Coverage(Box::new(crate::events::CoverageSummary {
+            kind: crate::events::CoverageKind::Node,
+            tests: 1,
+            files: 1,
+            raw_dir: "/p/<b>".into(),
+            merged: None,
+            tool: None,
+            command: Some("npx c8 report --temp-directory x".into()),
+            problem: Some("no c8 on PATH".into()),
+        })),
+    ));
+    events.push(finished);
+    let page = render(&events, &HashMap::new());
+    assert!(page.contains("<h2>Coverage</h2>"));
+    assert!(page.contains(
+        "<li><b>gcov</b>: 2 tests, 2 files merged by gcovr into \
+         <code>/p/.warden/runs/r/coverage-merged/gcov.txt</code></li>"
+    ));
+    assert!(page.contains(
+        "<li><b>node</b>: 1 test, 1 file not merged (no c8 on PATH); raw data in \
+         <code>/p/&lt;b&gt;/&lt;test&gt;/</code>; merge with: \
+         <code>npx c8 report --temp-directory x</code></li>"
+    ));
+    // Without coverage events, no panel.
+    assert!(!render(&sample(), &HashMap::new()).contains("<h2>Coverage</h2>"));
+}

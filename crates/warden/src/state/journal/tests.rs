@@ -50,6 +50,7 @@ fn full_result(n: u32) -> TestResult {
         },
         message: Some(format!("message {n}")),
         carried_over: false,
+        coverage_dir: None,
         net: None,
     }
 }
@@ -71,6 +72,7 @@ fn minimal_result(id: &str) -> TestResult {
         output: CapturedOutput::default(),
         message: None,
         carried_over: false,
+        coverage_dir: None,
         net: None,
     }
 }

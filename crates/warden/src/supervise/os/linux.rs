@@ -8,6 +8,9 @@ use nix::unistd::Pid;
 
 use crate::events::Leak;
 
+/// Unit of `ru_maxrss`: kilobytes on Linux.
+pub const MAXRSS_UNIT: u64 = 1024;
+
 /// Send `sig` to every process of group `pgid`. Returns false when the group no longer exists.
 pub fn signal_group(pgid: i32, sig: Signal) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), sig), Err(Errno::ESRCH))

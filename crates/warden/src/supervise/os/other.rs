@@ -6,6 +6,9 @@ use nix::unistd::Pid;
 
 use crate::events::Leak;
 
+/// Unit of `ru_maxrss`: bytes on macOS, kilobytes on the BSDs.
+pub const MAXRSS_UNIT: u64 = if cfg!(target_os = "macos") { 1 } else { 1024 };
+
 pub fn signal_group(pgid: i32, sig: Signal) -> bool {
     !matches!(killpg(Pid::from_raw(pgid), sig), Err(Errno::ESRCH))
 }

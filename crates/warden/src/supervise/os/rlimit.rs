@@ -81,6 +81,19 @@ pub fn apply(limits: &[Rlimit]) -> io::Result<()> {
     Ok(())
 }
 
+/// How many more files this process may open, with its limit, when it can be told.
+#[cfg(target_os = "linux")]
+pub fn fds_left() -> Option<(u64, u64)> {
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    Some((soft.saturating_sub(open), soft))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn fds_left() -> Option<(u64, u64)> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,6 @@ use std::ffi::{CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::Path;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
@@ -27,20 +26,7 @@ const DEFAULT_PATH: &[u8] = b"/bin:/usr/bin";
 /// Highest signal number on Linux.
 const MAX_SIGNAL: libc::c_int = 64;
 
-/// What to start. The environment is warden's own with `env` added over it.
-pub struct Request<'a> {
-    /// `argv[0]` is the program, looked up in `PATH` (the child's) when it has no `/`.
-    pub argv: &'a [String],
-    pub cwd: &'a Path,
-    pub env: &'a [(String, String)],
-    /// Where stdout and stderr go; `None` keeps warden's.
-    pub output: Option<RawFd>,
-    /// `cgroup.procs` files to write "0" to: the child joins each before exec.
-    pub cgroup_procs: &'a [RawFd],
-    pub rlimits: &'a [Rlimit],
-    /// `Some`: the child enters a private network namespace before exec (`--net private`).
-    pub net: Option<&'static PrivateNet>,
-}
+pub use super::spawn_request::Request;
 
 /// Everything the child reads, laid out before the clone.
 struct Prepared {
@@ -109,7 +95,7 @@ pub fn spawn(req: &Request) -> io::Result<i32> {
         output: req.output,
         cgroup_procs: req.cgroup_procs.to_vec(),
         rlimits: req.rlimits.to_vec(),
-        net: req.net,
+        net: req.private_net.then(PrivateNet::get),
         error: AtomicI32::new(0),
         net_step: AtomicI32::new(0),
     };
@@ -159,7 +145,7 @@ pub fn spawn(req: &Request) -> io::Result<i32> {
             && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted
         {}
         let step = prepared.net_step.load(Ordering::SeqCst);
-        if let (Some(net), true) = (req.net, step != 0) {
+        if let (Some(net), true) = (prepared.net, step != 0) {
             let e = PrivateNetError::new(Step::from_code(step), errno, net.uses_user_ns());
             return Err(io::Error::other(e));
         }

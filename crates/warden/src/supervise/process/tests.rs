@@ -16,7 +16,7 @@ fn spec(script: &str, limits: Limits) -> SpawnSpec {
         capture: Some(CaptureSpec {
             log_path: None,
             tap: TapMode::Off,
-            echo: false,
+            echo: None,
         }),
         cgroup: None,
         token: vec![],

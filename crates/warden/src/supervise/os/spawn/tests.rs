@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::os::fd::AsRawFd;
+use std::path::Path;
 
 use super::*;
 use crate::supervise::os::cgroup::CgroupRun;
@@ -14,7 +15,7 @@ fn run(
     env: &[(&str, &str)],
     joins: &[RawFd],
 ) -> io::Result<(i32, String)> {
-    run_in(argv, cwd, env, joins, None)
+    run_in(argv, cwd, env, joins, false)
 }
 
 fn run_in(
@@ -22,7 +23,7 @@ fn run_in(
     cwd: &Path,
     env: &[(&str, &str)],
     joins: &[RawFd],
-    net: Option<&'static PrivateNet>,
+    net: bool,
 ) -> io::Result<(i32, String)> {
     // Close-on-exec, as every fd warden opens: other tests spawn concurrently.
     let (rx, tx) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
@@ -38,7 +39,7 @@ fn run_in(
         output: Some(tx.as_raw_fd()),
         cgroup_procs: joins,
         rlimits: &[],
-        net,
+        private_net: net,
     })?;
     drop(tx);
     let mut out = String::new();
@@ -188,14 +189,7 @@ fn a_private_network_holds_only_loopback_and_it_is_up() {
     let d = tmp();
     let script = "readlink /proc/self/ns/net; cut -d: -f1 /proc/self/net/dev | tail -n +3; \
                   cat /proc/self/net/if_inet6";
-    let (code, out) = run_in(
-        &["sh", "-c", script],
-        d.path(),
-        &[],
-        &[],
-        Some(PrivateNet::get()),
-    )
-    .unwrap();
+    let (code, out) = run_in(&["sh", "-c", script], d.path(), &[], &[], true).unwrap();
     assert_eq!(code, 0, "{out}");
     let own = std::fs::read_link("/proc/self/ns/net").unwrap();
     let mut lines = out.lines();
