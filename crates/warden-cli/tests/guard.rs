@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
+/// Held by the tests of this file that take hundreds of MiB of host memory, and by the host
+/// guard test, whose threshold is a few points above the host's use when it starts: their
+/// memory must not count against that threshold (1.6 points for a 400 MiB test on 24 GiB).
+static HOST_MEMORY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn host_memory_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    HOST_MEMORY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Why this host gives this process no memory cgroup controller, if it does not (v2 with the
 /// controller, or a v1 hierarchy mounting it that this process is in).
 fn no_memory_controller() -> Option<String> {
@@ -84,6 +93,7 @@ fn guard_events<'a>(events: &'a [Value], action: &str) -> Vec<&'a Value> {
 /// memory and CPU time in JSON and JUnit, and the summary names the largest users.
 #[test]
 fn memory_cap_makes_oom_and_every_test_is_measured() {
+    let _memory = host_memory_to_myself();
     if let Some(why) = no_memory_controller() {
         skip_without_cgroups(why);
         return;
@@ -167,6 +177,7 @@ fn memory_cap_makes_oom_and_every_test_is_measured() {
 /// `@mem-limit` in a test overrides the run's cap (here: no run cap at all).
 #[test]
 fn marker_sets_a_test_memory_cap() {
+    let _memory = host_memory_to_myself();
     if let Some(why) = no_memory_controller() {
         skip_without_cgroups(why);
         return;
@@ -283,6 +294,7 @@ fn safe_mode_limits_are_visible_in_the_test() {
 /// points over the threshold, the run marked interrupted; then `--resume` completes it.
 #[test]
 fn memory_guard_stops_the_run_before_the_host_fills() {
+    let _memory = host_memory_to_myself();
     let sandbox = Sandbox::new();
     let trace = sandbox.path().join("mem-trace.txt");
     let switch = sandbox.write("hog.on", "");
@@ -380,21 +392,25 @@ with open({trace:?}, 'a') as out:
     assert!(out.left_behind.is_empty(), "{:?}", out.left_behind);
 
     // Resume with the hog tamed: the rest of the run completes. The resumed run keeps the
-    // guard and its threshold, so it waits, as a user would, for the host (shared with other
-    // test runs) to be back under it first.
+    // guard and its threshold, so it waits, as a user would, for the host to be back under it
+    // first. The kernel does not always give back what the hog took within seconds (after a
+    // 6 GiB hog the host's use stayed 2 points up, with no process holding it): then the user
+    // raises the threshold beside `--resume`, an execution option it overrides.
     std::fs::remove_file(&switch).unwrap();
     let back = std::time::Instant::now();
-    while host_mem_percent() > threshold - 1.5 {
-        assert!(
-            back.elapsed() < Duration::from_secs(20),
-            "the host stays above {threshold:.1}% - 1.5: {:.1}%",
-            host_mem_percent()
-        );
+    while host_mem_percent() > threshold - 1.5 && back.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let resumed = Warden::new(sandbox.path())
-        .args(["run", "--resume", "--json", "resumed.jsonl"])
-        .run();
+    let raised = format!("{:.1}", (host_mem_percent() + 3.0).min(95.0));
+    let mut resume = vec!["run", "--resume", "--json", "resumed.jsonl"];
+    if host_mem_percent() > threshold - 1.5 {
+        eprintln!(
+            "the host stays at {:.1}%: resuming with --mem-threshold {raised}",
+            host_mem_percent()
+        );
+        resume.extend(["--mem-threshold", raised.as_str()]);
+    }
+    let resumed = Warden::new(sandbox.path()).args(&resume).run();
     assert_eq!(resumed.code, Some(0), "{}", resumed.describe());
     let events = read_events(&sandbox, "resumed.jsonl", &resumed);
     assert!(of_type(&events, "run-started")[0]["resumed_from"].is_string());
