@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use warden::report::shell_word;
 
 use anyhow::Result;
 use warden::config::{absolute, state_dir_of, RunOptions, Settings};
@@ -250,36 +251,9 @@ pub fn continue_command(argv0: &str, command: &str, args: &RunArgs, cwd: &Path) 
     cmd
 }
 
-/// `text` as one word for `sh`: as it is when it needs no quoting, else in single quotes.
-fn shell_word(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
-    if plain {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn shell_words_survive_sh() {
-        assert_eq!(shell_word("/usr/bin/warden"), "/usr/bin/warden");
-        assert_eq!(shell_word("/tmp/my dir/warden"), "'/tmp/my dir/warden'");
-        assert_eq!(shell_word("it's"), r"'it'\''s'");
-        for text in ["a b", "it's", "$HOME", "x;y", "--a", "é"] {
-            let out = std::process::Command::new("sh")
-                .args(["-c", &format!("printf %s {}", shell_word(text))])
-                .output()
-                .unwrap();
-            assert_eq!(String::from_utf8_lossy(&out.stdout), text);
-        }
-    }
 
     #[test]
     fn merged_options_take_a_given_group_whole() {

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use super::tools::{self, shell_word};
+use super::tools;
 use super::Coverage;
 use crate::events::{CoverageKind, CoverageSummary};
+use crate::report::shell_word;
 
 /// The data files of one kind and the test directories that hold them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

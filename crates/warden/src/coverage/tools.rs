@@ -122,19 +122,6 @@ where
     ))
 }
 
-/// `text` as one word for `sh`, for commands the user is told to run.
-pub fn shell_word(text: &str) -> String {
-    let plain = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@%".contains(c));
-    if plain {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,13 +144,5 @@ mod tests {
             run(Path::new("/bin/sh"), ["-c", "echo ok"], Path::new("/"), &[]).unwrap(),
             "ok\n"
         );
-    }
-
-    #[test]
-    fn words_are_quoted_for_sh() {
-        assert_eq!(shell_word("/a/b.profraw"), "/a/b.profraw");
-        assert_eq!(shell_word("/a/*"), "'/a/*'");
-        assert_eq!(shell_word("/a b"), "'/a b'");
-        assert_eq!(shell_word("it's"), r"'it'\''s'");
     }
 }

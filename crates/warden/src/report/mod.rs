@@ -8,6 +8,7 @@ mod json;
 mod junit;
 mod merge;
 pub mod output_path;
+mod shell;
 mod text;
 
 pub use html::{HtmlReport, InputError, HISTORY_RUNS};
@@ -22,4 +23,5 @@ pub use merge::{
     ReportText,
 };
 pub use output_path::{OutputPathError, PathKind, UserPath};
+pub use shell::{shell_word, shell_words};
 pub use text::{omitted_marker, render_output, terminal_safe, terminal_safe_lines};

@@ -3,6 +3,7 @@
 //! script inline so that the one file is the whole report.
 
 use crate::exit_code::ExitCode;
+use crate::report::shell_words;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -138,22 +139,6 @@ fn header(model: &Model) -> String {
 }
 
 /// The command line as one could type it again: words with spaces or quotes quoted.
-fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|a| {
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./:=,+@%".contains(c))
-            {
-                a.clone()
-            } else {
-                format!("'{}'", a.replace('\'', r"'\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn counts(model: &Model) -> String {
     let total = model.tests.len();
     let mut tiles = String::new();
