@@ -98,10 +98,14 @@ fn memory_ramp_stops_with_42_and_the_printed_resume_finishes_the_run() {
         .to_string();
     assert!(command.ends_with(" run --resume"), "{command}");
 
+    // The hint is run as printed, so the resumed run keeps the threshold: wait for the host to
+    // be under it again. The kernel can take well over 20 s to show a 2 GiB ramp's memory as
+    // available again (CI here: 7 points still used after 20 s, back to the baseline minutes
+    // later, no process holding it).
     let start = std::time::Instant::now();
     while host_mem_percent() > threshold_value - 2.0 {
         assert!(
-            start.elapsed() < Duration::from_secs(20),
+            start.elapsed() < Duration::from_secs(120),
             "the host stays above {threshold_value:.1}% - 2: {:.1}%",
             host_mem_percent()
         );
