@@ -10,7 +10,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -32,13 +32,7 @@ fn required() -> bool {
 
 /// The first of `names` on PATH; `None` (the caller skips) when absent and not required.
 fn tool(names: &[&str]) -> Option<PathBuf> {
-    let found = names.iter().find_map(|name| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join(name))
-                .find(|p| p.is_file())
-        })
-    });
+    let found = names.iter().find_map(|name| which(name));
     if found.is_none() {
         assert!(
             !required(),
@@ -787,20 +781,6 @@ fn a_users_own_value_wins_and_warden_says_so() {
         !env.contains_key("GOCOVERDIR") && !env.contains_key("NODE_V8_COVERAGE"),
         "{cov}"
     );
-}
-
-fn spawn(sb: &Sandbox, args: &[&str]) -> Child {
-    use std::os::unix::process::CommandExt;
-    Command::new(warden_bin())
-        .args(args)
-        .current_dir(sb.path())
-        .env("WARDEN_REGISTRY_DIR", sb.path().join("registry"))
-        .env(MARK_VAR, sb.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("spawn warden")
 }
 
 #[test]

@@ -95,13 +95,9 @@ fn require_chromium() -> bool {
 /// Debian's chromium on PATH; `None` (the browser checks are skipped) when absent and not
 /// required.
 fn chromium() -> Option<PathBuf> {
-    let found = ["chromium", "chromium-browser"].iter().find_map(|name| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join(name))
-                .find(|p| p.is_file())
-        })
-    });
+    let found = ["chromium", "chromium-browser"]
+        .iter()
+        .find_map(|name| which(name));
     if found.is_none() {
         assert!(
             !require_chromium(),

@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -30,21 +29,6 @@ fn ran(sb: &Sandbox) -> Vec<String> {
         .lines()
         .map(str::to_string)
         .collect()
-}
-
-/// warden in the background, in its own process group, with the sandbox's registry.
-fn spawn(sb: &Sandbox, args: &[&str]) -> Child {
-    use std::os::unix::process::CommandExt;
-    Command::new(warden_bin())
-        .args(args)
-        .current_dir(sb.path())
-        .env("WARDEN_REGISTRY_DIR", sb.path().join("registry"))
-        .env(MARK_VAR, sb.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("spawn warden")
 }
 
 fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {

@@ -43,3 +43,12 @@ pub fn test_image() -> &'static str {
     });
     TEST_IMAGE
 }
+
+/// The file `name` in the first PATH directory that has it.
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use super::host::which;
+
 /// The whole boot, every scenario included, must be over by then.
 pub const VM_LIMIT: Duration = Duration::from_secs(20 * 60);
 
@@ -138,14 +140,6 @@ fn accel() -> &'static str {
     } else {
         "tcg"
     }
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    })
 }
 
 /// The newest readable `/boot/vmlinuz-*`.

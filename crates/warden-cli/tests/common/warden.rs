@@ -386,3 +386,18 @@ fn collect(rx: mpsc::Receiver<Vec<u8>>) -> String {
         Err(_) => "<output still open 10 s after warden exited>".to_string(),
     }
 }
+
+/// warden in the background in the sandbox, in its own process group, with the sandbox's
+/// registry and mark, output discarded: for tests that signal it themselves.
+pub fn spawn(sb: &super::sandbox::Sandbox, args: &[&str]) -> Child {
+    Command::new(warden_bin())
+        .args(args)
+        .current_dir(sb.path())
+        .env("WARDEN_REGISTRY_DIR", sb.path().join("registry"))
+        .env(MARK_VAR, sb.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("spawn warden")
+}
