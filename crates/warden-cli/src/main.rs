@@ -5,6 +5,7 @@ mod args;
 mod clean_cmd;
 mod containment;
 mod degraded;
+mod flags;
 mod history_cmd;
 mod list_cmd;
 mod merge_cmd;
@@ -98,13 +99,18 @@ fn run_command() -> ExitCode {
 /// `outer: cause: cause`, leaving out a cause whose text the message before it already
 /// holds: many errors say their source in their own message (`cannot open X: Permission
 /// denied`) and also return it as their source, and the OS error must not appear twice.
+/// A configuration error names options by key; here they get their flags.
 fn error_chain(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
+    let text = |cause: &(dyn std::error::Error + 'static)| match cause.downcast_ref() {
+        Some(config) => flags::render(config),
+        None => cause.to_string(),
+    };
+    let mut out = text(e.as_ref());
     for cause in e.chain().skip(1) {
-        let text = cause.to_string();
-        if !out.contains(&text) {
+        let shown = text(cause);
+        if !out.contains(&shown) {
             out.push_str(": ");
-            out.push_str(&text);
+            out.push_str(&shown);
         }
     }
     out

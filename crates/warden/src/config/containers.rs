@@ -2,7 +2,7 @@
 //! `--container-image`, `--container-engine` over `[container]`, whose errors name the key and
 //! line.
 
-use super::error::ConfigError;
+use super::error::{ConfigError, Message, OptionKey};
 use super::file::Seg;
 use super::load::{given, Given, Keep, Layer, Resolver};
 use super::settings::ContainerSettings;
@@ -22,7 +22,7 @@ impl Resolver {
             (false, true) => Some(true),
             (true, true) => {
                 let reason = "choose parallel or sequential containers";
-                match self.settle(&parallel, "", &seq, "", reason)? {
+                match self.settle(&parallel, &seq, reason)? {
                     Keep::First => Some(false),
                     Keep::Second => Some(true),
                 }
@@ -31,24 +31,20 @@ impl Resolver {
     }
 
     pub(super) fn containers(&self) -> Result<ContainerSettings, ConfigError> {
-        let table = self.file.as_ref().and_then(|f| f.container.as_ref());
-        let mut config = ContainerConfig::from_toml(table, &self.root).map_err(|e| {
-            match &self.file {
-                Some(file) => {
+        // Without a file there is no table, and no table has no errors.
+        let mut config = match &self.file {
+            None => ContainerConfig::default(),
+            Some(file) => {
+                ContainerConfig::from_toml(file.container.as_ref(), &self.root).map_err(|e| {
                     let mut path = vec![Seg::Key("container".into())];
                     path.extend(e.key.iter().map(|k| match k {
                         KeyPart::Key(k) => Seg::Key(k.clone()),
                         KeyPart::Index(i) => Seg::Index(*i),
                     }));
                     file.error_at(&path, &e.message)
-                }
-                // Without a file there is no table, and no table has no errors.
-                None => ConfigError::Option {
-                    option: "[container]".into(),
-                    message: e.to_string(),
-                },
+                })?
             }
-        })?;
+        };
         let mode = self.container_mode()?;
         let image = given!(self.container_image);
         let engine = given!(self.container_engine);
@@ -67,7 +63,14 @@ impl Resolver {
             // On the command line these only make sense with containers: never ignored.
             for opt in [&image, &engine] {
                 if opt.layer == Layer::Cli {
-                    return Err(self.invalid(opt, "only used with --container or --container-seq"));
+                    return Err(self.invalid_because(
+                        opt,
+                        Message::new()
+                            .text("only used with ")
+                            .option(OptionKey::new("container"))
+                            .text(" or ")
+                            .option(OptionKey::new("container_seq")),
+                    ));
                 }
             }
         }
@@ -76,6 +79,7 @@ impl Resolver {
                 let flag = if seq { "container_seq" } else { "container" };
                 let on = Given {
                     key: flag,
+                    negated: false,
                     layer: if seq {
                         given!(self.container_seq).layer
                     } else {
@@ -83,9 +87,12 @@ impl Resolver {
                     },
                     value: Some(true),
                 };
-                return Err(self.invalid(
+                return Err(self.invalid_because(
                     &on,
-                    "no container image: pass --container-image IMG or set `image` in [container] of warden.toml",
+                    Message::new()
+                        .text("no container image: pass ")
+                        .option(OptionKey::new("container_image"))
+                        .text(" IMG or set `image` in [container] of warden.toml"),
                 ));
             }
         }
@@ -98,7 +105,7 @@ impl Resolver {
 
 #[cfg(test)]
 mod tests {
-    use super::super::load::tests::{cli, load as load_settings, project};
+    use super::super::load::tests::{cli, conflict, load as load_settings, option_error, project};
     use super::super::options::RunOptions;
 
     fn load(dir: &std::path::Path, opts: RunOptions) -> Result<super::ContainerSettings, String> {
@@ -180,29 +187,42 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.run.workers, 3);
+        let both = RunOptions {
+            container: Some(true),
+            container_seq: Some(true),
+            ..cli()
+        };
+        assert_eq!(
+            conflict(dir.path(), both),
+            (
+                "container".into(),
+                "container_seq".into(),
+                "choose parallel or sequential containers".into()
+            )
+        );
+        let seq_and_workers = RunOptions {
+            container_seq: Some(true),
+            max_workers: Some(4),
+            ..cli()
+        };
+        assert_eq!(
+            conflict(dir.path(), seq_and_workers),
+            (
+                "container_seq".into(),
+                "max_workers".into(),
+                "`container_seq` runs one container at a time".into()
+            )
+        );
         let cases = [
-            (
-                RunOptions {
-                    container: Some(true),
-                    container_seq: Some(true),
-                    ..cli()
-                },
-                "`--container` and `--container-seq` cannot be used together",
-            ),
-            (
-                RunOptions {
-                    container_seq: Some(true),
-                    max_workers: Some(4),
-                    ..cli()
-                },
-                "`--container-seq` and `--max-workers` cannot be used together",
-            ),
             (
                 RunOptions {
                     container_image: Some("x".into()),
                     ..cli()
                 },
-                "--container-image: only used with --container or --container-seq",
+                (
+                    "container_image",
+                    "only used with `container` or `container_seq`",
+                ),
             ),
             (
                 RunOptions {
@@ -210,29 +230,34 @@ mod tests {
                     container_engine: Some("lxc".into()),
                     ..cli()
                 },
-                "--container-engine: unknown engine `lxc` (expected docker, podman or auto)",
+                (
+                    "container_engine",
+                    "unknown engine `lxc` (expected docker, podman or auto)",
+                ),
             ),
         ];
-        for (opts, want) in cases {
-            let e = load(dir.path(), opts).unwrap_err();
-            assert!(e.starts_with(want), "got {e}, want {want}");
+        for (opts, (want_key, want)) in cases {
+            assert_eq!(
+                option_error(dir.path(), opts),
+                (want_key.into(), want.into())
+            );
         }
     }
 
     #[test]
     fn containers_without_an_image_is_an_error() {
         let dir = project(None);
-        let e = load(
+        let (key, message) = option_error(
             dir.path(),
             RunOptions {
                 container: Some(true),
                 ..cli()
             },
-        )
-        .unwrap_err();
+        );
+        assert_eq!(key, "container");
         assert!(
-            e.starts_with("--container: no container image: pass --container-image"),
-            "{e}"
+            message.starts_with("no container image: pass `container_image` IMG"),
+            "{message}"
         );
         let dir = project(Some("[run]\ncontainer_seq = true\n"));
         let e = load(dir.path(), cli()).unwrap_err();

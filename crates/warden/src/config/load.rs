@@ -1,10 +1,11 @@
 //! Command line + `warden.toml` + defaults → [`Settings`]. Every value is checked here, and an
-//! error names where the value came from: `--timeout` or `warden.toml:7: [run] timeout`.
+//! error names where the value came from: the option `timeout` (the CLI shows `--timeout`) or
+//! `warden.toml:7: [run] timeout`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::ConfigError;
+use super::error::{ConfigError, Mention, Message, OptionKey};
 use super::file::{key_path, ConfigFile};
 use super::options::RunOptions;
 use super::paths::{absolute, normalize, relative_id};
@@ -130,6 +131,8 @@ pub(super) enum Layer {
 /// One merged option with its origin, as the macro [`given!`] builds it.
 pub(super) struct Given<T> {
     pub key: &'static str,
+    /// Given as its opposite (`parallel = false`): see [`Given::as_written`].
+    pub negated: bool,
     pub layer: Layer,
     pub value: Option<T>,
 }
@@ -148,6 +151,7 @@ macro_rules! given {
         };
         Given {
             key: stringify!($f),
+            negated: false,
             layer,
             value: $r
                 .cli
@@ -159,6 +163,26 @@ macro_rules! given {
     }};
 }
 pub(super) use given;
+
+impl<T> Given<T> {
+    /// The option, as errors name it.
+    pub fn option(&self) -> OptionKey {
+        OptionKey {
+            key: self.key,
+            negated: self.negated,
+        }
+    }
+}
+
+impl Given<bool> {
+    /// Named as the user wrote it: `parallel = false` is `--sequential` on the command line.
+    pub fn as_written(self) -> Given<bool> {
+        Given {
+            negated: self.value == Some(false),
+            ..self
+        }
+    }
+}
 
 /// Which of two contradicting options survives.
 pub(super) enum Keep {
@@ -224,17 +248,20 @@ impl Resolver {
         if !only {
             if args.value.is_some() && args.layer == Layer::Cli {
                 return Err(ConfigError::Option {
-                    option: "-- CARGO_ARGS".into(),
-                    message: "cargo options need --cargo".into(),
+                    key: OptionKey::new("cargo_args"),
+                    message: Message::new()
+                        .text("cargo options need ")
+                        .option(OptionKey::new("cargo")),
                 });
             }
             if configured.is_none() {
                 if run_ignored && given!(self.run_ignored).layer == Layer::Cli {
                     return Err(ConfigError::Option {
-                        option: "--run-ignored".into(),
-                        message: "only Rust tests are #[ignore]d: use it with --cargo or a \
-                                  suite with adapter = \"cargo\""
-                            .into(),
+                        key: OptionKey::new("run_ignored"),
+                        message: Message::new()
+                            .text("only Rust tests are #[ignore]d: use it with ")
+                            .option(OptionKey::new("cargo"))
+                            .text(" or a suite with adapter = \"cargo\""),
                     });
                 }
                 return Ok(None);
@@ -242,10 +269,15 @@ impl Resolver {
         }
         if only && self.cli.paths.as_ref().is_some_and(|p| !p.is_empty()) {
             return Err(ConfigError::Option {
-                option: "--cargo".into(),
-                message: "takes no PATH: cargo finds the tests (pick packages with \
-                          `-- -p NAME`, tests with -k or -E)"
-                    .into(),
+                key: OptionKey::new("cargo"),
+                message: Message::new()
+                    .text("takes no ")
+                    .option(OptionKey::new("paths"))
+                    .text(": cargo finds the tests (pick packages with `-- -p NAME`, tests with ")
+                    .short(OptionKey::new("filter"))
+                    .text(" or ")
+                    .short(OptionKey::new("filter_expr"))
+                    .text(")"),
             });
         }
         let suite = match configured {
@@ -280,7 +312,7 @@ impl Resolver {
         if !cli_paths.is_empty() {
             if cli_paths.iter().any(|p| p.is_empty()) {
                 return Err(ConfigError::Option {
-                    option: "PATH".into(),
+                    key: OptionKey::new("paths"),
                     message: "empty path".into(),
                 });
             }
@@ -357,17 +389,22 @@ impl Resolver {
         absolute(base, Path::new(p))
     }
 
-    /// A bad value of `opt`, named as the user wrote it.
+    /// A bad value of `opt`, named where the user wrote it.
     pub(super) fn invalid<T>(
         &self,
         opt: &Given<T>,
         message: impl std::fmt::Display,
     ) -> ConfigError {
+        self.invalid_because(opt, Message::from(message.to_string()))
+    }
+
+    /// [`Resolver::invalid`] with a message that mentions other options.
+    pub(super) fn invalid_because<T>(&self, opt: &Given<T>, message: Message) -> ConfigError {
         match (&self.file, opt.layer) {
             (Some(file), Layer::File) => file.error_at(&key_path!["run", opt.key], message),
             _ => ConfigError::Option {
-                option: cli_flag(opt.key),
-                message: message.to_string(),
+                key: opt.option(),
+                message,
             },
         }
     }
@@ -377,16 +414,14 @@ impl Resolver {
     pub(super) fn settle<A, B>(
         &self,
         first: &Given<A>,
-        first_flag: &str,
         second: &Given<B>,
-        second_flag: &str,
-        reason: &str,
+        reason: impl Into<Message>,
     ) -> Result<Keep, ConfigError> {
         if first.layer == second.layer {
             return Err(ConfigError::Conflict {
-                first: self.describe(first.key, first_flag, first.layer),
-                second: self.describe(second.key, second_flag, second.layer),
-                reason: reason.to_string(),
+                first: self.mention(first),
+                second: self.mention(second),
+                reason: reason.into(),
             });
         }
         Ok(if first.layer > second.layer {
@@ -396,23 +431,18 @@ impl Resolver {
         })
     }
 
-    /// `` `--quiet` `` or `` `quiet` (warden.toml:3) ``; `flag` overrides the derived flag name.
-    pub(super) fn describe(&self, key: &str, flag: &str, layer: Layer) -> String {
-        match (&self.file, layer) {
-            (Some(file), Layer::File) => format!(
-                "`{key}` ({}:{})",
-                file.shown,
-                file.line_of(&key_path!["run", key])
-            ),
-            _ if !flag.is_empty() => format!("`{flag}`"),
-            _ => format!("`{}`", cli_flag(key)),
+    /// The option, with its place in `warden.toml` when it comes from there.
+    fn mention<T>(&self, opt: &Given<T>) -> Mention {
+        Mention {
+            key: opt.option(),
+            at: match (&self.file, opt.layer) {
+                (Some(file), Layer::File) => {
+                    Some((file.shown.clone(), file.line_of(&key_path!["run", opt.key])))
+                }
+                _ => None,
+            },
         }
     }
-}
-
-/// `max_workers` → `--max-workers`.
-fn cli_flag(key: &str) -> String {
-    format!("--{}", key.replace('_', "-"))
 }
 
 fn dedup(paths: impl Iterator<Item = PathBuf>) -> Vec<PathBuf> {
@@ -456,6 +486,30 @@ pub(super) mod tests {
 
     pub(crate) fn load(dir: &Path, cli: RunOptions) -> Result<Settings, String> {
         load_settings(dir, cli, None).map_err(|e| e.to_string())
+    }
+
+    /// The option a bad command-line value is blamed on, and the message in warden.toml words.
+    pub(crate) fn option_error(dir: &Path, cli: RunOptions) -> (String, String) {
+        match load_settings(dir, cli, None) {
+            Err(ConfigError::Option { key, message }) => (key.to_string(), message.to_string()),
+            other => panic!("want an option error, got {:?}", other.err()),
+        }
+    }
+
+    /// The two contradicting options (as named in warden.toml) and why they contradict.
+    pub(crate) fn conflict(dir: &Path, cli: RunOptions) -> (String, String, String) {
+        match load_settings(dir, cli, None) {
+            Err(ConfigError::Conflict {
+                first,
+                second,
+                reason,
+            }) => (
+                first.key.to_string(),
+                second.key.to_string(),
+                reason.to_string(),
+            ),
+            other => panic!("want a conflict, got {:?}", other.err()),
+        }
     }
 
     pub(crate) fn cli() -> RunOptions {

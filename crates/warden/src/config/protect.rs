@@ -1,7 +1,7 @@
 //! `--self-protect` and its thresholds, and the per-test caps (`--test-mem-limit`,
 //! `--test-pids-limit`, `--safe-mode`) of [`Resolver`].
 
-use super::error::ConfigError;
+use super::error::{ConfigError, Message, OptionKey};
 use super::load::{given, Given, Layer, Resolver};
 use super::settings::{HostGuard, TestLimits};
 use crate::units::parse_size;
@@ -24,7 +24,12 @@ impl Resolver {
         // line without the guard it would do nothing, and nothing is silently ignored.
         for opt in [&cpu_opt, &mem_opt] {
             if !on && opt.layer == Layer::Cli {
-                return Err(self.invalid(opt, "has no effect without --self-protect"));
+                return Err(self.invalid_because(
+                    opt,
+                    Message::new()
+                        .text("has no effect without ")
+                        .option(OptionKey::new("self_protect")),
+                ));
             }
         }
         Ok(on.then(|| HostGuard {
@@ -79,7 +84,7 @@ impl Resolver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::load::tests::{cli, load, project};
+    use crate::config::load::tests::{cli, load, option_error, project};
     use crate::config::RunOptions;
 
     #[test]
@@ -127,27 +132,34 @@ mod tests {
     #[test]
     fn bad_thresholds_and_thresholds_without_the_guard_are_named() {
         let dir = project(None);
-        let err = load(
+        let err = option_error(
             dir.path(),
             RunOptions {
                 cpu_threshold: Some(80.0),
                 ..cli()
             },
-        )
-        .unwrap_err();
-        assert_eq!(err, "--cpu-threshold: has no effect without --self-protect");
-        let err = load(
+        );
+        assert_eq!(
+            err,
+            (
+                "cpu_threshold".into(),
+                "has no effect without `self_protect`".into()
+            )
+        );
+        let err = option_error(
             dir.path(),
             RunOptions {
                 self_protect: Some(true),
                 mem_threshold: Some(150.0),
                 ..cli()
             },
-        )
-        .unwrap_err();
+        );
         assert_eq!(
             err,
-            "--mem-threshold: `150`: a percentage of the host, more than 0 and at most 100"
+            (
+                "mem_threshold".into(),
+                "`150`: a percentage of the host, more than 0 and at most 100".into()
+            )
         );
         let dir = project(Some("[run]\nself_protect = true\n\ncpu_threshold = 0\n"));
         let err = load(dir.path(), cli()).unwrap_err();
@@ -185,24 +197,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.run.test_limits.mem_bytes, Some(1 << 30));
-        let err = load(
+        let (key, _) = option_error(
             dir.path(),
             RunOptions {
                 test_mem_limit: Some("lots".into()),
                 ..cli()
             },
-        )
-        .unwrap_err();
-        assert!(err.starts_with("--test-mem-limit: "), "{err}");
-        let err = load(
+        );
+        assert_eq!(key, "test_mem_limit");
+        let err = option_error(
             dir.path(),
             RunOptions {
                 test_pids_limit: Some(0),
                 ..cli()
             },
-        )
-        .unwrap_err();
-        assert_eq!(err, "--test-pids-limit: must be at least 1");
+        );
+        assert_eq!(err, ("test_pids_limit".into(), "must be at least 1".into()));
         let dir = project(Some("[run]\ntest_mem_limit = \"0\"\n"));
         let err = load(dir.path(), cli()).unwrap_err();
         assert!(err.starts_with("warden.toml:2: "), "{err}");

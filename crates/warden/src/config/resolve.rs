@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::ConfigError;
+use super::error::{ConfigError, Message};
 use super::load::{given, random_seed, Given, Keep, Layer, Resolver};
 use super::paths::absolute;
 use super::settings::{
@@ -25,7 +25,7 @@ pub const MAX_WORKERS: usize = 1024;
 impl Resolver {
     pub(super) fn run_config(&self) -> Result<RunConfig, ConfigError> {
         let max_workers = given!(self.max_workers);
-        let parallel = given!(self.parallel);
+        let parallel = given!(self.parallel).as_written();
         let no_capture = given!(self.no_capture);
         if max_workers.value == Some(0) {
             return Err(self.invalid(&max_workers, "must be at least 1"));
@@ -39,28 +39,26 @@ impl Resolver {
         let mut requested = max_workers.value;
         let mut sequential = parallel.value == Some(false);
         let mut no_cap = no_capture.value == Some(true);
-        let parallel_flag = if sequential {
-            "--sequential"
-        } else {
-            "--parallel"
-        };
         if sequential && requested.is_some_and(|n| n > 1) {
-            let reason = "--sequential means exactly one worker";
-            match self.settle(&parallel, parallel_flag, &max_workers, "", reason)? {
+            let reason = Message::new()
+                .option(parallel.option())
+                .text(" means exactly one worker");
+            match self.settle(&parallel, &max_workers, reason)? {
                 Keep::First => requested = None,
                 Keep::Second => sequential = false,
             }
         }
+        let no_capture_reason = Message::new()
+            .option(no_capture.option())
+            .text(" streams output live and runs one test at a time");
         if no_cap && requested.is_some_and(|n| n > 1) {
-            let reason = "--no-capture streams output live and runs one test at a time";
-            match self.settle(&no_capture, "", &max_workers, "", reason)? {
+            match self.settle(&no_capture, &max_workers, no_capture_reason.clone())? {
                 Keep::First => requested = None,
                 Keep::Second => no_cap = false,
             }
         }
         if no_cap && parallel.value == Some(true) {
-            let reason = "--no-capture streams output live and runs one test at a time";
-            if let Keep::Second = self.settle(&no_capture, "", &parallel, parallel_flag, reason)? {
+            if let Keep::Second = self.settle(&no_capture, &parallel, no_capture_reason)? {
                 no_cap = false;
             }
         }
@@ -68,11 +66,13 @@ impl Resolver {
         let mut container_seq = self.container_mode()? == Some(true);
         if container_seq && (requested.is_some_and(|n| n > 1) || parallel.value == Some(true)) {
             let seq = given!(self.container_seq);
-            let reason = "--container-seq runs one container at a time";
+            let reason = Message::new()
+                .option(seq.option())
+                .text(" runs one container at a time");
             let other = if requested.is_some_and(|n| n > 1) {
-                self.settle(&seq, "", &max_workers, "", reason)?
+                self.settle(&seq, &max_workers, reason)?
             } else {
-                self.settle(&seq, "", &parallel, parallel_flag, reason)?
+                self.settle(&seq, &parallel, reason)?
             };
             if let Keep::Second = other {
                 container_seq = false;
@@ -100,8 +100,10 @@ impl Resolver {
         let mut fail_fast = fail_fast_opt.value == Some(true);
         let mut max_fail = max_fail_opt.value;
         if fail_fast && max_fail.is_some_and(|n| n > 1) {
-            let reason = "--fail-fast stops at the first failure";
-            match self.settle(&fail_fast_opt, "", &max_fail_opt, "", reason)? {
+            let reason = Message::new()
+                .option(fail_fast_opt.option())
+                .text(" stops at the first failure");
+            match self.settle(&fail_fast_opt, &max_fail_opt, reason)? {
                 Keep::First => max_fail = None,
                 Keep::Second => fail_fast = false,
             }
@@ -192,7 +194,7 @@ impl Resolver {
         let mut seed_value = seed.value;
         if shuffle.value == Some(false) && seed_value.is_some() {
             let reason = "a seed only orders a shuffled run";
-            if let Keep::First = self.settle(&shuffle, "", &seed, "", reason)? {
+            if let Keep::First = self.settle(&shuffle, &seed, reason)? {
                 seed_value = None;
             }
         }
@@ -266,7 +268,7 @@ impl Resolver {
         let mut quiet = quiet_opt.value == Some(true);
         if verbose && quiet {
             let reason = "choose one amount of output";
-            match self.settle(&quiet_opt, "", &verbose_opt, "", reason)? {
+            match self.settle(&quiet_opt, &verbose_opt, reason)? {
                 Keep::First => verbose = false,
                 Keep::Second => quiet = false,
             }
@@ -284,7 +286,7 @@ impl Resolver {
 
 #[cfg(test)]
 mod tests {
-    use super::super::load::tests::{cli, load, project};
+    use super::super::load::tests::{cli, conflict, load, option_error, project};
     use super::super::options::RunOptions;
     use super::*;
 
@@ -348,132 +350,136 @@ mod tests {
                     timeout: Some("abc".into()),
                     ..cli()
                 },
-                "--timeout: invalid duration `abc`",
+                ("timeout", "invalid duration `abc`"),
             ),
             (
                 RunOptions {
                     max_workers: Some(0),
                     ..cli()
                 },
-                "--max-workers: must be at least 1",
+                ("max_workers", "must be at least 1"),
             ),
             (
                 RunOptions {
                     max_workers: Some(100_000),
                     ..cli()
                 },
-                "--max-workers: 100000 is more than the 1024 tests warden runs at once",
+                (
+                    "max_workers",
+                    "100000 is more than the 1024 tests warden runs at once",
+                ),
             ),
             (
                 RunOptions {
                     exclude_tag: Some(vec![" ".into()]),
                     ..cli()
                 },
-                "--exclude-tag: empty tag",
+                ("exclude_tag", "empty tag"),
             ),
             (
                 RunOptions {
                     level: Some(vec!["e2e".into()]),
                     ..cli()
                 },
-                "--level: unknown level `e2e`",
+                ("level", "unknown level `e2e`"),
             ),
             (
                 RunOptions {
                     color: Some("yes".into()),
                     ..cli()
                 },
-                "--color: unknown color choice `yes`",
+                ("color", "unknown color choice `yes`"),
             ),
             (
                 RunOptions {
                     paths: Some(vec!["".into()]),
                     ..cli()
                 },
-                "PATH: empty path",
+                ("paths", "empty path"),
             ),
             (
                 RunOptions {
                     html: Some("-".into()),
                     ..cli()
                 },
-                "--html: `-` (stdout) is not supported for the HTML report; name a file",
+                (
+                    "html",
+                    "`-` (stdout) is not supported for the HTML report; name a file",
+                ),
             ),
         ];
-        for (opts, expected) in cases {
-            let err = load(dir.path(), opts).unwrap_err();
-            assert!(err.starts_with(expected), "got {err}, want {expected}");
+        for (opts, (want_key, want)) in cases {
+            let (key, message) = option_error(dir.path(), opts);
+            assert_eq!(key, want_key);
+            assert!(message.starts_with(want), "got {message}, want {want}");
         }
     }
 
     #[test]
     fn contradictions_at_one_level_name_both_options() {
         let dir = project(None);
-        let err = load(
-            dir.path(),
-            RunOptions {
-                quiet: Some(true),
-                verbose: Some(true),
-                ..cli()
-            },
-        )
-        .unwrap_err();
-        assert!(
-            err.starts_with("`--quiet` and `--verbose` cannot be used together"),
-            "{err}"
-        );
-        let err = load(
-            dir.path(),
-            RunOptions {
-                parallel: Some(false),
-                max_workers: Some(4),
-                ..cli()
-            },
-        )
-        .unwrap_err();
-        assert!(
-            err.starts_with("`--sequential` and `--max-workers` cannot"),
-            "{err}"
-        );
-        let err = load(
-            dir.path(),
-            RunOptions {
-                no_capture: Some(true),
-                max_workers: Some(3),
-                ..cli()
-            },
-        )
-        .unwrap_err();
-        assert!(
-            err.starts_with("`--no-capture` and `--max-workers` cannot"),
-            "{err}"
-        );
-        let err = load(
-            dir.path(),
-            RunOptions {
-                no_capture: Some(true),
-                parallel: Some(true),
-                ..cli()
-            },
-        )
-        .unwrap_err();
-        assert!(
-            err.starts_with("`--no-capture` and `--parallel` cannot"),
-            "{err}"
-        );
-        let err = load(
-            dir.path(),
-            RunOptions {
-                fail_fast: Some(true),
-                max_fail: Some(3),
-                ..cli()
-            },
-        )
-        .unwrap_err();
-        assert!(
-            err.starts_with("`--fail-fast` and `--max-fail` cannot"),
-            "{err}"
-        );
+        let cases = [
+            (
+                RunOptions {
+                    quiet: Some(true),
+                    verbose: Some(true),
+                    ..cli()
+                },
+                ("quiet", "verbose", "choose one amount of output"),
+            ),
+            (
+                RunOptions {
+                    parallel: Some(false),
+                    max_workers: Some(4),
+                    ..cli()
+                },
+                (
+                    "parallel = false",
+                    "max_workers",
+                    "`parallel = false` means exactly one worker",
+                ),
+            ),
+            (
+                RunOptions {
+                    no_capture: Some(true),
+                    max_workers: Some(3),
+                    ..cli()
+                },
+                (
+                    "no_capture",
+                    "max_workers",
+                    "`no_capture` streams output live and runs one test at a time",
+                ),
+            ),
+            (
+                RunOptions {
+                    no_capture: Some(true),
+                    parallel: Some(true),
+                    ..cli()
+                },
+                (
+                    "no_capture",
+                    "parallel",
+                    "`no_capture` streams output live and runs one test at a time",
+                ),
+            ),
+            (
+                RunOptions {
+                    fail_fast: Some(true),
+                    max_fail: Some(3),
+                    ..cli()
+                },
+                (
+                    "fail_fast",
+                    "max_fail",
+                    "`fail_fast` stops at the first failure",
+                ),
+            ),
+        ];
+        for (opts, (first, second, reason)) in cases {
+            let got = conflict(dir.path(), opts);
+            assert_eq!(got, (first.into(), second.into(), reason.into()));
+        }
 
         let dir = project(Some("[run]\nverbose = true\nquiet = true\n"));
         let err = load(dir.path(), cli()).unwrap_err();
@@ -481,6 +487,13 @@ mod tests {
             err,
             "`quiet` (warden.toml:3) and `verbose` (warden.toml:2) cannot be used together: \
              choose one amount of output"
+        );
+        // In the file, the reason names options by their keys too.
+        let dir = project(Some("[run]\nparallel = false\nmax_workers = 4\n"));
+        assert_eq!(
+            load(dir.path(), cli()).unwrap_err(),
+            "`parallel` (warden.toml:2) and `max_workers` (warden.toml:3) cannot be used \
+             together: `parallel = false` means exactly one worker"
         );
     }
 
