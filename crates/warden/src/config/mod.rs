@@ -16,7 +16,7 @@ pub use options::RunOptions;
 pub use paths::{absolute, relative_id};
 pub use protect::MIN_TEST_MEM_LIMIT;
 pub use settings::{
-    compile_glob, Adapter, CargoConfig, ColorChoice, ContainerSettings, DiscoveryConfig, HostGuard,
-    LeakPolicy, Levels, NoTests, OutputConfig, ReportTarget, RunConfig, Selection, Settings,
-    SlowMode, Suite, TestLimits, BUILTIN_SUITE, CARGO_SUITE, DEFAULT_INCLUDE,
+    compile_glob, Adapter, CargoConfig, ColorChoice, ContainerSettings, DiscoveryConfig,
+    DoubleClaim, HostGuard, LeakPolicy, Levels, NoTests, OutputConfig, ReportTarget, RunConfig,
+    Selection, Settings, SlowMode, Suite, TestLimits, BUILTIN_SUITE, CARGO_SUITE, DEFAULT_INCLUDE,
 };

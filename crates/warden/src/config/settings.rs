@@ -238,17 +238,28 @@ impl Default for Levels {
     }
 }
 
+/// A directory name that two levels claim: its tests would have two levels.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("directory name `{dir}` is claimed by both level `{first}` and level `{second}`")]
+pub struct DoubleClaim {
+    pub dir: String,
+    pub first: String,
+    pub second: String,
+}
+
 impl Levels {
     /// Levels from `(level, dirs)` pairs; fails naming a directory that two levels claim.
-    pub fn new(entries: Vec<(String, Vec<String>)>) -> Result<Levels, String> {
+    pub fn new(entries: Vec<(String, Vec<String>)>) -> Result<Levels, DoubleClaim> {
         let mut owner: BTreeMap<&str, &str> = BTreeMap::new();
         for (level, dirs) in &entries {
             for dir in dirs {
                 if let Some(other) = owner.insert(dir, level) {
                     if other != level {
-                        return Err(format!(
-                            "directory name `{dir}` is claimed by both level `{other}` and level `{level}`"
-                        ));
+                        return Err(DoubleClaim {
+                            dir: dir.clone(),
+                            first: other.to_string(),
+                            second: level.clone(),
+                        });
                     }
                 }
             }
@@ -450,7 +461,18 @@ mod tests {
             ("smoke".into(), vec!["fast".into()]),
         ])
         .unwrap_err();
-        assert!(err.contains("`fast`") && err.contains("`unit`") && err.contains("`smoke`"));
+        assert_eq!(
+            err,
+            DoubleClaim {
+                dir: "fast".into(),
+                first: "unit".into(),
+                second: "smoke".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "directory name `fast` is claimed by both level `unit` and level `smoke`"
+        );
     }
 
     #[test]

@@ -27,16 +27,19 @@ pub enum EngineChoice {
     Podman,
 }
 
+/// An engine name warden does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown engine `{0}` (expected docker, podman or auto)")]
+pub struct UnknownEngine(pub String);
+
 impl FromStr for EngineChoice {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownEngine;
+    fn from_str(s: &str) -> Result<Self, UnknownEngine> {
         match s {
             "auto" => Ok(EngineChoice::Auto),
             "docker" => Ok(EngineChoice::Docker),
             "podman" => Ok(EngineChoice::Podman),
-            other => Err(format!(
-                "unknown engine `{other}` (expected docker, podman or auto)"
-            )),
+            other => Err(UnknownEngine(other.to_string())),
         }
     }
 }
@@ -126,6 +129,23 @@ pub enum EngineError {
     Spawn {
         program: String,
         source: std::io::Error,
+    },
+}
+
+/// Why what an engine said about itself (`docker version`, `podman info`) cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("unexpected answer to `{asked}`: {source}")]
+    NotJson {
+        /// The engine command, e.g. `version`.
+        asked: &'static str,
+        source: serde_json::Error,
+    },
+    #[error("no {missing} in the answer to `{asked}`")]
+    Missing {
+        asked: &'static str,
+        /// What the answer should hold, e.g. `server`.
+        missing: &'static str,
     },
 }
 
@@ -307,11 +327,10 @@ impl Engine {
             return Err(not_answering(self.error_line(&out)));
         }
         match self.kind {
-            EngineKind::Docker => docker_facts(&out.stdout).map_err(not_answering),
-            EngineKind::Podman => {
-                super::podman::facts_from_info(&out.stdout).map_err(not_answering)
-            }
+            EngineKind::Docker => docker_facts(&out.stdout),
+            EngineKind::Podman => super::podman::facts_from_info(&out.stdout),
         }
+        .map_err(|e| not_answering(e.to_string()))
     }
 
     /// The line of a failed engine command that says why.
@@ -372,9 +391,12 @@ impl Engine {
 
 /// docker's answer to `version --format json`: the daemon's version. docker is always a
 /// client of its daemon; whether that runs rootless is not asked (only podman's matters).
-fn docker_facts(stdout: &str) -> Result<EngineFacts, String> {
-    let json: serde_json::Value = serde_json::from_str(stdout.trim())
-        .map_err(|e| format!("unexpected answer to `version`: {e}"))?;
+fn docker_facts(stdout: &str) -> Result<EngineFacts, AnswerError> {
+    let json: serde_json::Value =
+        serde_json::from_str(stdout.trim()).map_err(|source| AnswerError::NotJson {
+            asked: "version",
+            source,
+        })?;
     match json.pointer("/Server/Version").and_then(|v| v.as_str()) {
         Some(v) => Ok(EngineFacts {
             version: v.to_string(),
@@ -382,7 +404,10 @@ fn docker_facts(stdout: &str) -> Result<EngineFacts, String> {
             ..EngineFacts::default()
         }),
         // docker prints the client part and exit 0 in some versions when the server is gone.
-        None => Err("no server in the answer to `version`".into()),
+        None => Err(AnswerError::Missing {
+            asked: "version",
+            missing: "server",
+        }),
     }
 }
 
@@ -477,8 +502,10 @@ mod tests {
     fn choices_parse_and_unknown_is_named() {
         assert_eq!("auto".parse::<EngineChoice>(), Ok(EngineChoice::Auto));
         assert_eq!("podman".parse::<EngineChoice>(), Ok(EngineChoice::Podman));
+        let e = "lxc".parse::<EngineChoice>().unwrap_err();
+        assert_eq!(e, UnknownEngine("lxc".into()));
         assert_eq!(
-            "lxc".parse::<EngineChoice>().unwrap_err(),
+            e.to_string(),
             "unknown engine `lxc` (expected docker, podman or auto)"
         );
     }

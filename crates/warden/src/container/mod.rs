@@ -17,10 +17,13 @@ pub use config::{
     ContainerConfig, ContainerConfigError, KeyPart, Mount, DEFAULT_PIDS_LIMIT, DEFAULT_TMPFS,
     DEFAULT_USER, WORKSPACE,
 };
-pub use engine::{CmdOutput, Engine, EngineChoice, EngineError, EngineFacts, EngineKind};
+pub use engine::{
+    AnswerError, CmdOutput, Engine, EngineChoice, EngineError, EngineFacts, EngineKind,
+    UnknownEngine,
+};
 pub use run::{run_in_container, run_test_in_container};
 pub use spec::{
-    container_name, network_for, this_owner, ContainerRun, ContainerSpec, ATTEMPT_LABEL,
+    container_name, network_for, this_owner, ContainerRun, ContainerSpec, SpecError, ATTEMPT_LABEL,
     OWNER_LABEL, RUN_LABEL, TEST_LABEL,
 };
 

@@ -5,7 +5,7 @@
 use nix::sys::resource::{getrlimit, Resource};
 use serde_json::Value;
 
-use super::engine::{CmdOutput, Engine, EngineFacts, EngineKind};
+use super::engine::{AnswerError, CmdOutput, Engine, EngineFacts, EngineKind};
 
 /// podman's own default for a container's `nofile` and `nproc` (`RLimitDefaultValue`).
 const PODMAN_DEFAULT_RLIMIT: u64 = 1_048_576;
@@ -16,14 +16,20 @@ const PODMAN_DEFAULT_RLIMIT: u64 = 1_048_576;
 /// (which opens the container store, or asks the service when remote) is the check that it
 /// works. `host.serviceIsRemote` is true with `--remote`, `CONTAINER_HOST` or
 /// `CONTAINER_CONNECTION`.
-pub(crate) fn facts_from_info(stdout: &str) -> Result<EngineFacts, String> {
-    let json: Value = serde_json::from_str(stdout.trim())
-        .map_err(|e| format!("unexpected answer to `info`: {e}"))?;
+pub(crate) fn facts_from_info(stdout: &str) -> Result<EngineFacts, AnswerError> {
+    let json: Value =
+        serde_json::from_str(stdout.trim()).map_err(|source| AnswerError::NotJson {
+            asked: "info",
+            source,
+        })?;
     let version = json
         .pointer("/version/Version")
         .and_then(Value::as_str)
         .filter(|v| !v.is_empty())
-        .ok_or("no version in the answer to `info`")?;
+        .ok_or(AnswerError::Missing {
+            asked: "info",
+            missing: "version",
+        })?;
     let cgroup_version = match json.pointer("/host/cgroupVersion").and_then(Value::as_str) {
         Some("v1") => 1,
         Some("v2") => 2,
@@ -45,16 +51,6 @@ pub(crate) fn enforces_resource_limits(engine: &Engine) -> bool {
     !(engine.kind == EngineKind::Podman
         && engine.facts.rootless
         && engine.facts.cgroup_version == 1)
-}
-
-/// Why a test's memory or pids cap cannot be applied by this engine, or `None` when it can.
-pub(crate) fn unenforceable_cap(engine: &Engine) -> Option<String> {
-    (!enforces_resource_limits(engine)).then(|| {
-        "rootless podman on cgroup v1 cannot enforce a per-test memory or pids limit (it ignores \
-         resource limits there); run these tests with docker or rootful podman, on a cgroup v2 \
-         host, or without the limit"
-            .to_string()
-    })
 }
 
 /// `--ulimit nofile=S:H --ulimit nproc=S:H` with the limits warden itself runs under, for
@@ -168,20 +164,29 @@ mod tests {
             "security":{"rootless":false}},"version":{"Version":"5.0.0"}}"#;
         let f = facts_from_info(remote).unwrap();
         assert!(f.remote && !f.rootless && f.cgroup_version == 2);
-        assert!(facts_from_info("{}")
-            .unwrap_err()
-            .contains("no version in the answer to `info`"));
-        assert!(facts_from_info("Client: Podman Engine")
-            .unwrap_err()
-            .starts_with("unexpected answer to `info`"));
+        let e = facts_from_info("{}").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                AnswerError::Missing {
+                    asked: "info",
+                    missing: "version"
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "no version in the answer to `info`");
+        let e = facts_from_info("Client: Podman Engine").unwrap_err();
+        assert!(
+            matches!(e, AnswerError::NotJson { asked: "info", .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().starts_with("unexpected answer to `info`: "));
     }
 
     #[test]
     fn only_rootless_podman_on_cgroup_v1_drops_resource_limits() {
         assert!(!enforces_resource_limits(&podman(true, 1)));
-        assert!(unenforceable_cap(&podman(true, 1))
-            .unwrap()
-            .starts_with("rootless podman on cgroup v1 cannot enforce"));
         assert!(enforces_resource_limits(&podman(true, 2)));
         assert!(enforces_resource_limits(&podman(false, 1)));
         let docker = Engine {

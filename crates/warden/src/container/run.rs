@@ -45,7 +45,7 @@ pub async fn run_test_in_container(
 ) -> ProcessOutcome {
     match run.spec_for(process, test_id, attempt) {
         Ok(spec) => run_in_container(&spec, cancel).await,
-        Err(msg) => failed_outcome(msg, Duration::ZERO),
+        Err(e) => failed_outcome(e.to_string(), Duration::ZERO),
     }
 }
 

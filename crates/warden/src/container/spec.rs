@@ -172,6 +172,30 @@ impl ContainerSpec {
     }
 }
 
+/// Why a test cannot run in a container of this run; it is then an `error` result.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The engine would drop the test's memory or pids cap, and a cap that does not hold is
+    /// worse than none.
+    #[error(
+        "rootless podman on cgroup v1 cannot enforce a per-test memory or pids limit (it ignores \
+         resource limits there); run these tests with docker or rootful podman, on a cgroup v2 \
+         host, or without the limit"
+    )]
+    CapUnenforceable,
+    /// Only the project is mounted: a test run from elsewhere would not find its files.
+    #[error(
+        "{test_id}: the test's directory {} is outside the project {} that is mounted in the container",
+        dir.display(),
+        project.display()
+    )]
+    OutsideProject {
+        test_id: String,
+        dir: PathBuf,
+        project: PathBuf,
+    },
+}
+
 /// What every test of a container run shares.
 #[derive(Debug, Clone)]
 pub struct ContainerRun {
@@ -196,20 +220,20 @@ impl ContainerRun {
         process: &SpawnSpec,
         test_id: &str,
         attempt: u32,
-    ) -> Result<ContainerSpec, String> {
+    ) -> Result<ContainerSpec, SpecError> {
         let workspace = &self.config.workspace;
         let memory = process.limits.mem_bytes.or(self.config.memory);
-        if memory.is_some() || process.limits.pids.is_some() {
-            if let Some(why) = podman::unenforceable_cap(&self.engine) {
-                return Err(why);
-            }
+        if (memory.is_some() || process.limits.pids.is_some())
+            && !podman::enforces_resource_limits(&self.engine)
+        {
+            return Err(SpecError::CapUnenforceable);
         }
         let workdir = inside(&process.cwd, &self.project, workspace).ok_or_else(|| {
-            format!(
-                "{test_id}: the test's directory {} is outside the project {} that is mounted in the container",
-                process.cwd.display(),
-                self.project.display()
-            )
+            SpecError::OutsideProject {
+                test_id: test_id.to_string(),
+                dir: process.cwd.clone(),
+                project: self.project.clone(),
+            }
         })?;
         let argv = process
             .argv
@@ -654,8 +678,10 @@ mod tests {
         let e = podman_run(config.clone(), true, 1)
             .spec_for(&p, "test/a_test.sh", 1)
             .unwrap_err();
+        assert!(matches!(e, SpecError::CapUnenforceable), "{e:?}");
         assert!(
-            e.starts_with("rootless podman on cgroup v1 cannot enforce"),
+            e.to_string()
+                .starts_with("rootless podman on cgroup v1 cannot enforce"),
             "{e}"
         );
         p.limits = Limits {
@@ -688,7 +714,15 @@ mod tests {
         let e = run(ContainerConfig::default())
             .spec_for(&p, "x_test.sh", 1)
             .unwrap_err();
-        assert!(e.contains("outside the project /home/u/proj"), "{e}");
+        assert!(
+            matches!(&e, SpecError::OutsideProject { test_id, dir, .. }
+                if test_id == "x_test.sh" && dir == Path::new("/elsewhere")),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("outside the project /home/u/proj"),
+            "{e}"
+        );
         p.cwd = "/home/u/proj/../other".into();
         assert!(run(ContainerConfig::default())
             .spec_for(&p, "x", 1)

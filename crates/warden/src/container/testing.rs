@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use super::engine::{Engine, EngineChoice, EngineKind};
+use super::engine::{Engine, EngineChoice, EngineError, EngineKind};
 
 pub(crate) const TEST_IMAGE: &str = "warden-test-busybox:1";
 /// Set to `1` to make a missing podman fail the podman tests instead of skipping them.
@@ -58,17 +58,18 @@ pub(crate) fn engine(variant: Variant) -> Option<(Engine, Option<Arc<Service>>)>
 /// The checked engine of `kind`: docker must work; podman must work when it is installed or
 /// required, else `None`.
 fn checked(kind: EngineKind) -> Option<Engine> {
-    static DOCKER: OnceLock<Result<Engine, String>> = OnceLock::new();
-    static PODMAN: OnceLock<Option<Result<Engine, String>>> = OnceLock::new();
+    // The outcome is shared by every test (and cloned out): an `Arc`, as errors do not clone.
+    static DOCKER: OnceLock<Result<Engine, Arc<EngineError>>> = OnceLock::new();
+    static PODMAN: OnceLock<Option<Result<Engine, Arc<EngineError>>>> = OnceLock::new();
     let check = |choice| {
-        let mut e = Engine::find(choice).map_err(|e| e.to_string())?;
-        e.facts = e.check().map_err(|e| e.to_string())?;
-        Ok::<_, String>(e)
+        let mut e = Engine::find(choice)?;
+        e.facts = e.check()?;
+        Ok::<_, EngineError>(e)
     };
     match kind {
         EngineKind::Docker => Some(
             DOCKER
-                .get_or_init(|| check(EngineChoice::Docker))
+                .get_or_init(|| check(EngineChoice::Docker).map_err(Arc::new))
                 .clone()
                 .unwrap_or_else(|e| panic!("the container tests need a working docker: {e}")),
         ),
@@ -79,7 +80,7 @@ fn checked(kind: EngineKind) -> Option<Engine> {
                     eprintln!("podman is not installed: its container tests are skipped ({REQUIRE_PODMAN}=1 makes that a failure)");
                     return None;
                 }
-                Some(check(EngineChoice::Podman))
+                Some(check(EngineChoice::Podman).map_err(Arc::new))
             })
             .clone()
             .map(|r| {

@@ -364,7 +364,11 @@ pub async fn run_with(
                 if slots.limit() == 0 {
                     // Not one slot could be made: no test runs without its cgroups and caps.
                     queue.pop_front();
-                    let why = slots.failure.clone().unwrap_or_default();
+                    let why = slots
+                        .failure
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default();
                     let r = not_run_result(
                         test,
                         Status::Error,

@@ -5,6 +5,7 @@
 //! without its cgroups: the run goes on with the slots it has, and says so.
 
 use std::collections::BTreeSet;
+use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -19,13 +20,28 @@ pub(super) struct Slot {
     pub controllers: Option<Arc<ControllerSlot>>,
 }
 
+/// Why a worker slot could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SlotError {
+    #[error(
+        "too few open files left ({left} of the limit of {limit}; a slot needs {FDS_PER_SLOT})"
+    )]
+    TooFewFiles { left: u64, limit: u64 },
+    #[error("cannot create its temp dir {}: {source}", dir.display())]
+    TempDir { dir: PathBuf, source: io::Error },
+    #[error("cannot create its cgroup under {}: {source}", parent.display())]
+    Cgroup { parent: PathBuf, source: io::Error },
+    #[error("cannot create its memory/pids cgroups: {0}")]
+    Controllers(#[source] io::Error),
+}
+
 pub(super) struct Slots {
     made: Vec<Slot>,
     free: BTreeSet<usize>,
     /// How many may exist: the worker count, lowered when one cannot be made.
     limit: usize,
     /// Why the last slot could not be made.
-    pub failure: Option<String>,
+    pub failure: Option<SlotError>,
 }
 
 impl Slots {
@@ -101,31 +117,31 @@ pub(super) fn worker_tmp(plan: &RunPlan, worker: usize) -> PathBuf {
 /// this many left, or its test would fail half-way.
 const FDS_PER_SLOT: u64 = 24;
 
-fn make(plan: &RunPlan, w: usize) -> Result<Slot, String> {
+fn make(plan: &RunPlan, w: usize) -> Result<Slot, SlotError> {
     if let Some((left, limit)) =
         crate::supervise::os::rlimit::fds_left().filter(|(left, _)| *left < FDS_PER_SLOT)
     {
-        return Err(format!(
-            "too few open files left ({left} of the limit of {limit}; a slot needs {FDS_PER_SLOT})"
-        ));
+        return Err(SlotError::TooFewFiles { left, limit });
     }
     let tmp = worker_tmp(plan, w);
-    std::fs::create_dir_all(&tmp)
-        .map_err(|e| format!("cannot create its temp dir {}: {e}", tmp.display()))?;
+    std::fs::create_dir_all(&tmp).map_err(|source| SlotError::TempDir {
+        dir: tmp.clone(),
+        source,
+    })?;
     let name = format!("w{w}");
     let cgroup = match plan.cgroup.as_deref() {
-        Some(run) => Some(Arc::new(run.test(&name).map_err(|e| {
-            format!(
-                "cannot create its cgroup under {}: {e}",
-                run.dir().display()
-            )
+        Some(run) => Some(Arc::new(run.test(&name).map_err(|source| {
+            SlotError::Cgroup {
+                parent: run.dir().to_path_buf(),
+                source,
+            }
         })?)),
         None => None,
     };
     let controllers = match plan.controllers.as_deref() {
         Some(run) => Some(Arc::new(
             run.slot(&name, cgroup.as_deref())
-                .map_err(|e| format!("cannot create its memory/pids cgroups: {e}"))?,
+                .map_err(SlotError::Controllers)?,
         )),
         None => None,
     };

@@ -20,7 +20,7 @@ pub(crate) use child::{is_waited_for, ClaimedChild};
 pub use child::{ChildUsage, MainChild};
 pub(crate) use driver::{drive, not_started, DriveSpec, End, Finish, Stop, Supervisee};
 pub use limits::{Limits, MemCapBy, Usage};
-pub use net::Network;
+pub use net::{Network, UnknownNetwork};
 pub use process::{run_process, Cancel, CaptureSpec, Exit, ProcessOutcome, SpawnSpec, TapMode};
 pub use sink::{Echo, OutputSink, SinkResult};
 pub use tree::{kill_unclaimed, owned_by};

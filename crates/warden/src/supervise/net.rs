@@ -14,15 +14,18 @@ pub enum Network {
     Private,
 }
 
+/// A network name warden does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown network `{0}` (expected `host` or `private`)")]
+pub struct UnknownNetwork(pub String);
+
 impl Network {
     /// `host` or `private`; the error says what was expected.
-    pub fn parse(text: &str) -> Result<Network, String> {
+    pub fn parse(text: &str) -> Result<Network, UnknownNetwork> {
         match text {
             "host" => Ok(Network::Host),
             "private" => Ok(Network::Private),
-            other => Err(format!(
-                "unknown network `{other}` (expected `host` or `private`)"
-            )),
+            other => Err(UnknownNetwork(other.to_string())),
         }
     }
 
@@ -50,7 +53,11 @@ mod tests {
         assert_eq!(Network::parse("private"), Ok(Network::Private));
         for bad in ["", "Private", "none", " host"] {
             let e = Network::parse(bad).unwrap_err();
-            assert!(e.contains("expected `host` or `private`"), "{e}");
+            assert_eq!(e, UnknownNetwork(bad.into()));
+            assert!(
+                e.to_string().contains("expected `host` or `private`"),
+                "{e}"
+            );
         }
         assert_eq!(Network::Private.to_string(), "private");
     }
