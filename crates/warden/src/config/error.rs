@@ -27,12 +27,8 @@ pub enum ConfigError {
     #[error("{key}: {}", message.render(&toml_words))]
     Option { key: OptionKey, message: Message },
     /// Two options that contradict each other, both given at the same level.
-    #[error("{} and {} cannot be used together: {}", first.render(&key_only), second.render(&key_only), reason.render(&toml_words))]
-    Conflict {
-        first: Mention,
-        second: Mention,
-        reason: Message,
-    },
+    #[error("{}", .0.render(&key_only, &toml_words))]
+    Conflict(Box<Conflict>),
     #[error(
         "no tests to look for: none of test/, tests/ or t/ exists in {}; pass a PATH or set `paths` in [run] of warden.toml",
         cwd.display()
@@ -48,22 +44,13 @@ impl ConfigError {
             ConfigError::Option { key, message } => {
                 format!("{}: {}", flag(*key, Form::Long), message.render(flag))
             }
-            ConfigError::Conflict {
-                first,
-                second,
-                reason,
-            } => {
+            ConfigError::Conflict(c) => {
                 // Both sides come from one level: the file's words, or the command line's.
-                let words: &dyn Fn(OptionKey, Form) -> String = match first.at {
+                let words: &dyn Fn(OptionKey, Form) -> String = match c.first.at {
                     Some(_) => &toml_words,
                     None => flag,
                 };
-                format!(
-                    "{} and {} cannot be used together: {}",
-                    first.render(flag),
-                    second.render(flag),
-                    reason.render(words)
-                )
+                c.render(flag, words)
             }
             other => other.to_string(),
         }
@@ -118,7 +105,31 @@ fn key_only(key: OptionKey, _: Form) -> String {
     key.to_string()
 }
 
-/// One side of a [`ConfigError::Conflict`]: the option, and where in `warden.toml` it is
+/// Two options that contradict each other, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub first: Mention,
+    pub second: Mention,
+    pub reason: Message,
+}
+
+impl Conflict {
+    /// `name` spells the two options (inside backticks), `words` those the reason mentions.
+    fn render(
+        &self,
+        name: &dyn Fn(OptionKey, Form) -> String,
+        words: &dyn Fn(OptionKey, Form) -> String,
+    ) -> String {
+        format!(
+            "{} and {} cannot be used together: {}",
+            self.first.render(name),
+            self.second.render(name),
+            self.reason.render(words)
+        )
+    }
+}
+
+/// One side of a [`Conflict`]: the option, and where in `warden.toml` it is
 /// written when it comes from there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mention {
@@ -236,7 +247,7 @@ mod tests {
         let reason = Message::new()
             .option(OptionKey::negated("parallel"))
             .text(" means exactly one worker");
-        let cli = ConfigError::Conflict {
+        let cli = ConfigError::Conflict(Box::new(Conflict {
             first: Mention {
                 key: OptionKey::negated("parallel"),
                 at: None,
@@ -246,7 +257,7 @@ mod tests {
                 at: None,
             },
             reason: reason.clone(),
-        };
+        }));
         assert_eq!(
             cli.render(&flag),
             "`--sequential` and `--max-workers` cannot be used together: --sequential means \
@@ -257,7 +268,7 @@ mod tests {
             "`parallel = false` and `max_workers` cannot be used together: `parallel = false` \
              means exactly one worker"
         );
-        let file = ConfigError::Conflict {
+        let file = ConfigError::Conflict(Box::new(Conflict {
             first: Mention {
                 key: OptionKey::negated("parallel"),
                 at: Some(("warden.toml".into(), 2)),
@@ -267,7 +278,7 @@ mod tests {
                 at: Some(("warden.toml".into(), 3)),
             },
             reason,
-        };
+        }));
         assert_eq!(file.render(&flag), file.to_string());
         assert_eq!(
             file.to_string(),

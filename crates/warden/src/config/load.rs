@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::error::{ConfigError, Mention, Message, OptionKey};
+use super::error::{ConfigError, Conflict, Mention, Message, OptionKey};
 use super::file::{key_path, ConfigFile};
 use super::options::RunOptions;
 use super::paths::{absolute, normalize, relative_id};
@@ -131,7 +131,7 @@ pub(super) enum Layer {
 /// One merged option with its origin, as the macro [`given!`] builds it.
 pub(super) struct Given<T> {
     pub key: &'static str,
-    /// Given as its opposite (`parallel = false`): see [`Given::as_written`].
+    /// Given as its opposite (`parallel = false`): see [`Given::named_as_written`].
     pub negated: bool,
     pub layer: Layer,
     pub value: Option<T>,
@@ -176,7 +176,7 @@ impl<T> Given<T> {
 
 impl Given<bool> {
     /// Named as the user wrote it: `parallel = false` is `--sequential` on the command line.
-    pub fn as_written(self) -> Given<bool> {
+    pub fn named_as_written(self) -> Given<bool> {
         Given {
             negated: self.value == Some(false),
             ..self
@@ -418,11 +418,11 @@ impl Resolver {
         reason: impl Into<Message>,
     ) -> Result<Keep, ConfigError> {
         if first.layer == second.layer {
-            return Err(ConfigError::Conflict {
+            return Err(ConfigError::Conflict(Box::new(Conflict {
                 first: self.mention(first),
                 second: self.mention(second),
                 reason: reason.into(),
-            });
+            })));
         }
         Ok(if first.layer > second.layer {
             Keep::First
@@ -499,14 +499,10 @@ pub(super) mod tests {
     /// The two contradicting options (as named in warden.toml) and why they contradict.
     pub(crate) fn conflict(dir: &Path, cli: RunOptions) -> (String, String, String) {
         match load_settings(dir, cli, None) {
-            Err(ConfigError::Conflict {
-                first,
-                second,
-                reason,
-            }) => (
-                first.key.to_string(),
-                second.key.to_string(),
-                reason.to_string(),
+            Err(ConfigError::Conflict(c)) => (
+                c.first.key.to_string(),
+                c.second.key.to_string(),
+                c.reason.to_string(),
             ),
             other => panic!("want a conflict, got {:?}", other.err()),
         }

@@ -10,7 +10,7 @@ mod resolve;
 mod settings;
 mod suites;
 
-pub use error::{toml_words, ConfigError, Form, Mention, Message, OptionKey};
+pub use error::{toml_words, ConfigError, Conflict, Form, Mention, Message, OptionKey};
 pub use load::{load_settings, load_settings_over, state_dir_of, CONFIG_FILE_NAME};
 pub use options::RunOptions;
 pub use paths::{absolute, relative_id};

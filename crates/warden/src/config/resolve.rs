@@ -25,7 +25,7 @@ pub const MAX_WORKERS: usize = 1024;
 impl Resolver {
     pub(super) fn run_config(&self) -> Result<RunConfig, ConfigError> {
         let max_workers = given!(self.max_workers);
-        let parallel = given!(self.parallel).as_written();
+        let parallel = given!(self.parallel).named_as_written();
         let no_capture = given!(self.no_capture);
         if max_workers.value == Some(0) {
             return Err(self.invalid(&max_workers, "must be at least 1"));
