@@ -2,7 +2,8 @@
 //! in its own process group, with a deadline, its output captured, and everything left in the
 //! group killed when it ends, so that listing leaves nothing behind either.
 
-use std::io::Read;
+use std::fmt;
+use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -19,15 +20,78 @@ pub struct Listed {
     pub stderr: String,
 }
 
-/// Runs `argv` in `cwd` with `env` added; `Err` says why there is no usable output, in words
-/// that fit after the command's name (`exited with 3: ...`).
+/// Why a listing command gave no usable output, in words that fit after the command's name
+/// (`exited with 3: ...`).
+#[derive(Debug, thiserror::Error)]
+pub enum ListingError {
+    #[error("empty command")]
+    EmptyCommand,
+    #[error("cannot start `{program}`: {source}")]
+    Start { program: String, source: io::Error },
+    #[error("cannot wait for `{program}`: {source}")]
+    Wait { program: String, source: io::Error },
+    #[error("did not finish within {}s and was killed", .0.as_secs_f64())]
+    TimedOut(Duration),
+    #[error("{how}{tail}")]
+    Failed { how: Ended, tail: Tail },
+}
+
+/// How a command that did not succeed ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Exit(i32),
+    Signal(i32),
+    Unknown,
+}
+
+impl fmt::Display for Ended {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ended::Exit(code) => write!(f, "exited with {code}"),
+            Ended::Signal(sig) => write!(f, "was killed by signal {sig}"),
+            Ended::Unknown => f.write_str("failed"),
+        }
+    }
+}
+
+/// The last lines a failed command wrote (stderr, else stdout), which usually say why; shown
+/// as `: <lines>` after what failed, or not at all when it wrote nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tail(pub String);
+
+impl Tail {
+    pub fn of(stderr: &str, stdout: &str) -> Tail {
+        let text = if stderr.trim().is_empty() {
+            stdout
+        } else {
+            stderr
+        };
+        let lines: Vec<&str> = text.trim_end().lines().collect();
+        let tail = lines[lines.len().saturating_sub(5)..].join("\n");
+        match tail.trim().is_empty() {
+            true => Tail::default(),
+            false => Tail(tail),
+        }
+    }
+}
+
+impl fmt::Display for Tail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.is_empty() {
+            true => Ok(()),
+            false => write!(f, ": {}", self.0),
+        }
+    }
+}
+
+/// Runs `argv` in `cwd` with `env` added; `Err` says why there is no usable output.
 pub fn run_listing(
     argv: &[String],
     cwd: &Path,
     env: &[(String, String)],
     timeout: Duration,
-) -> Result<Listed, String> {
-    let (program, args) = argv.split_first().ok_or("empty command")?;
+) -> Result<Listed, ListingError> {
+    let (program, args) = argv.split_first().ok_or(ListingError::EmptyCommand)?;
     let mut child = Command::new(program)
         .args(args)
         .current_dir(cwd)
@@ -37,7 +101,10 @@ pub fn run_listing(
         .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
-        .map_err(|e| format!("cannot start `{program}`: {e}"))?;
+        .map_err(|source| ListingError::Start {
+            program: program.clone(),
+            source,
+        })?;
     let pid = child.id() as libc::pid_t;
     let (tx, rx) = mpsc::channel();
     for (which, pipe) in [
@@ -82,9 +149,10 @@ pub fn run_listing(
     // whatever the command left running in it goes now.
     // SAFETY: plain syscall on a group this function created.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
-    let status = child
-        .wait()
-        .map_err(|e| format!("cannot wait for `{program}`: {e}"))?;
+    let status = child.wait().map_err(|source| ListingError::Wait {
+        program: program.clone(),
+        source,
+    })?;
     // A process that left the group may still hold a pipe: do not wait for it forever.
     let mut out = [Vec::new(), Vec::new()];
     let until = Instant::now() + Duration::from_secs(2);
@@ -97,37 +165,21 @@ pub fn run_listing(
     }
     let [stdout, stderr] = out.map(|b| String::from_utf8_lossy(&b).into_owned());
     if timed_out {
-        return Err(format!(
-            "did not finish within {}s and was killed",
-            timeout.as_secs_f64()
-        ));
+        return Err(ListingError::TimedOut(timeout));
     }
     if !status.success() {
         use std::os::unix::process::ExitStatusExt;
         let how = match (status.code(), status.signal()) {
-            (Some(code), _) => format!("exited with {code}"),
-            (None, Some(sig)) => format!("was killed by signal {sig}"),
-            _ => "failed".to_string(),
+            (Some(code), _) => Ended::Exit(code),
+            (None, Some(sig)) => Ended::Signal(sig),
+            _ => Ended::Unknown,
         };
-        return Err(with_tail(how, &stderr, &stdout));
+        return Err(ListingError::Failed {
+            how,
+            tail: Tail::of(&stderr, &stdout),
+        });
     }
     Ok(Listed { stdout, stderr })
-}
-
-/// `how`, then the last lines the command wrote, which usually say why.
-pub fn with_tail(how: String, stderr: &str, stdout: &str) -> String {
-    let text = if stderr.trim().is_empty() {
-        stdout
-    } else {
-        stderr
-    };
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    let tail = lines[lines.len().saturating_sub(5)..].join("\n");
-    if tail.trim().is_empty() {
-        how
-    } else {
-        format!("{how}: {tail}")
-    }
 }
 
 /// Whether `pid` has exited, leaving it a zombie so that its pid (and group) stay reserved.
@@ -149,7 +201,7 @@ fn exited_keeping_zombie(pid: libc::pid_t) -> bool {
 mod tests {
     use super::*;
 
-    fn sh(script: &str, timeout: Duration) -> Result<Listed, String> {
+    fn sh(script: &str, timeout: Duration) -> Result<Listed, ListingError> {
         let argv = ["sh", "-c", script].map(String::from);
         run_listing(&argv, Path::new("/"), &[], timeout)
     }
@@ -166,9 +218,14 @@ mod tests {
             Duration::from_secs(10),
         )
         .unwrap_err();
-        assert_eq!(err, "exited with 3: no such thing");
+        assert!(
+            matches!(&err, ListingError::Failed { how: Ended::Exit(3), tail }
+                if tail.0 == "no such thing"),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "exited with 3: no such thing");
         let err = sh("kill -SEGV $$", Duration::from_secs(10)).unwrap_err();
-        assert_eq!(err, "was killed by signal 11");
+        assert_eq!(err.to_string(), "was killed by signal 11");
         let err = run_listing(
             &["/nonexistent/lister".to_string()],
             Path::new("/"),
@@ -176,8 +233,10 @@ mod tests {
             Duration::from_secs(1),
         )
         .unwrap_err();
+        assert!(matches!(err, ListingError::Start { .. }), "{err:?}");
         assert!(
-            err.starts_with("cannot start `/nonexistent/lister`"),
+            err.to_string()
+                .starts_with("cannot start `/nonexistent/lister`: "),
             "{err}"
         );
     }
@@ -189,7 +248,11 @@ mod tests {
         let script = format!("sleep 600 & echo $! > '{}'; wait", pidfile.display());
         let start = Instant::now();
         let err = sh(&script, Duration::from_millis(300)).unwrap_err();
-        assert!(err.contains("did not finish within 0.3s"), "{err}");
+        assert!(matches!(err, ListingError::TimedOut(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("did not finish within 0.3s"),
+            "{err}"
+        );
         assert!(start.elapsed() < Duration::from_secs(5));
         let pid: i32 = std::fs::read_to_string(&pidfile)
             .unwrap()

@@ -87,7 +87,7 @@ fn expand_file(file: &TestCase, suite: &Suite, default_timeout: Duration) -> Vec
     let timeout = file.timeout.unwrap_or(default_timeout);
     let listed = match run_listing(&argv, &cwd, &env, timeout) {
         Ok(listed) => listed,
-        Err(why) => return failed(why),
+        Err(why) => return failed(why.to_string()),
     };
     let names = suite.list_format.parse(&listed.stdout);
     if names.is_empty() {

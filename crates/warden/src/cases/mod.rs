@@ -6,7 +6,7 @@ mod expand;
 mod junit;
 mod parse;
 
-pub use command::{run_listing, with_tail, Listed};
+pub use command::{run_listing, Ended, Listed, ListingError, Tail};
 pub use expand::{cases_of, expand_listed};
 pub use junit::{apply_junit, parse_junit, read_junit};
 pub use parse::{libtest, ListFormat};

@@ -4,12 +4,41 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use super::tools;
+use super::tools::{self, ToolError};
 use super::Coverage;
 use crate::events::{CoverageKind, CoverageSummary};
 use crate::report::shell_word;
+
+/// Why one kind's data could not be merged (the run goes on; the summary says it).
+#[derive(Debug, thiserror::Error)]
+enum MergeError {
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    /// Every candidate tool failed (an older `llvm-profdata` cannot read a newer format).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    AllFailed(Vec<ToolError>),
+    #[error("cannot {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("no test wrote .gcda files")]
+    NoGcda,
+}
+
+/// `cannot <action> <path>: <error>`.
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> MergeError {
+    let path = path.to_path_buf();
+    move |source| MergeError::Io {
+        action,
+        path,
+        source,
+    }
+}
 
 /// The data files of one kind and the test directories that hold them.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -125,7 +154,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
         command: command.clone(),
         problem: Some(format!("no {what} on PATH")),
     };
-    let ran = |tool: &Path, result: Result<PathBuf, String>| {
+    let ran = |tool: &Path, result: Result<PathBuf, MergeError>| {
         let tool = Some(file_name(tool));
         match result {
             Ok(path) => Merged {
@@ -138,7 +167,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                 result: None,
                 tool,
                 command: command.clone(),
-                problem: Some(e),
+                problem: Some(e.to_string()),
             },
         }
     };
@@ -170,7 +199,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                 }
             }
             let tool = candidates.last().expect("not empty");
-            ran(tool, Err(errors.join("; ")))
+            ran(tool, Err(MergeError::AllFailed(errors)))
         }
         CoverageKind::Gcov => {
             let missing_notes = place_gcno(cov, &found.files);
@@ -204,7 +233,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                 &cov.project,
                 &[],
             );
-            let mut m = ran(&gcovr, result.map(|_| txt));
+            let mut m = ran(&gcovr, result.map(|_| txt).map_err(MergeError::from));
             if m.result.is_some() && !missing_notes.is_empty() {
                 m.problem = Some(missing_notes.join("; "));
             }
@@ -217,7 +246,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
             let target = out.join("go");
             let inputs = dir_list(&found.tests);
             let result = std::fs::create_dir_all(&target)
-                .map_err(|e| format!("cannot create {}: {e}", target.display()))
+                .map_err(io_error("create", &target))
                 .and_then(|()| {
                     tools::run(
                         &go,
@@ -231,6 +260,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                         &cov.project,
                         &[],
                     )
+                    .map_err(MergeError::from)
                 });
             ran(&go, result.map(|_| target))
         }
@@ -255,6 +285,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                     &cov.project,
                     &[],
                 )
+                .map_err(MergeError::from)
             });
             ran(&c8, result.map(|_| report))
         }
@@ -272,7 +303,10 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                 args.extend(batch.iter().map(|f| f.as_os_str()));
                 tools::run(&tool, args, &cov.project, &env).map(drop)
             });
-            let mut m = ran(&tool, result.map(|_| target.clone()));
+            let mut m = ran(
+                &tool,
+                result.map(|_| target.clone()).map_err(MergeError::from),
+            );
             if m.result.is_some() {
                 // Cobertura XML beside it, for CI; the data file is the result either way.
                 let xml = out.join("python.xml");
@@ -377,16 +411,15 @@ fn gcov_merge(
     project: &Path,
     tests: &BTreeSet<PathBuf>,
     out: &Path,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, MergeError> {
     let merged = out.join("gcda");
     let report = out.join("gcov");
     for dir in [&merged, &report] {
         if dir.exists() {
-            std::fs::remove_dir_all(dir)
-                .map_err(|e| format!("cannot remove {}: {e}", dir.display()))?;
+            std::fs::remove_dir_all(dir).map_err(io_error("remove", dir))?;
         }
     }
-    let first = tests.first().ok_or("no test wrote .gcda files")?;
+    let first = tests.first().ok_or(MergeError::NoGcda)?;
     copy_tree(first, &merged)?;
     for (n, dir) in tests.iter().skip(1).enumerate() {
         let next = out.join(format!("gcda.{n}"));
@@ -404,14 +437,13 @@ fn gcov_merge(
         )?;
         std::fs::remove_dir_all(&merged)
             .and_then(|()| std::fs::rename(&next, &merged))
-            .map_err(|e| format!("cannot replace {}: {e}", merged.display()))?;
+            .map_err(io_error("replace", &merged))?;
     }
     // gcov-tool writes the counts only: the notes come from the tests' own copies.
     for dir in tests {
         copy_matching(dir, &merged, "gcno")?;
     }
-    std::fs::create_dir_all(&report)
-        .map_err(|e| format!("cannot create {}: {e}", report.display()))?;
+    std::fs::create_dir_all(&report).map_err(io_error("create", &report))?;
     // In the project, where the build most likely ran (gcov finds relative sources from
     // there); `-t` writes to stdout, so nothing lands in the project.
     for file in scan_files(&merged, "gcda") {
@@ -422,19 +454,19 @@ fn gcov_merge(
             .to_string_lossy()
             .replace('/', "__");
         let dest = report.join(name);
-        std::fs::write(&dest, text).map_err(|e| format!("cannot write {}: {e}", dest.display()))?;
+        std::fs::write(&dest, text).map_err(io_error("write", &dest))?;
     }
     Ok(report)
 }
 
 /// Copy every file of `from` into `to`, keeping the tree.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), String> {
+fn copy_tree(from: &Path, to: &Path) -> Result<(), MergeError> {
     copy_matching(from, to, "")
 }
 
 /// Copy the files of `from` whose name ends with `ext` (all with "") into `to`, keeping the
 /// tree; existing files are left alone.
-fn copy_matching(from: &Path, to: &Path, ext: &str) -> Result<(), String> {
+fn copy_matching(from: &Path, to: &Path, ext: &str) -> Result<(), MergeError> {
     for file in scan_files(from, ext) {
         let rel = file.strip_prefix(from).unwrap_or(&file);
         let dest = to.join(rel);
@@ -442,10 +474,9 @@ fn copy_matching(from: &Path, to: &Path, ext: &str) -> Result<(), String> {
             continue;
         }
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent).map_err(io_error("create", parent))?;
         }
-        std::fs::copy(&file, &dest).map_err(|e| format!("cannot copy {}: {e}", file.display()))?;
+        std::fs::copy(&file, &dest).map_err(io_error("copy", &file))?;
     }
     Ok(())
 }
@@ -479,15 +510,15 @@ fn dir_list(dirs: &BTreeSet<PathBuf>) -> String {
 
 /// Link (or copy) every test's profiles into one directory, prefixed with the test's
 /// directory name so that two tests' files of one name stay apart.
-fn gather(root: &Path, files: &[PathBuf], into: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(into).map_err(|e| format!("cannot create {}: {e}", into.display()))?;
+fn gather(root: &Path, files: &[PathBuf], into: &Path) -> Result<(), MergeError> {
+    std::fs::create_dir_all(into).map_err(io_error("create", into))?;
     for f in files {
         let rel = f.strip_prefix(root).unwrap_or(f);
         let name = rel.to_string_lossy().replace('/', "--");
         let dest = into.join(name);
         let _ = std::fs::remove_file(&dest);
         if std::fs::hard_link(f, &dest).is_err() {
-            std::fs::copy(f, &dest).map_err(|e| format!("cannot copy {}: {e}", f.display()))?;
+            std::fs::copy(f, &dest).map_err(io_error("copy", f))?;
         }
     }
     Ok(())

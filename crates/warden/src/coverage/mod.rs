@@ -58,6 +58,22 @@ pub const VARIABLES: &[(&str, &str, &str)] = &[
 /// which would only make sense beside warden's value.
 const PAIRED: &[(&str, &str)] = &[("GCOV_PREFIX", "GCOV_PREFIX_STRIP")];
 
+/// A test's coverage directory that could not be made ready; the test runs without it.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    #[error("cannot create the coverage directory {}: {source}", dir.display())]
+    Create {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    /// Containers run as another user, who must be able to write there.
+    #[error("cannot open {} to the container's user: {source}", dir.display())]
+    Open {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// The coverage set-up of one run.
 #[derive(Debug, Clone)]
 pub struct Coverage {
@@ -96,19 +112,17 @@ impl Coverage {
     }
 
     /// Create the test's directory (before every attempt: a test may remove it).
-    pub fn prepare_dir(&self, test_id: &str) -> Result<PathBuf, String> {
+    pub fn prepare_dir(&self, test_id: &str) -> Result<PathBuf, DirError> {
         let dir = self.test_dir(test_id);
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            format!(
-                "cannot create the coverage directory {}: {e}",
-                dir.display()
-            )
-        })?;
+        if let Err(source) = std::fs::create_dir_all(&dir) {
+            return Err(DirError::Create { dir, source });
+        }
         if self.open_dirs {
             use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(
-                |e| format!("cannot open {} to the container's user: {e}", dir.display()),
-            )?;
+            let all = std::fs::Permissions::from_mode(0o777);
+            if let Err(source) = std::fs::set_permissions(&dir, all) {
+                return Err(DirError::Open { dir, source });
+            }
         }
         Ok(dir)
     }

@@ -2,8 +2,23 @@
 //! them with an error that says which tool failed on what.
 
 use std::ffi::OsStr;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
+
+/// A merge tool that could not be run, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("cannot run {}: {source}", program.display())]
+    Start { program: PathBuf, source: io::Error },
+    /// `said`: the tool's last two lines of stderr, `; `-joined (may be empty).
+    #[error("{name} failed ({status}){}{said}", if said.is_empty() { "" } else { ": " })]
+    Failed {
+        name: String,
+        status: ExitStatus,
+        said: String,
+    },
+}
 
 /// The first of `names` that is an executable file in a PATH directory.
 pub fn find(names: &[&str]) -> Option<PathBuf> {
@@ -87,7 +102,7 @@ pub fn run<I, S>(
     args: I,
     cwd: &Path,
     env: &[(&str, &OsStr)],
-) -> Result<String, String>
+) -> Result<String, ToolError>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
@@ -98,9 +113,10 @@ where
         .stdin(Stdio::null())
         .envs(env.iter().map(|(k, v)| (k, v)));
     let name = program.file_name().unwrap_or(program.as_os_str());
-    let out = cmd
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    let out = cmd.output().map_err(|source| ToolError::Start {
+        program: program.to_path_buf(),
+        source,
+    })?;
     if out.status.success() {
         return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
     }
@@ -113,13 +129,11 @@ where
         .filter(|l| !l.is_empty())
         .collect();
     let said = lines[lines.len().saturating_sub(2)..].join("; ");
-    Err(format!(
-        "{} failed ({}){}{}",
-        name.to_string_lossy(),
-        out.status,
-        if said.is_empty() { "" } else { ": " },
-        said
-    ))
+    Err(ToolError::Failed {
+        name: name.to_string_lossy().into_owned(),
+        status: out.status,
+        said,
+    })
 }
 
 #[cfg(test)]
@@ -138,6 +152,12 @@ mod tests {
             &[],
         )
         .unwrap_err();
+        assert!(
+            matches!(&err, ToolError::Failed { name, status, said }
+                if name == "sh" && status.code() == Some(3) && said == "one; bad input"),
+            "{err:?}"
+        );
+        let err = err.to_string();
         assert!(err.starts_with("sh failed ("), "{err}");
         assert!(err.ends_with("): one; bad input"), "{err}");
         assert_eq!(

@@ -2,11 +2,35 @@
 //! cargo tells a test about its package (`CARGO_PKG_*`) and where it runs.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 
 use serde_json::Value;
+
+use crate::cases::Tail;
+
+/// Why cargo cannot say what the tests are; the run stops.
+#[derive(Debug, thiserror::Error)]
+pub enum CargoError {
+    #[error("cannot start `{cargo}`: {source}")]
+    Start { cargo: String, source: io::Error },
+    #[error("cannot wait for `{cargo}`: {source}")]
+    Wait { cargo: String, source: io::Error },
+    /// Usually a compile error, which the tail (cargo's last lines) shows unless it went to
+    /// the terminal already.
+    #[error("`cargo test --no-run` {}{tail}", match code {
+        Some(code) => format!("failed (exit {code})"),
+        None => "was killed".to_string(),
+    })]
+    BuildFailed { code: Option<i32>, tail: Tail },
+    #[error("`cargo metadata` failed ({status}){tail}")]
+    MetadataFailed { status: ExitStatus, tail: Tail },
+    #[error("`cargo metadata` printed something that is not JSON: {0}")]
+    MetadataNotJson(#[source] serde_json::Error),
+    #[error("cargo built a test of package `{0}` that `cargo metadata` does not know")]
+    UnknownPackage(String),
+}
 
 /// One test binary cargo built.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,7 +69,7 @@ pub fn cargo_program() -> String {
 
 /// Runs `cargo test --no-run` with `args` in `cwd`; cargo's own progress and diagnostics go to
 /// warden's stderr when `show` (a compile error is read there), else are kept for the error.
-pub fn build(cwd: &Path, args: &[String], show: bool) -> Result<Built, String> {
+pub fn build(cwd: &Path, args: &[String], show: bool) -> Result<Built, CargoError> {
     let cargo = cargo_program();
     let mut child = Command::new(&cargo)
         .args([
@@ -63,7 +87,10 @@ pub fn build(cwd: &Path, args: &[String], show: bool) -> Result<Built, String> {
             Stdio::piped()
         })
         .spawn()
-        .map_err(|e| format!("cannot start `{cargo}`: {e}"))?;
+        .map_err(|source| CargoError::Start {
+            cargo: cargo.clone(),
+            source,
+        })?;
     let stderr = child.stderr.take().map(|mut e| {
         std::thread::spawn(move || {
             let mut text = String::new();
@@ -79,16 +106,16 @@ pub fn build(cwd: &Path, args: &[String], show: bool) -> Result<Built, String> {
             read_message(&msg, &mut built);
         }
     }
-    let status = child
-        .wait()
-        .map_err(|e| format!("cannot wait for `{cargo}`: {e}"))?;
+    let status = child.wait().map_err(|source| CargoError::Wait {
+        cargo: cargo.clone(),
+        source,
+    })?;
     let stderr = stderr.and_then(|t| t.join().ok()).unwrap_or_default();
     if !status.success() {
-        let how = match status.code() {
-            Some(code) => format!("`cargo test --no-run` failed (exit {code})"),
-            None => "`cargo test --no-run` was killed".to_string(),
-        };
-        return Err(super::super::with_tail(how, &stderr, ""));
+        return Err(CargoError::BuildFailed {
+            code: status.code(),
+            tail: Tail::of(&stderr, ""),
+        });
     }
     built.binaries.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(built)
@@ -132,7 +159,7 @@ fn read_message(msg: &Value, built: &mut Built) {
 pub fn metadata(
     cwd: &Path,
     args: &[String],
-) -> Result<(HashMap<String, Package>, PathBuf), String> {
+) -> Result<(HashMap<String, Package>, PathBuf), CargoError> {
     let cargo = cargo_program();
     // Only the options that change which workspace or lock is read apply to metadata.
     let mut pass = Vec::new();
@@ -154,17 +181,17 @@ pub fn metadata(
         .current_dir(cwd)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot start `{cargo}`: {e}"))?;
+        .map_err(|source| CargoError::Start {
+            cargo: cargo.clone(),
+            source,
+        })?;
     if !out.status.success() {
-        let how = format!("`cargo metadata` failed ({})", out.status);
-        return Err(super::super::with_tail(
-            how,
-            &String::from_utf8_lossy(&out.stderr),
-            "",
-        ));
+        return Err(CargoError::MetadataFailed {
+            status: out.status,
+            tail: Tail::of(&String::from_utf8_lossy(&out.stderr), ""),
+        });
     }
-    let doc: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("`cargo metadata` printed something that is not JSON: {e}"))?;
+    let doc: Value = serde_json::from_slice(&out.stdout).map_err(CargoError::MetadataNotJson)?;
     let target_dir = PathBuf::from(doc["target_directory"].as_str().unwrap_or("target"));
     let mut packages = HashMap::new();
     for p in doc["packages"].as_array().into_iter().flatten() {

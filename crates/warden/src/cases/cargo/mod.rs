@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-pub use build::{binary_id, cargo_program, TestBinary};
+pub use build::{binary_id, cargo_program, CargoError, TestBinary};
 
 use super::command::run_listing;
 use super::parse::libtest;
@@ -28,7 +28,7 @@ pub fn discover_cargo(
     show_build: bool,
     default_timeout: Duration,
     parallel: usize,
-) -> Result<Vec<TestCase>, String> {
+) -> Result<Vec<TestCase>, CargoError> {
     let built = build::build(&config.cwd, &cargo.args, show_build)?;
     let (packages, target_dir) = build::metadata(&config.cwd, &cargo.args)?;
     let suite = &config.suites[cargo.suite];
@@ -36,10 +36,7 @@ pub fn discover_cargo(
     let mut binaries = Vec::new();
     for b in built.binaries {
         let Some(package) = packages.get(&b.package_id) else {
-            return Err(format!(
-                "cargo built a test of package `{}` that `cargo metadata` does not know",
-                b.package_id
-            ));
+            return Err(CargoError::UnknownPackage(b.package_id.clone()));
         };
         let dir = package
             .manifest_path
