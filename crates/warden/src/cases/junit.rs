@@ -2,9 +2,34 @@
 //! pytest `--junitxml`, `ctest --output-junit`, jest-junit, go-junit-report. Each `<testcase>`
 //! becomes a subtest of the test, with its failure message.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::events::{Status, SubtestCase, Subtests, TestResult};
+
+/// What is wrong with a document that should be JUnit XML.
+#[derive(Debug, thiserror::Error)]
+pub enum JunitError {
+    #[error(transparent)]
+    Xml(#[from] roxmltree::Error),
+    #[error("the root element is <{0}>, not <testsuites> or <testsuite>")]
+    Root(String),
+}
+
+/// Why the JUnit report a test should have written gives no cases.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("JUnit report {} was not written", .0.display())]
+    Missing(PathBuf),
+    #[error("cannot read JUnit report {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("JUnit report {} is larger than 64 MiB", .0.display())]
+    TooLarge(PathBuf),
+    #[error("JUnit report {} is malformed: {source}", path.display())]
+    Malformed { path: PathBuf, source: JunitError },
+}
 
 /// Bytes of a report read at most: a larger one is refused rather than filling memory.
 const MAX_REPORT: u64 = 64 << 20;
@@ -12,31 +37,35 @@ const MAX_REPORT: u64 = 64 << 20;
 const MAX_MESSAGE: usize = 500;
 
 /// Reads the report at `path`; `Err` says what is wrong with it, naming it.
-pub fn read_junit(path: &Path) -> Result<Vec<SubtestCase>, String> {
+pub fn read_junit(path: &Path) -> Result<Vec<SubtestCase>, ReportError> {
     use std::io::Read;
-    let shown = path.display();
+    let read = |source| ReportError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
     let file = std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("JUnit report {shown} was not written"),
-        _ => format!("cannot read JUnit report {shown}: {e}"),
+        std::io::ErrorKind::NotFound => ReportError::Missing(path.to_path_buf()),
+        _ => read(e),
     })?;
     let mut text = String::new();
     file.take(MAX_REPORT + 1)
         .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read JUnit report {shown}: {e}"))?;
+        .map_err(read)?;
     if text.len() as u64 > MAX_REPORT {
-        return Err(format!("JUnit report {shown} is larger than 64 MiB"));
+        return Err(ReportError::TooLarge(path.to_path_buf()));
     }
-    parse_junit(&text).map_err(|e| format!("JUnit report {shown} is malformed: {e}"))
+    parse_junit(&text).map_err(|source| ReportError::Malformed {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The `<testcase>`s of a JUnit document, in order.
-pub fn parse_junit(text: &str) -> Result<Vec<SubtestCase>, String> {
-    let doc = roxmltree::Document::parse(text).map_err(|e| e.to_string())?;
+pub fn parse_junit(text: &str) -> Result<Vec<SubtestCase>, JunitError> {
+    let doc = roxmltree::Document::parse(text)?;
     let root = doc.root_element().tag_name().name();
     if root != "testsuites" && root != "testsuite" {
-        return Err(format!(
-            "the root element is <{root}>, not <testsuites> or <testsuite>"
-        ));
+        return Err(JunitError::Root(root.to_string()));
     }
     let mut cases = Vec::new();
     for case in doc
@@ -91,10 +120,11 @@ pub fn parse_junit(text: &str) -> Result<Vec<SubtestCase>, String> {
 /// Folds the report into the result of the test that wrote it: the cases become its subtests,
 /// a failed case fails a test that exited 0, and a missing or malformed report is an ERROR
 /// (unless the test already timed out, crashed or ran out of memory: that says more).
-pub fn apply_junit(result: &mut TestResult, report: Result<Vec<SubtestCase>, String>) {
+pub fn apply_junit(result: &mut TestResult, report: Result<Vec<SubtestCase>, ReportError>) {
     let cases = match report {
         Ok(cases) => cases,
         Err(why) => {
+            let why = why.to_string();
             match result.status {
                 Status::Pass | Status::Fail | Status::Leak | Status::Skip => {
                     result.status = Status::Error;
@@ -190,10 +220,18 @@ traceback</error></testcase>
     fn bad_documents_say_what_is_wrong() {
         assert!(parse_junit("<testsuite><testcase").is_err());
         let err = parse_junit("<html/>").unwrap_err();
-        assert!(err.contains("root element is <html>"), "{err}");
+        assert!(
+            matches!(&err, JunitError::Root(r) if r == "html"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("root element is <html>"), "{err}");
         assert!(parse_junit("<testsuite/>").unwrap().is_empty());
         let err = read_junit(Path::new("/nonexistent/r.xml")).unwrap_err();
-        assert_eq!(err, "JUnit report /nonexistent/r.xml was not written");
+        assert!(matches!(err, ReportError::Missing(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "JUnit report /nonexistent/r.xml was not written"
+        );
     }
 
     fn result(status: Status) -> TestResult {
@@ -203,7 +241,7 @@ traceback</error></testcase>
     #[test]
     fn failed_cases_fail_a_passing_test_and_a_missing_report_is_an_error() {
         let mut r = result(Status::Pass);
-        apply_junit(&mut r, parse_junit(PYTEST));
+        apply_junit(&mut r, Ok(parse_junit(PYTEST).unwrap()));
         assert_eq!(r.status, Status::Fail);
         let st = r.subtests.as_ref().unwrap();
         assert_eq!((st.passed, st.failed, st.skipped), (1, 2, 1));
@@ -212,7 +250,7 @@ traceback</error></testcase>
             Some("failed: tests.test_math.test_breaks (AssertionError: arithmetic broke), setup (fixture exploded)")
         );
         let mut r = result(Status::Pass);
-        apply_junit(&mut r, Err("JUnit report /x.xml was not written".into()));
+        apply_junit(&mut r, Err(ReportError::Missing("/x.xml".into())));
         assert_eq!(r.status, Status::Error);
         assert_eq!(
             r.message.as_deref(),
@@ -220,7 +258,7 @@ traceback</error></testcase>
         );
         let mut r = result(Status::Timeout);
         r.message = Some("timed out after 1s".into());
-        apply_junit(&mut r, Err("JUnit report /x.xml was not written".into()));
+        apply_junit(&mut r, Err(ReportError::Missing("/x.xml".into())));
         assert_eq!(r.status, Status::Timeout);
         let mut r = result(Status::Pass);
         apply_junit(&mut r, Ok(Vec::new()));
