@@ -58,7 +58,7 @@ pub async fn run_in_container(
     let started = Instant::now();
     let (container, reader) = match Container::start(spec) {
         Ok(c) => c,
-        Err(msg) => return not_started(msg, started.elapsed(), None),
+        Err(e) => return not_started(e.to_string(), started.elapsed(), None),
     };
     let how = DriveSpec {
         timeout: spec.timeout,
@@ -84,8 +84,27 @@ struct Container<'a> {
     measure: Measure,
 }
 
+/// Why a container did not start: the test is an `error` with this message.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("cannot create {}: {source}", dir.display())]
+    ClientDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot create output pipe: {0}")]
+    Pipe(#[source] std::io::Error),
+    #[error("cannot run {}: {source}", program.display())]
+    Client {
+        program: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 impl<'a> Container<'a> {
-    fn start(spec: &'a ContainerSpec) -> Result<(Container<'a>, Option<pipe::Receiver>), String> {
+    fn start(
+        spec: &'a ContainerSpec,
+    ) -> Result<(Container<'a>, Option<pipe::Receiver>), StartError> {
         // The engine refuses to overwrite a cidfile (a retry of the same test, or a stale one).
         if let Some(dir) = spec.cidfile.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -93,8 +112,12 @@ impl<'a> Container<'a> {
         let _ = std::fs::remove_file(&spec.cidfile);
         let client_dir = client_dir(spec);
         let _ = std::fs::remove_dir_all(&client_dir);
-        std::fs::create_dir(&client_dir)
-            .map_err(|e| format!("cannot create {}: {e}", client_dir.display()))?;
+        if let Err(source) = std::fs::create_dir(&client_dir) {
+            return Err(StartError::ClientDir {
+                dir: client_dir,
+                source,
+            });
+        }
         let (client, reader, claim) = spawn_client(spec)?;
         let c = Container {
             spec,
@@ -254,7 +277,7 @@ fn client_dir(spec: &ContainerSpec) -> std::path::PathBuf {
 /// handle, not the CLI's to forward), stdout and stderr into one pipe.
 fn spawn_client(
     spec: &ContainerSpec,
-) -> Result<(tokio::process::Child, Option<pipe::Receiver>, ClaimedChild), String> {
+) -> Result<(tokio::process::Child, Option<pipe::Receiver>, ClaimedChild), StartError> {
     let mut cmd = spec.engine.command();
     cmd.current_dir(client_dir(spec))
         .args(spec.run_args())
@@ -262,10 +285,9 @@ fn spawn_client(
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut reader = None;
     if spec.capture.is_some() {
-        let pipe_err = |e: std::io::Error| format!("cannot create output pipe: {e}");
-        let (tx, rx) = pipe::pipe().map_err(pipe_err)?;
-        let fd = tx.into_blocking_fd().map_err(pipe_err)?;
-        let fd2 = fd.try_clone().map_err(pipe_err)?;
+        let (tx, rx) = pipe::pipe().map_err(StartError::Pipe)?;
+        let fd = tx.into_blocking_fd().map_err(StartError::Pipe)?;
+        let fd2 = fd.try_clone().map_err(StartError::Pipe)?;
         cmd.stdout(Stdio::from(fd)).stderr(Stdio::from(fd2));
         reader = Some(rx);
     }
@@ -273,8 +295,10 @@ fn spawn_client(
     // If warden drops the test (it never should), the CLI goes with it; the container is
     // still found by its label.
     cmd.kill_on_drop(true);
-    let (child, claim) = ClaimedChild::spawn(&mut cmd)
-        .map_err(|e| format!("cannot run {}: {e}", spec.engine.program.display()))?;
+    let (child, claim) = ClaimedChild::spawn(&mut cmd).map_err(|source| StartError::Client {
+        program: spec.engine.program.clone(),
+        source,
+    })?;
     Ok((child, reader, claim))
 }
 

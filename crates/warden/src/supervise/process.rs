@@ -19,6 +19,7 @@ use super::net::Network;
 use super::os;
 use super::os::cgroup::TestCgroup;
 use super::os::controllers::{Caps, ControllerSlot, SlotStart};
+use super::os::no_cgroup::CapError;
 use super::os::rlimit;
 use super::pause;
 use super::peak::PeakSampler;
@@ -121,7 +122,7 @@ pub async fn run_process(spec: SpawnSpec, cancel: watch::Receiver<Cancel>) -> Pr
     let started = Instant::now();
     let (tree, reader) = match ProcessTree::start(&spec) {
         Ok(t) => t,
-        Err(msg) => return driver::not_started(msg, started.elapsed(), None),
+        Err(e) => return driver::not_started(e.to_string(), started.elapsed(), None),
     };
     let drive = DriveSpec {
         timeout: spec.timeout,
@@ -144,7 +145,7 @@ struct ProcessTree<'a> {
 }
 
 impl<'a> ProcessTree<'a> {
-    fn start(spec: &'a SpawnSpec) -> Result<(ProcessTree<'a>, Option<pipe::Receiver>), String> {
+    fn start(spec: &'a SpawnSpec) -> Result<(ProcessTree<'a>, Option<pipe::Receiver>), SpawnError> {
         let s = spawn(spec)?;
         // setsid made the main process the leader of its own session and group.
         let tree = Tree {
@@ -292,21 +293,56 @@ fn exit_of(st: std::process::ExitStatus) -> Exit {
     }
 }
 
+/// Why a test's main process did not start: the test is an `error` with this message.
+#[derive(Debug, thiserror::Error)]
+enum SpawnError {
+    #[error("empty command")]
+    EmptyCommand,
+    /// A cap the test asks for could not be set: it must not run without it.
+    #[error(transparent)]
+    Cap(#[from] CapError),
+    #[error("cannot create output pipe: {0}")]
+    Pipe(#[source] std::io::Error),
+    #[error("cannot run `{program}`: {}", why_not(source))]
+    Start {
+        program: String,
+        source: std::io::Error,
+    },
+    /// The cap, not the host, is what is short: which cap, and how it is enforced (`by`).
+    #[error(
+        "cannot run `{program}`: {}: the test's memory cap of {} ({by}) is too small to start it",
+        why_not(source),
+        crate::units::format_size(*bytes)
+    )]
+    CapTooSmall {
+        program: String,
+        source: std::io::Error,
+        bytes: u64,
+        by: &'static str,
+    },
+}
+
+/// Why a program could not be run, in the words a user looks for.
+fn why_not(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "command not found".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
 /// Start the main process: own session (so its own process group, no controlling terminal),
 /// stdin from /dev/null, stdout and stderr into one pipe so their interleaving is kept, in the
 /// slot's cgroups and under the spec's rlimits.
-fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
+fn spawn(spec: &SpawnSpec) -> Result<Spawned, SpawnError> {
     let Some(program) = spec.argv.first() else {
-        return Err("empty command".to_string());
+        return Err(SpawnError::EmptyCommand);
     };
     let slot_start = match &spec.controllers {
-        Some(slot) => Some(
-            slot.prepare(&Caps {
-                mem_bytes: spec.limits.mem_bytes,
-                pids: spec.limits.pids,
-            })
-            .map_err(|e| e.to_string())?,
-        ),
+        Some(slot) => Some(slot.prepare(&Caps {
+            mem_bytes: spec.limits.mem_bytes,
+            pids: spec.limits.pids,
+        })?),
         None => None,
     };
     // The open-files limit warden was started with (it raised its own), before
@@ -331,26 +367,24 @@ fn spawn(spec: &SpawnSpec) -> Result<Spawned, String> {
     let mut reader = None;
     let mut output = None;
     if spec.capture.is_some() {
-        let (tx, rx) = pipe::pipe().map_err(|e| format!("cannot create output pipe: {e}"))?;
-        let fd = tx
-            .into_blocking_fd()
-            .map_err(|e| format!("cannot create output pipe: {e}"))?;
+        let (tx, rx) = pipe::pipe().map_err(SpawnError::Pipe)?;
+        let fd = tx.into_blocking_fd().map_err(SpawnError::Pipe)?;
         output = Some(fd);
         reader = Some(rx);
     }
-    let child = start_main(spec, output.as_ref(), &joins, &rlimits).map_err(|e| {
-        let msg = spawn_error(program, &e);
-        match (e.raw_os_error(), spec.limits.mem_bytes) {
-            // The cap, not the host, is what is short: say which cap and how it is enforced.
-            (Some(libc::ENOMEM), Some(bytes)) => format!(
-                "{msg}: the test's memory cap of {} ({}) is too small to start it",
-                crate::units::format_size(bytes),
-                match mem_cap_by(spec) {
+    let child = start_main(spec, output.as_ref(), &joins, &rlimits).map_err(|source| {
+        let program = program.clone();
+        match (source.raw_os_error(), spec.limits.mem_bytes) {
+            (Some(libc::ENOMEM), Some(bytes)) => SpawnError::CapTooSmall {
+                program,
+                source,
+                bytes,
+                by: match mem_cap_by(spec) {
                     Some(MemCapBy::Cgroup) => "memory cgroup",
                     _ => "address-space rlimit",
-                }
-            ),
-            _ => msg,
+                },
+            },
+            _ => SpawnError::Start { program, source },
         }
     })?;
     // Without a cgroup peak, wait4's figure carries warden's own size: look at the test's own
@@ -387,16 +421,6 @@ fn start_main(
         private_net: spec.net == Network::Private,
     };
     MainChild::spawn_with(|| os::spawn::spawn(&req))
-}
-
-fn spawn_error(program: &str, e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => format!("cannot run `{program}`: command not found"),
-        std::io::ErrorKind::PermissionDenied => {
-            format!("cannot run `{program}`: permission denied")
-        }
-        _ => format!("cannot run `{program}`: {e}"),
-    }
 }
 
 #[cfg(test)]

@@ -290,14 +290,16 @@ pub fn run_processes(token: &[String], is_mark: impl Fn(u64) -> bool) -> (Vec<Le
     (out, uncertain)
 }
 
-/// Make warden the child subreaper: orphans of tests are re-parented to it instead of init, so
-/// they stay visible and reapable.
+pub use super::netns::PrivateNetError;
+
 /// Whether tests can be given a private network here (`--net private`): tried once in a
 /// throwaway child; the error names the step and the sysctl in the way.
-pub fn probe_private_net() -> Result<(), String> {
-    super::netns::probe().map_err(|e| e.to_string())
+pub fn probe_private_net() -> Result<(), PrivateNetError> {
+    super::netns::probe()
 }
 
+/// Make warden the child subreaper: orphans of tests are re-parented to it instead of init, so
+/// they stay visible and reapable.
 pub fn become_subreaper() -> std::io::Result<()> {
     // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument only.
     let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };

@@ -106,7 +106,11 @@ pub fn run_processes(_token: &[String], _is_mark: impl Fn(u64) -> bool) -> (Vec<
     (Vec::new(), false)
 }
 
-/// Network namespaces are Linux's.
-pub fn probe_private_net() -> Result<(), String> {
-    Err("a private network (--net private) needs Linux network namespaces".to_string())
+/// Why tests cannot have a private network: network namespaces are Linux's.
+#[derive(Debug, thiserror::Error)]
+#[error("a private network (--net private) needs Linux network namespaces")]
+pub struct PrivateNetError;
+
+pub fn probe_private_net() -> Result<(), PrivateNetError> {
+    Err(PrivateNetError)
 }
