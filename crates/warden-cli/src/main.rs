@@ -3,7 +3,6 @@
 
 mod args;
 mod clean_cmd;
-mod containment;
 mod degraded;
 mod history_cmd;
 mod list_cmd;
