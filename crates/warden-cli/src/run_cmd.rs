@@ -152,6 +152,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
         keep_state: !no_state(),
+        watchdog_exe: std::env::current_exe().ok(),
     };
     let mut session = match Session::begin(spec) {
         Ok(s) => s,

@@ -38,6 +38,7 @@ impl Containment {
         temp_root: &Path,
         run_dir: Option<&Path>,
         container_engine: Option<&Engine>,
+        watchdog_exe: Option<&Path>,
         stop: &dyn Fn() -> bool,
         notices: &mut Vec<Notice>,
     ) -> Result<Containment, SessionError> {
@@ -114,8 +115,9 @@ impl Containment {
                 registry_dir.display()
             )));
         }
-        let watchdog = match std::env::current_exe()
-            .and_then(|exe| Watchdog::spawn(&exe, &entry, &registry_dir))
+        let watchdog = match watchdog_exe
+            .ok_or_else(|| std::io::Error::other("no watchdog program"))
+            .and_then(|exe| Watchdog::spawn(exe, &entry, &registry_dir))
         {
             Ok(w) => Some(w),
             Err(e) => {

@@ -55,6 +55,10 @@ pub struct SessionSpec {
     pub argv: Vec<String>,
     /// Keep a checkpoint of the run (`WARDEN_NO_STATE` unset).
     pub keep_state: bool,
+    /// The program that serves as the run's watchdog (`warden __watchdog`, see
+    /// [`crate::watchdog::serve`]): the `warden` binary itself. Without one a SIGKILLed warden
+    /// leaves its tests to `warden clean` (a warning says so).
+    pub watchdog_exe: Option<PathBuf>,
 }
 
 /// `--resume`: the interrupted run, and how to take it up.
@@ -98,6 +102,7 @@ pub struct Session {
     engine: Option<Engine>,
     argv: Vec<String>,
     keep_state: bool,
+    watchdog_exe: Option<PathBuf>,
     run_id: String,
     header: Header,
     carried: Vec<TestResult>,
@@ -134,6 +139,7 @@ impl Session {
             invocation,
             argv,
             keep_state,
+            watchdog_exe,
         } = spec;
         let lock = StateLock::acquire(&settings.run.state_dir)?;
         let run_id = new_run_id();
@@ -176,6 +182,7 @@ impl Session {
             engine,
             argv,
             keep_state,
+            watchdog_exe,
             run_id,
             header,
             carried,
@@ -300,6 +307,7 @@ impl Session {
             &self.temp_root(),
             run_dir.as_deref(),
             self.engine.as_ref(),
+            self.watchdog_exe.as_deref(),
             stop,
             &mut notices,
         )?;
@@ -418,3 +426,6 @@ impl Session {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
