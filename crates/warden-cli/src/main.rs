@@ -12,6 +12,7 @@ mod report_cmd;
 mod reports;
 mod resume;
 mod run_cmd;
+mod selection_changes;
 mod signals;
 mod systemd_scope;
 mod terminal;

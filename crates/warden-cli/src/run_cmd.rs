@@ -45,7 +45,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
             Ok(c) => {
                 saved = c.contents.header.invocation.clone();
                 if let Some(s) = &saved {
-                    selection_changes = s.selection_changes(&now);
+                    selection_changes = crate::selection_changes::selection_changes(s, &now);
                 }
                 checkpoint = Some(c);
             }
