@@ -9,7 +9,7 @@ use warden::container::Engine;
 use warden::events::Event;
 use warden::exit_code::ExitCode;
 use warden::session::{Notice, ResumeFrom, Session, SessionError, SessionSpec};
-use warden::state::{find_checkpoint, Invocation};
+use warden::state::{find_checkpoint, Invocation, ResumeError};
 use warden::supervise::Network;
 use warden::test_case::TestCase;
 
@@ -156,9 +156,15 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
     };
     let mut session = match Session::begin(spec) {
         Ok(s) => s,
-        Err(e @ SessionError::NotResumed(_)) => {
+        Err(SessionError::NotResumed(e)) => {
             eprintln!("error: {e}");
-            return Ok(e.exit_code());
+            if matches!(e, ResumeError::Mismatch { .. }) {
+                eprintln!(
+                    "(run the same selection, or `--resume=force` to resume the tests both have \
+                     in common)"
+                );
+            }
+            return Ok(ExitCode::NOT_RESUMED);
         }
         Err(e) => return Err(e.into()),
     };
