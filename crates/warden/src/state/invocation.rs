@@ -57,18 +57,9 @@ impl Invocation {
 mod tests {
     use super::*;
 
-    fn inv(options: RunOptions) -> Invocation {
-        Invocation {
-            command: "test".into(),
-            cwd: "/p".into(),
-            options,
-            ..Invocation::default()
-        }
-    }
-
     #[test]
     fn overrides_name_each_changed_execution_option() {
-        let mut saved = inv(RunOptions::default());
+        let mut saved = Invocation::default();
         saved.effective = [("--grace", "5s"), ("-j", "2"), ("--timeout", "2m")]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
