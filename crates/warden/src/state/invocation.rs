@@ -59,11 +59,13 @@ mod tests {
 
     #[test]
     fn overrides_name_each_changed_execution_option() {
-        let mut saved = Invocation::default();
-        saved.effective = [("--grace", "5s"), ("-j", "2"), ("--timeout", "2m")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let saved = Invocation {
+            effective: [("--grace", "5s"), ("-j", "2"), ("--timeout", "2m")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Invocation::default()
+        };
         let mut now = saved.effective.clone();
         assert_eq!(saved.overrides(&now), None);
         now.insert("--grace".into(), "1s".into());
