@@ -1,96 +1,17 @@
 //! `warden clean [--dry-run]`: find runs whose warden is dead and remove what they left —
 //! processes carrying their token, cgroups, containers, temp dirs — and containers of any dead
-//! warden the registry does not know. Also run quietly at the start of every run.
+//! warden the registry does not know (the sweep is the engine's, [`warden::watchdog::sweep`];
+//! every run starts with a short one).
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 use warden::exit_code::ExitCode;
 
-use warden::container::{remove_orphan_containers, Engine, EngineChoice};
-use warden::state::registry::{self, RunEntry};
-use warden::watchdog::{reap_run, Reaped};
-
-/// Marker in the registry directory: a run of this user used containers at least once, so an
-/// engine that cannot be asked about leftovers is worth a warning.
-const CONTAINERS_USED: &str = "containers-used";
-
-/// Remember that this user's runs use containers (see [`CONTAINERS_USED`]).
-pub fn note_containers_used(registry_dir: &std::path::Path) {
-    let _ = std::fs::write(registry_dir.join(CONTAINERS_USED), "");
-}
-
-/// Reap every dead run in the registry, then the containers of dead wardens on `engines`;
-/// returns what was removed (or would be) and what went wrong. Directories are removed until
-/// `deadline` and the sweep ends early when `stop` says so (a signal): what is left stays in
-/// the registry for the next sweep.
-pub fn sweep(
-    dry_run: bool,
-    engines: &[Engine],
-    deadline: Instant,
-    stop: &dyn Fn() -> bool,
-) -> (Vec<Reaped>, Vec<String>) {
-    let dir = registry::registry_dir();
-    // An engine this user cannot talk to (docker without the docker group) holds no container
-    // of theirs unless one of their runs ever used containers: only then is it news.
-    let containers_used = dir.join(CONTAINERS_USED).exists();
-    let mut reaped = Vec::new();
-    let mut problems = Vec::new();
-    for entry in registry::entries(&dir) {
-        let entry: RunEntry = match entry {
-            Ok(e) => e,
-            Err(e) => {
-                problems.push(e.to_string());
-                continue;
-            }
-        };
-        if entry.owner_alive() {
-            continue;
-        }
-        if stop() {
-            break;
-        }
-        let r = reap_run(
-            &entry,
-            "warden died; `warden clean` ended the run",
-            dry_run,
-            deadline,
-            stop,
-        );
-        if !dry_run && r.left.is_empty() {
-            registry::unregister(&dir, &entry.run_id);
-        }
-        problems.extend(r.problems.iter().cloned());
-        reaped.push(r);
-    }
-    for engine in engines {
-        match remove_orphan_containers(engine, dry_run) {
-            Ok(found) => {
-                // Grouped by run, as if the registry had known them.
-                for c in found {
-                    match reaped.iter_mut().find(|r| r.run_id == c.run_id) {
-                        Some(r) if !r.containers.iter().any(|k| k.id == c.id) => {
-                            r.containers.push(c)
-                        }
-                        Some(_) => {}
-                        None => reaped.push(Reaped {
-                            run_id: c.run_id.clone(),
-                            containers: vec![c],
-                            ..Reaped::default()
-                        }),
-                    }
-                }
-            }
-            Err(e) if containers_used => {
-                problems.push(format!("cannot look for leftover containers: {e}"))
-            }
-            Err(_) => {}
-        }
-    }
-    (reaped, problems)
-}
+use warden::container::{Engine, EngineChoice};
+use warden::watchdog::{sweep, Reaped};
 
 /// The engines installed here (not checked: one that does not answer is reported by
-/// [`sweep`]).
+/// the sweep).
 fn installed_engines() -> Vec<Engine> {
     [EngineChoice::Docker, EngineChoice::Podman]
         .into_iter()
@@ -152,19 +73,19 @@ pub fn describe(r: &Reaped, dry_run: bool) -> String {
 const CLEAN_BUDGET: Duration = Duration::from_secs(60);
 
 pub fn run_clean(dry_run: bool) -> ExitCode {
-    let (reaped, problems) = sweep(
+    let swept = sweep(
         dry_run,
         &installed_engines(),
         Instant::now() + CLEAN_BUDGET,
         &|| false,
     );
-    for p in &problems {
+    for p in &swept.problems {
         eprintln!("warning: {p}");
     }
-    if reaped.is_empty() {
+    if swept.reaped.is_empty() {
         println!("nothing to clean");
     }
-    for r in &reaped {
+    for r in &swept.reaped {
         println!("{}", describe(r, dry_run));
     }
     ExitCode::PASSED

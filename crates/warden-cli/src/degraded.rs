@@ -62,3 +62,19 @@ pub fn warning(c: &Containment) -> Option<String> {
         lost.join(", "),
     ))
 }
+
+/// The warning for a session whose containment is set up, or `None`.
+pub fn for_session(session: &warden::session::Session) -> Option<String> {
+    let (no_cgroup, controllers) = session.containment()?;
+    let disabled = std::env::var_os(warden::supervise::os::cgroup::DISABLE_ENV)
+        .is_some_and(|v| !v.is_empty() && v != "0");
+    warning(&Containment {
+        no_cgroup,
+        controllers,
+        disabled,
+        systemd_failed: crate::systemd_scope::failure(),
+        // SAFETY: geteuid has no preconditions.
+        root: unsafe { libc::geteuid() } == 0,
+        systemd: std::path::Path::new("/run/systemd/system").is_dir(),
+    })
+}

@@ -3,7 +3,6 @@
 
 mod args;
 mod clean_cmd;
-mod containment;
 mod degraded;
 mod flags;
 mod history_cmd;
@@ -14,6 +13,7 @@ mod report_cmd;
 mod reports;
 mod resume;
 mod run_cmd;
+mod selection_changes;
 mod signals;
 mod systemd_scope;
 mod terminal;

@@ -1,37 +1,23 @@
-//! `warden run`: prepare the selection, resume if asked, set up containment and persistence,
-//! run, and feed every reporter from the one event stream.
-
-use std::collections::HashSet;
-use std::sync::Arc;
-use warden::exit_code::ExitCode;
+//! `warden run`: read the command line (and, with `--resume`, the checkpoint's invocation),
+//! prepare the selection, hand it to the engine's run session, and render what the session
+//! says: its notices and the one event stream, to the terminal and every report.
 
 use anyhow::{bail, Context, Result};
 use tokio::sync::watch;
-use warden::config::{LeakPolicy, NoTests};
-use warden::container::{remove_run_containers, ContainerRun, Engine};
-use warden::coverage::Coverage;
-use warden::events::{Event, EventKind, StopReason};
-use warden::monitor::GuardConfig;
-use warden::runner::{self, RunPlan};
-use warden::state::journal::{self, Fingerprint, Header, Journal};
-use warden::state::{
-    find_checkpoint, new_run_id, plan_resume_from, prune_runs, Invocation, Persistence, RunDir,
-    StateLock,
-};
-use warden::supervise::{Limits, Network};
+use warden::config::NoTests;
+use warden::container::Engine;
+use warden::events::Event;
+use warden::exit_code::ExitCode;
+use warden::session::{Notice, ResumeFrom, Session, SessionError, SessionSpec};
+use warden::state::{find_checkpoint, Invocation, ResumeError};
+use warden::supervise::Network;
 use warden::test_case::TestCase;
-use warden::watchdog::INTERRUPTED_FILE;
 
 use crate::args::RunArgs;
-use crate::containment::Containment;
 use crate::prepare::{no_state, nothing_selected, plural, prepare, Prepared, Request, Sharding};
 use crate::reports::{self, Reports};
-use crate::resume;
-use crate::signals;
 use crate::terminal::Terminal;
-
-/// How many run directories (logs, journals) are kept under the state dir.
-const KEEP_RUNS: usize = 20;
+use crate::{clean_cmd, degraded, resume, signals};
 
 /// How warden was invoked: `argv[0]` and the command word (`run` or `test`), for the
 /// "continue with" hint.
@@ -59,7 +45,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
             Ok(c) => {
                 saved = c.contents.header.invocation.clone();
                 if let Some(s) = &saved {
-                    selection_changes = s.selection_changes(&now);
+                    selection_changes = crate::selection_changes::selection_changes(s, &now);
                 }
                 checkpoint = Some(c);
             }
@@ -90,7 +76,7 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
     let empty_is_expected = prepared.empty_is_expected();
     let Prepared {
         settings,
-        mut tests,
+        tests,
         warnings,
         history,
         expected,
@@ -119,57 +105,14 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
     let _runtime = rt.enter();
     let (stop_tx, stop_rx) = watch::channel(None);
     let signals = signals::install(stop_tx).context("cannot install signal handlers")?;
-    let state_dir = settings.run.state_dir.clone();
-    let _lock = StateLock::acquire(&state_dir)?;
-    let run_id = new_run_id();
 
-    let mut fingerprint = Fingerprint::of_selection(&settings, &tests);
-    // Before `--resume` narrows the tests: carried results are cases of files too.
-    let classes: Vec<(String, String)> = tests
-        .iter()
-        .filter(|t| t.case.is_some())
-        .map(|t| (t.id.clone(), t.file_id().to_string()))
-        .collect();
-    let mut carried = Vec::new();
-    let mut resumed_from = None;
-    let mut resume_warnings = Vec::new();
-    let mut resume_notes = Vec::new();
-    let mut alone = HashSet::new();
-    let effective = resume::effective_options(&settings);
-    if let (Some(force), Some(checkpoint)) = (resume_force, checkpoint) {
-        if let Some(overrides) = saved.as_ref().and_then(|s| s.overrides(&effective)) {
-            resume_notes.push(format!("resuming with {overrides}"));
-        }
-        let plan = match plan_resume_from(checkpoint, &fingerprint, force, selection_changes) {
-            Ok(plan) => plan,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return Ok(ExitCode::NOT_RESUMED);
-            }
-        };
-        tests.retain(|t| plan.should_run(&t.id));
-        resume_warnings.extend(plan.warnings.iter().cloned());
-        if !plan.dropped.is_empty() {
-            resume_warnings.push(format!(
-                "--resume=force: {} test{} not in the interrupted run left out",
-                plan.dropped.len(),
-                plural(plan.dropped.len())
-            ));
-        }
-        fingerprint = plan.fingerprint.clone();
-        resumed_from = Some((plan.from_run.clone(), plan.from_dir.clone()));
-        alone = plan.alone.iter().cloned().collect();
-        if !plan.alone.is_empty() {
-            resume_notes.push(format!(
-                "{} running alone: the host guard stopped the interrupted run while {} ran",
-                plan.alone.join(", "),
-                if plan.alone.len() == 1 { "it" } else { "they" }
-            ));
-        }
-        carried = plan.carried;
-    }
     // This run's own checkpoint keeps the whole invocation, so that `--resume` alone repeats
     // it (the random seed of a shuffle included).
+    let effective = resume::effective_options(&settings);
+    let mut resume_notes = Vec::new();
+    if let Some(overrides) = saved.as_ref().and_then(|s| s.overrides(&effective)) {
+        resume_notes.push(format!("resuming with {overrides}"));
+    }
     let mut invocation = match &saved {
         Some(s) => resume::merged(s, &now),
         None => now.clone(),
@@ -178,72 +121,94 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         invocation.options.seed = Some(seed);
     }
     invocation.effective = effective;
-
-    let mut reports = Reports::open(&settings.output, &run_id)?;
-    reports.expect(tests.iter().map(|t| t.id.clone()));
-    reports.classes(classes);
-    let run_dir = RunDir::create(&state_dir, &run_id)?;
-    let coverage = settings.run.coverage.then(|| {
-        let mut c = Coverage::new(&run_dir.dir, &settings.root);
-        // A container's user may not be warden's: its directory must be open to it.
-        c.open_dirs = engine.is_some();
-        c
-    });
-    let mut carry_warnings = Vec::new();
-    if let (Some(c), Some((_, old_dir))) = (&coverage, &resumed_from) {
-        carry_warnings = warden::coverage::carry_over(old_dir, c, &mut carried);
-    }
-    let mut terminal = Terminal::new(&settings.output, tests.len() + carried.len());
+    let output = settings.output.clone();
+    let shuffle_seed = settings.selection.shuffle_seed;
+    let no_tests = settings.run.no_tests;
+    let nothing = nothing_selected(&settings, args.select.failed);
     let engine_warnings = engine
         .as_ref()
         .map(|e| e.warnings(&settings.container.config))
         .unwrap_or_default();
+    let engine_note = engine
+        .as_ref()
+        .filter(|_| output.verbose)
+        .map(|e| format!("container engine: {}", e.describe()));
+    let spec = SessionSpec {
+        settings,
+        tests,
+        history,
+        shard_info,
+        engine,
+        resume: resume_force
+            .zip(checkpoint)
+            .map(|(force, checkpoint)| ResumeFrom {
+                checkpoint,
+                force,
+                selection_changes,
+            }),
+        invocation,
+        argv: std::env::args_os()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+        keep_state: !no_state(),
+        watchdog_exe: std::env::current_exe().ok(),
+    };
+    let mut session = match Session::begin(spec) {
+        Ok(s) => s,
+        Err(SessionError::NotResumed(e)) => {
+            eprintln!("error: {e}");
+            if matches!(e, ResumeError::Mismatch { .. }) {
+                eprintln!(
+                    "(run the same selection, or `--resume=force` to resume the tests both have \
+                     in common)"
+                );
+            }
+            return Ok(ExitCode::NOT_RESUMED);
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    let mut reports = Reports::open(&output, session.run_id())?;
+    reports.expect(session.tests().iter().map(|t| t.id.clone()));
+    reports.classes(session.classes().iter().cloned());
+    let to_run = session.tests().len();
+    let carried = session.carried().len();
+    let mut terminal = Terminal::new(&output, to_run + carried);
+    let mut resume_warnings = Vec::new();
+    if let Some(r) = session.resumed() {
+        resume_warnings.extend(r.warnings.iter().cloned());
+        if r.dropped > 0 {
+            resume_warnings.push(format!(
+                "--resume=force: {} test{} not in the interrupted run left out",
+                r.dropped,
+                plural(r.dropped)
+            ));
+        }
+        if !r.alone.is_empty() {
+            resume_notes.push(format!(
+                "{} running alone: the host guard stopped the interrupted run while {} ran",
+                r.alone.join(", "),
+                if r.alone.len() == 1 { "it" } else { "they" }
+            ));
+        }
+    }
     for w in warnings
         .iter()
         .chain(&resume_warnings)
         .chain(&engine_warnings)
-        .chain(&carry_warnings)
     {
         terminal.warning(w);
     }
-    if let Some(e) = engine.as_ref().filter(|_| settings.output.verbose) {
-        terminal.note(&format!("container engine: {}", e.describe()));
+    if let Some(note) = engine_note {
+        terminal.note(&note);
     }
     if let Some(note) = shard_note {
         terminal.note(&note);
     }
-
-    let header = Header::new(
-        &run_id,
-        resumed_from.as_ref().map(|(id, _)| id.as_str()),
-        fingerprint,
-    )
-    .with_invocation(invocation);
-    let alone_ids: Vec<String> = alone.iter().cloned().collect();
-    let created = if no_state() {
-        None
-    } else {
-        Some(Journal::create_resumed(
-            &run_dir.dir,
-            &header,
-            &carried,
-            &alone_ids,
-        ))
-    };
-    let journal = match created.transpose() {
-        Ok(j) => {
-            // The new journal holds everything the old one did: the old run is done with.
-            if let (Some(_), Some((_, old_dir))) = (&j, &resumed_from) {
-                let _ = journal::complete(old_dir);
-            }
-            j
-        }
-        Err(e) => {
-            terminal.warning(&format!("no checkpoint for this run: {e}"));
-            None
-        }
-    };
-    if journal.is_some() {
+    let notices = session.open_records()?;
+    show(&terminal, &notices, output.verbose);
+    if session.has_checkpoint() {
         terminal.continue_with(Some(resume::continue_command(
             &invoked.argv0,
             &invoked.command,
@@ -251,51 +216,37 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
             &cwd,
         )));
     }
-    if let Some((from, _)) = &resumed_from {
+    if let Some(r) = session.resumed() {
         terminal.note(&format!(
-            "resuming run {from}: {} result{} carried over, {} test{} to run",
-            carried.len(),
-            plural(carried.len()),
-            tests.len(),
-            plural(tests.len())
+            "resuming run {}: {carried} result{} carried over, {to_run} test{} to run",
+            r.from_run,
+            plural(carried),
+            plural(to_run)
         ));
     }
     for note in &resume_notes {
         terminal.note(note);
     }
-    let mut history = history;
-    if let Some(h) = &history {
-        let begun = h
-            .begin_run(&run_id, resumed_from.as_ref().map(|(id, _)| id.as_str()))
-            .and_then(|()| match &shard_info {
-                Some(s) => h.mark_shard(&run_id, &s.spec),
-                None => Ok(()),
-            });
-        if let Err(e) = begun {
-            terminal.warning(&format!("running without history: {e}"));
-            history = None;
-        }
-    }
-    if let Some(seed) = settings.selection.shuffle_seed {
+    if let Some(seed) = shuffle_seed {
         // Printed even with -q: without it a failing order cannot be reproduced.
         terminal.warning(&format!("shuffled with --seed {seed}"));
     }
     let mut exit_when_empty = ExitCode::PASSED;
-    if tests.is_empty() && carried.is_empty() && !empty_is_expected {
-        let what = nothing_selected(&settings, args.select.failed);
-        match settings.run.no_tests {
+    if to_run == 0 && carried == 0 && !empty_is_expected {
+        match no_tests {
             NoTests::Fail => {
                 terminal.error(&format!(
-                    "{what}; exit {} (--no-tests=warn or pass to allow it)",
+                    "{nothing}; exit {} (--no-tests=warn or pass to allow it)",
                     ExitCode::NO_TESTS
                 ));
                 exit_when_empty = ExitCode::NO_TESTS;
             }
-            NoTests::Warn => terminal.warning(&what),
+            NoTests::Warn => terminal.warning(&nothing),
             NoTests::Pass => {}
         }
     }
-    let pending = tests
+    let pending = session
+        .tests()
         .iter()
         .map(|t| {
             (
@@ -304,160 +255,28 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
             )
         })
         .collect();
-    terminal.expect(pending, settings.run.workers);
+    terminal.expect(pending, session.settings().run.workers);
 
-    let temp_root = std::env::temp_dir().join(format!("warden-{run_id}"));
-    let containment = Containment::set_up(
-        &run_id,
-        &temp_root,
-        &run_dir.dir,
-        &terminal,
-        settings.output.verbose,
-        engine.as_ref(),
-    )?;
+    let notices = session.contain(&|| signals::pending().is_some())?;
+    show(&terminal, &notices, output.verbose);
+    if let Some(w) = degraded::for_session(&session) {
+        terminal.warning(&w);
+    }
     // A signal during the set-up (a long sweep of dead runs, say): the run starts no test.
     signals.forward_pending();
-    let container = engine.as_ref().map(|engine| {
-        Arc::new(ContainerRun {
-            engine: engine.clone(),
-            config: Arc::new(settings.container.config.clone()),
-            image: settings.container.config.image.clone().unwrap_or_default(),
-            run_id: run_id.clone(),
-            project: settings.root.clone(),
-            cid_dir: temp_root.join("containers"),
-            coverage_root: coverage.as_ref().map(|c| c.root.clone()),
-        })
-    });
-    let mut persist = Persistence::new(&run_id, run_dir.dir.clone(), journal, history);
-    let interrupted_marker = run_dir.dir.join(INTERRUPTED_FILE);
-    let plan = RunPlan {
-        run_id: run_id.clone(),
-        tests,
-        workers: settings.run.workers,
-        default_timeout: settings.run.timeout,
-        grace: settings.run.grace,
-        max_fail: settings.run.max_fail,
-        fail_fast: settings.run.fail_fast,
-        retries: settings.run.retries,
-        capture: !settings.run.no_capture,
-        run_skipped: settings.run.run_skipped,
-        leak_fails: settings.run.leak == LeakPolicy::Fail,
-        root: settings.root.clone(),
-        run_dir: Some(run_dir),
-        carried,
-        resumed_from: resumed_from.as_ref().map(|(id, _)| id.clone()),
-        cgroup: containment.cgroup.clone(),
-        controllers: Some(containment.controllers.clone()),
-        limits: Limits {
-            mem_bytes: settings.run.test_limits.mem_bytes,
-            pids: settings.run.test_limits.pids,
-            safe_mode: settings.run.test_limits.safe_mode,
-        },
-        guard: settings.run.host_guard.map(|g| {
-            GuardConfig::new(
-                settings.run.workers,
-                g.cpu_threshold,
-                g.mem_threshold,
-                settings.run.grace,
-            )
-        }),
-        temp_root,
-        container,
-        // The page draws the host's CPU and memory: sample them even without the guard.
-        sample_host: settings.output.html.is_some(),
-        argv: std::env::args_os()
-            .skip(1)
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        exit_when_empty,
-        slow_after: Some(settings.run.slow_after),
-        alone,
-        partition: shard_info.clone().map(Arc::new),
-        coverage: coverage.map(Arc::new),
-    };
-
-    let keeps_logs = plan.run_dir.is_some();
-    let mut lost_logs: Vec<String> = Vec::new();
-    let outcome = rt.block_on(async {
-        let outcome = runner::run(plan, stop_rx, |event: Event| {
-            // The checkpoint first: whatever a report shows as finished is never run again.
-            persist.on_event(&event);
-            terminal.on_event(&event);
-            reports.on_event(&event);
-            if let EventKind::TestFinished(r) = &event.kind {
-                // Output without a log file: the log could not be written (a full disk).
-                if keeps_logs && !r.carried_over && r.output.total_bytes > 0 && r.log.is_none() {
-                    lost_logs.push(r.id.clone());
-                }
-            }
-        })
-        .await;
-        anyhow::Ok(outcome)
-    })?;
-    // Every child of warden is a test's now (the watchdog is claimed): an orphan that shed
-    // both the run's token and its mark, so that even the runner could not tell it, ends here.
-    let strays = warden::supervise::kill_unclaimed(|_| true);
-    if !strays.is_empty() {
-        let list: Vec<String> = strays
-            .iter()
-            .map(|l| format!("{} {}", l.pid, l.cmd))
-            .collect();
-        terminal.warning(&format!(
-            "killed {} orphaned process{} left under warden: {}",
-            strays.len(),
-            if strays.len() == 1 { "" } else { "es" },
-            list.join(", ")
-        ));
-    }
-    // Every test removed its container; this catches one whose removal failed.
-    if let Some(engine) = &engine {
-        match remove_run_containers(engine, &run_id, false) {
-            Ok(left) if !left.is_empty() => terminal.warning(&format!(
-                "removed {} container{} the run left behind",
-                left.len(),
-                plural(left.len())
-            )),
-            Ok(_) => {}
-            Err(e) => terminal.warning(&format!("cannot check for leftover containers: {e}")),
-        }
-    }
-    match (outcome.stopped, &outcome.guard_reason) {
-        (Some(StopReason::Signal), _) => {
-            let _ = std::fs::write(&interrupted_marker, "stopped by a signal\n");
-        }
-        (Some(StopReason::Guard), reason) => {
-            let reason = reason.as_deref().unwrap_or("host resources");
-            let _ = std::fs::write(
-                &interrupted_marker,
-                format!("stopped by --self-protect: {reason}\n"),
-            );
-        }
-        _ => {}
-    }
-    containment.tear_down(outcome.temp_left.is_some());
-    let (mut late_warnings, mut lost) = persist.finish(&outcome);
+    let state_dir = session.settings().run.state_dir.clone();
+    let finished = rt.block_on(session.run(exit_when_empty, stop_rx, |event: &Event| {
+        terminal.on_event(event);
+        reports.on_event(event);
+    }));
+    show(&terminal, &finished.notices, output.verbose);
+    let (mut late_warnings, mut lost) = (finished.warnings, finished.lost);
     let (report_lost, report_warnings) =
         reports.finish((!no_state()).then_some(state_dir.as_path()));
     lost.extend(report_lost);
     late_warnings.extend(report_warnings);
-    if !lost_logs.is_empty() {
-        let shown: Vec<&str> = lost_logs.iter().take(5).map(String::as_str).collect();
-        lost.push(format!(
-            "the logs of {} test{} could not be written ({}{}); their output is lost beyond \
-             what is shown here",
-            lost_logs.len(),
-            plural(lost_logs.len()),
-            shown.join(", "),
-            if lost_logs.len() > shown.len() {
-                ", ..."
-            } else {
-                ""
-            }
-        ));
-    }
-    prune_runs(&state_dir, KEEP_RUNS);
     // Tests that passed do not make a run whose results were lost a success.
-    let mut code = outcome.exit_code;
+    let mut code = finished.outcome.exit_code;
     if !lost.is_empty() && code == ExitCode::PASSED {
         code = ExitCode::FAILED;
         terminal.raise_exit_code(code);
@@ -470,6 +289,19 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         terminal.error(l);
     }
     Ok(code)
+}
+
+/// What the session said, as the terminal shows it.
+fn show(terminal: &Terminal, notices: &[Notice], verbose: bool) {
+    for n in notices {
+        match n {
+            Notice::Warning(w) => terminal.warning(w),
+            Notice::Note(n) => terminal.note(n),
+            Notice::Detail(d) if verbose => terminal.note(d),
+            Notice::Detail(_) => {}
+            Notice::Reaped(r) => terminal.warning(&clean_cmd::describe(r, false)),
+        }
+    }
 }
 
 /// Probe once whether the tests that will run in a private network can have one.

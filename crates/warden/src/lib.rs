@@ -15,6 +15,7 @@ pub mod report;
 pub mod run_token;
 pub mod runner;
 pub mod select;
+pub mod session;
 pub mod state;
 pub mod supervise;
 pub mod tap;

@@ -2,6 +2,8 @@
 //! `warden clean`.
 mod process;
 mod reap;
+mod sweep;
 
 pub use process::{serve, Watchdog, WATCHDOG_COMMAND};
 pub use reap::{reap_run, Reaped, INTERRUPTED_FILE};
+pub use sweep::{note_containers_used, sweep, Swept};

@@ -1,0 +1,198 @@
+//! The session on a real state dir, with real processes, cgroups and a watchdog.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::*;
+use crate::config::{load_settings, RunOptions};
+use crate::discovery::discover;
+use crate::state::find_checkpoint;
+
+/// A project with `t/a_test.sh` and `t/b_test.sh` (exit `code`), its state dir inside.
+fn project(dir: &Path, code: i32) -> SessionSpec {
+    std::fs::create_dir_all(dir.join("t")).unwrap();
+    for name in ["a_test.sh", "b_test.sh"] {
+        let path = dir.join("t").join(name);
+        std::fs::write(&path, format!("#!/bin/sh\nexit {code}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let options = RunOptions {
+        paths: Some(vec!["t".into()]),
+        state_dir: Some(dir.join("state").to_string_lossy().into_owned()),
+        max_workers: Some(2),
+        ..RunOptions::default()
+    };
+    let settings = load_settings(dir, options, None).unwrap();
+    let tests = discover(&settings.discovery).unwrap().tests;
+    SessionSpec {
+        settings,
+        tests,
+        history: None,
+        shard_info: None,
+        engine: None,
+        resume: None,
+        invocation: Invocation::default(),
+        argv: Vec::new(),
+        keep_state: true,
+        // The engine's test binary cannot serve as the watchdog; the integration tests run
+        // warden's.
+        watchdog_exe: None,
+    }
+}
+
+/// Runs the session to its end; each event comes with whether the journal (the checkpoint)
+/// already held the test's id when the sink saw it.
+fn run_to_end(mut session: Session) -> (Finished, Vec<(Event, bool)>) {
+    let journal = crate::state::journal_path(
+        &session
+            .settings()
+            .run
+            .state_dir
+            .join("runs")
+            .join(session.run_id()),
+    );
+    session.open_records().unwrap();
+    session.contain(&|| false).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (_stop_tx, stop_rx) = watch::channel(None);
+    let mut events = Vec::new();
+    let finished = rt.block_on(session.run(ExitCode::PASSED, stop_rx, |e| {
+        let in_journal = match &e.kind {
+            // Records, not the header: its fingerprint names every selected test.
+            EventKind::TestFinished(r) => crate::state::read_journal(&journal)
+                .is_ok_and(|j| j.records.iter().any(|k| k.id == r.id)),
+            _ => false,
+        };
+        events.push((e.clone(), in_journal))
+    }));
+    (finished, events)
+}
+
+#[test]
+fn a_second_session_on_the_same_state_dir_is_refused_while_the_first_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Session::begin(project(dir.path(), 0)).unwrap();
+    let err = Session::begin(project(dir.path(), 0))
+        .err()
+        .expect("refused");
+    assert!(matches!(err, SessionError::Lock(_)), "{err}");
+    assert_eq!(err.exit_code(), ExitCode::USAGE);
+    drop(first);
+    Session::begin(project(dir.path(), 0)).expect("free again once the first is gone");
+}
+
+#[test]
+fn a_completed_run_leaves_no_checkpoint_and_feeds_the_sink_after_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = Session::begin(project(dir.path(), 0)).unwrap();
+    let run_id = session.run_id().to_string();
+    let (finished, events) = run_to_end(session);
+    assert_eq!(finished.outcome.exit_code, ExitCode::PASSED);
+    assert!(finished.lost.is_empty(), "{:?}", finished.lost);
+    let passed: Vec<bool> = events
+        .iter()
+        .filter(|(e, _)| matches!(&e.kind, EventKind::TestFinished(r) if r.status == crate::events::Status::Pass))
+        .map(|(_, in_journal)| *in_journal)
+        .collect();
+    assert_eq!(
+        passed,
+        [true, true],
+        "both passed, each in the journal before the sink saw it"
+    );
+    let run_dir = dir.path().join("state/runs").join(&run_id);
+    assert!(run_dir.join("logs").is_dir());
+    assert!(
+        find_checkpoint(&dir.path().join("state")).is_err(),
+        "a completed run is not resumable"
+    );
+    // Torn down: the run's registry entry and private temp dir are gone.
+    assert!(!std::env::temp_dir()
+        .join(format!("warden-{run_id}"))
+        .exists());
+    assert!(!crate::state::registry::registry_dir()
+        .join(format!("{run_id}.json"))
+        .exists());
+}
+
+#[test]
+fn resuming_carries_the_results_over_and_runs_only_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    // An interrupted run: its checkpoint holds a's result, b never finished.
+    let mut spec = project(dir.path(), 0);
+    let fingerprint = Fingerprint::of_selection(&spec.settings, &spec.tests);
+    let first = Session::begin(project(dir.path(), 0)).unwrap();
+    let first_id = first.run_id().to_string();
+    drop(first);
+    let run_dir = RunDir::create(&dir.path().join("state"), &first_id).unwrap();
+    let header = Header::new(&first_id, None, fingerprint);
+    let mut journal = Journal::create(&run_dir.dir, &header).unwrap();
+    let a = spec.tests.iter().find(|t| t.id.contains("a_test")).unwrap();
+    journal
+        .append(&TestResult::for_test(
+            &a.id,
+            crate::events::Status::Pass,
+            10,
+        ))
+        .unwrap();
+    drop(journal);
+
+    spec.resume = Some(ResumeFrom {
+        checkpoint: find_checkpoint(&dir.path().join("state")).unwrap(),
+        force: false,
+        selection_changes: Vec::new(),
+    });
+    let session = Session::begin(spec).unwrap();
+    let resumed = session.resumed().expect("resumed").clone();
+    assert_eq!(
+        (resumed.from_run.as_str(), resumed.carried),
+        (first_id.as_str(), 1)
+    );
+    assert_eq!(session.tests().len(), 1);
+    assert!(session.tests()[0].id.contains("b_test"));
+    let (finished, events) = run_to_end(session);
+    assert_eq!(finished.outcome.exit_code, ExitCode::PASSED);
+    let carried: Vec<bool> = events
+        .iter()
+        .filter_map(|(e, _)| match &e.kind {
+            EventKind::TestFinished(r) => Some(r.carried_over),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(carried.iter().filter(|c| **c).count(), 1, "{carried:?}");
+    assert_eq!(carried.len(), 2);
+}
+
+#[test]
+fn resuming_a_different_selection_is_refused_with_exit_43_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = project(dir.path(), 0);
+    let fingerprint = Fingerprint::of_selection(&spec.settings, &spec.tests[..1]);
+    let run_dir = RunDir::create(&dir.path().join("state"), "20260101T000000Z-aaaaaa").unwrap();
+    Journal::create(
+        &run_dir.dir,
+        &Header::new("20260101T000000Z-aaaaaa", None, fingerprint),
+    )
+    .unwrap();
+    let resume = |force| ResumeFrom {
+        checkpoint: find_checkpoint(&dir.path().join("state")).unwrap(),
+        force,
+        selection_changes: Vec::new(),
+    };
+    let err = Session::begin(SessionSpec {
+        resume: Some(resume(false)),
+        ..project(dir.path(), 0)
+    })
+    .err()
+    .expect("refused");
+    assert_eq!(err.exit_code(), ExitCode::NOT_RESUMED, "{err}");
+    let forced = Session::begin(SessionSpec {
+        resume: Some(resume(true)),
+        ..project(dir.path(), 0)
+    })
+    .unwrap();
+    assert_eq!(forced.resumed().unwrap().dropped, 1);
+    assert_eq!(forced.tests().len(), 1);
+}
