@@ -98,8 +98,8 @@ fn run_command() -> ExitCode {
 
 /// `outer: cause: cause`, leaving out a cause whose text the message before it already
 /// holds: many errors say their source in their own message (`cannot open X: Permission
-/// denied`) and also return it as their source, and the OS error must not appear twice.
-/// A configuration error names options by key; here they get their flags.
+/// denied`) and also return it as their source, and the OS error must not appear twice. A
+/// configuration error names options by key; here they get their flags.
 fn error_chain(e: &anyhow::Error) -> String {
     let text = |cause: &(dyn std::error::Error + 'static)| match cause.downcast_ref() {
         Some(config) => flags::render(config),
@@ -114,4 +114,27 @@ fn error_chain(e: &anyhow::Error) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden::config::{ConfigError, Message, OptionKey};
+
+    #[test]
+    fn config_errors_reach_the_user_with_flags_however_deep() {
+        let e = || ConfigError::Option {
+            key: OptionKey::new("container_image"),
+            message: Message::new()
+                .text("only used with ")
+                .option(OptionKey::new("container")),
+        };
+        let want = "--container-image: only used with --container";
+        assert_eq!(error_chain(&anyhow::Error::from(e())), want);
+        let wrapped = anyhow::Error::from(e()).context("cannot start the run");
+        assert_eq!(
+            error_chain(&wrapped),
+            format!("cannot start the run: {want}")
+        );
+    }
 }
