@@ -59,7 +59,7 @@ fn expand_file(file: &TestCase, suite: &Suite, default_timeout: Duration) -> Vec
         Ok(argv) => argv,
         Err(e) => {
             let mut t = file.clone();
-            t.command = Err(e);
+            t.command = Err(e.to_string());
             return vec![t];
         }
     };
@@ -130,7 +130,7 @@ pub fn cases_of(file: &TestCase, suite: &Suite, names: Vec<String>) -> Vec<TestC
                 name.escape_debug()
             ))
         } else {
-            build_case_command(&file.path, &id, template, name)
+            build_case_command(&file.path, &id, template, name).map_err(|e| e.to_string())
         };
         cases.push(TestCase {
             id,

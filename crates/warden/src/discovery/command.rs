@@ -15,6 +15,17 @@ const INTERPRETERS: [(&str, &str); 8] = [
     ("t", "perl"),
 ];
 
+/// Why a test has no command; it becomes the test's ERROR result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("{id}: path is not valid UTF-8, cannot pass it as an argument")]
+    NotUtf8 { id: String },
+    #[error("{id}: not executable and no interpreter known for `.{ext}`")]
+    NoInterpreter { id: String, ext: String },
+    #[error("{id}: not executable and has no extension to choose an interpreter by")]
+    NoExtension { id: String },
+}
+
 /// The interpreter SPEC §3 assigns to an extension.
 pub fn interpreter_for(extension: &str) -> Option<&'static str> {
     INTERPRETERS
@@ -30,7 +41,7 @@ pub fn build_command(
     id: &str,
     template: Option<&[String]>,
     executable: bool,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CommandError> {
     fill(path, id, template, executable, None)
 }
 
@@ -41,7 +52,7 @@ pub fn build_case_command(
     id: &str,
     template: &[String],
     case: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CommandError> {
     fill(path, id, Some(template), false, Some(case))
 }
 
@@ -51,11 +62,11 @@ fn fill(
     template: Option<&[String]>,
     executable: bool,
     case: Option<&str>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CommandError> {
     let text = |p: &Path| {
         p.to_str()
             .map(str::to_string)
-            .ok_or_else(|| format!("{id}: path is not valid UTF-8, cannot pass it as an argument"))
+            .ok_or_else(|| CommandError::NotUtf8 { id: id.to_string() })
     };
     let abs = text(path)?;
     if let Some(template) = template {
@@ -82,13 +93,12 @@ fn fill(
     match path.extension().and_then(|e| e.to_str()) {
         Some(ext) => match interpreter_for(ext) {
             Some(prog) => Ok(vec![prog.to_string(), abs]),
-            None => Err(format!(
-                "{id}: not executable and no interpreter known for `.{ext}`"
-            )),
+            None => Err(CommandError::NoInterpreter {
+                id: id.to_string(),
+                ext: ext.to_string(),
+            }),
         },
-        None => Err(format!(
-            "{id}: not executable and has no extension to choose an interpreter by"
-        )),
+        None => Err(CommandError::NoExtension { id: id.to_string() }),
     }
 }
 
@@ -203,9 +213,25 @@ mod tests {
         let err = build_command(Path::new("/w/a_test.xyz"), "a_test.xyz", None, false).unwrap_err();
         assert_eq!(
             err,
+            CommandError::NoInterpreter {
+                id: "a_test.xyz".into(),
+                ext: "xyz".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
             "a_test.xyz: not executable and no interpreter known for `.xyz`"
         );
         let err = build_command(Path::new("/w/run_test"), "run_test", None, false).unwrap_err();
-        assert!(err.starts_with("run_test: not executable"), "{err}");
+        assert_eq!(
+            err,
+            CommandError::NoExtension {
+                id: "run_test".into()
+            }
+        );
+        assert!(
+            err.to_string().starts_with("run_test: not executable"),
+            "{err}"
+        );
     }
 }

@@ -5,6 +5,6 @@ mod command;
 mod markers;
 mod walk;
 
-pub use command::{build_case_command, build_command, interpreter_for};
+pub use command::{build_case_command, build_command, interpreter_for, CommandError};
 pub use markers::{parse_markers, MarkerError, Markers, MARKER_BYTES, MARKER_LINES};
 pub use walk::{discover, Discovered, DiscoveryError};

@@ -262,6 +262,7 @@ fn build(claim: &Claim, config: &DiscoveryConfig) -> TestCase {
             };
             checked.and_then(|()| {
                 build_command(&claim.path, &id, suite.command.as_deref(), executable)
+                    .map_err(|e| e.to_string())
             })
         }
     };
