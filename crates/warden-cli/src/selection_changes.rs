@@ -4,7 +4,10 @@
 
 use std::path::PathBuf;
 
+use warden::config::{Form, OptionKey};
 use warden::state::Invocation;
+
+use crate::flags;
 
 /// The options of `now` that change which tests run and differ from the `saved`
 /// invocation, in words (`-k: (none) → t1`). Options not given now are taken from the
@@ -12,9 +15,11 @@ use warden::state::Invocation;
 pub fn selection_changes(saved: &Invocation, now: &Invocation) -> Vec<String> {
     let (a, b) = (&saved.options, &now.options);
     let mut out = Vec::new();
-    let mut check = |name: &str, then: String, given: Option<String>| {
+    // Spelled as clap defines them, the short form where there is one (`-k`, `-E`).
+    let mut check = |key: &'static str, then: String, given: Option<String>| {
         if let Some(given) = given {
             if given != then {
+                let name = flags::flag(OptionKey::new(key), Form::Short);
                 out.push(format!("{name}: {then} → {given}"));
             }
         }
@@ -23,46 +28,46 @@ pub fn selection_changes(saved: &Invocation, now: &Invocation) -> Vec<String> {
         Some(v) if !v.is_empty() => v.join(", "),
         _ => "(none)".to_string(),
     };
-    let flag = |v: Option<bool>| if v == Some(true) { "on" } else { "off" }.to_string();
+    let on_off = |v: Option<bool>| if v == Some(true) { "on" } else { "off" }.to_string();
     let given_list = |v: &Option<Vec<String>>| v.as_ref().map(|_| list(v));
-    let given_flag = |v: Option<bool>| v.map(|_| flag(v));
-    check("PATH", list(&a.paths), given_list(&b.paths));
-    check("--level", list(&a.level), given_list(&b.level));
-    check("--tag", list(&a.tag), given_list(&b.tag));
+    let given_flag = |v: Option<bool>| v.map(|_| on_off(v));
+    check("paths", list(&a.paths), given_list(&b.paths));
+    check("level", list(&a.level), given_list(&b.level));
+    check("tag", list(&a.tag), given_list(&b.tag));
     check(
-        "--exclude-tag",
+        "exclude_tag",
         list(&a.exclude_tag),
         given_list(&b.exclude_tag),
     );
-    check("-k", list(&a.filter), given_list(&b.filter));
-    check("--only-slow", flag(a.only_slow), given_flag(b.only_slow));
+    check("filter", list(&a.filter), given_list(&b.filter));
+    check("only_slow", on_off(a.only_slow), given_flag(b.only_slow));
     check(
-        "--include-slow",
-        flag(a.include_slow),
+        "include_slow",
+        on_off(a.include_slow),
         given_flag(b.include_slow),
     );
     check(
-        "--only-skipped",
-        flag(a.only_skipped),
+        "only_skipped",
+        on_off(a.only_skipped),
         given_flag(b.only_skipped),
     );
     let seed = |v: Option<u64>| v.map_or("(none)".to_string(), |s| s.to_string());
-    check("--seed", seed(a.seed), b.seed.map(|s| s.to_string()));
+    check("seed", seed(a.seed), b.seed.map(|s| s.to_string()));
     let text = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".to_string());
     check(
-        "--failed",
-        flag(Some(saved.failed)),
-        now.failed.then(|| flag(Some(true))),
+        "failed",
+        on_off(Some(saved.failed)),
+        now.failed.then(|| on_off(Some(true))),
     );
-    check("--partition", text(&saved.partition), now.partition.clone());
+    check("partition", text(&saved.partition), now.partition.clone());
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
     check(
-        "--history",
+        "history",
         path(&saved.history).unwrap_or_else(|| "(none)".into()),
         path(&now.history),
     );
     check(
-        "--config",
+        "config",
         path(&saved.config).unwrap_or_else(|| "(none)".into()),
         path(&now.config),
     );
