@@ -426,6 +426,3 @@ impl Session {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,19 +1,30 @@
-//! The session on a real state dir, with real processes, cgroups and a watchdog.
+//! The run session on a real state dir, with real processes and cgroups. Running a session to
+//! its end makes the process a child subreaper and kills its unclaimed children: these tests
+//! run in a process of their own (not among the engine's unit tests), one run at a time.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::sync::Mutex;
 
-use super::*;
-use crate::config::{load_settings, RunOptions};
-use crate::discovery::discover;
-use crate::state::find_checkpoint;
+use tokio::sync::watch;
+use warden::config::{load_settings, RunOptions};
+use warden::discovery::discover;
+use warden::events::{Event, EventKind, Status, TestResult};
+use warden::exit_code::ExitCode;
+use warden::session::{Finished, ResumeFrom, Session, SessionError, SessionSpec};
+use warden::state::journal::{Fingerprint, Header, Journal};
+use warden::state::{find_checkpoint, journal_path, read_journal, Invocation, RunDir};
+
+/// One session runs at a time: each one's final sweep kills the children of this process that
+/// no test of its own claimed.
+static RUNNING: Mutex<()> = Mutex::new(());
 
 /// A project with `t/a_test.sh` and `t/b_test.sh` (exit `code`), its state dir inside.
-fn project(dir: &Path, code: i32) -> SessionSpec {
+fn project(dir: &Path) -> SessionSpec {
     std::fs::create_dir_all(dir.join("t")).unwrap();
     for name in ["a_test.sh", "b_test.sh"] {
         let path = dir.join("t").join(name);
-        std::fs::write(&path, format!("#!/bin/sh\nexit {code}\n")).unwrap();
+        std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let options = RunOptions {
@@ -34,16 +45,58 @@ fn project(dir: &Path, code: i32) -> SessionSpec {
         invocation: Invocation::default(),
         argv: Vec::new(),
         keep_state: true,
-        // The engine's test binary cannot serve as the watchdog; the integration tests run
-        // warden's.
+        // This test binary cannot serve as the watchdog; warden-cli's tests run warden's.
         watchdog_exe: None,
     }
+}
+
+#[test]
+fn a_second_session_on_the_same_state_dir_is_refused_while_the_first_holds_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Session::begin(project(dir.path())).unwrap();
+    let err = Session::begin(project(dir.path())).err().expect("refused");
+    assert!(matches!(err, SessionError::Lock(_)), "{err}");
+    assert_eq!(err.exit_code(), ExitCode::USAGE);
+    drop(first);
+    Session::begin(project(dir.path())).expect("free again once the first is gone");
+}
+
+#[test]
+fn resuming_a_different_selection_is_refused_with_exit_43_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = project(dir.path());
+    let fingerprint = Fingerprint::of_selection(&spec.settings, &spec.tests[..1]);
+    let run_dir = RunDir::create(&dir.path().join("state"), "20260101T000000Z-aaaaaa").unwrap();
+    Journal::create(
+        &run_dir.dir,
+        &Header::new("20260101T000000Z-aaaaaa", None, fingerprint),
+    )
+    .unwrap();
+    let resume = |force| ResumeFrom {
+        checkpoint: find_checkpoint(&dir.path().join("state")).unwrap(),
+        force,
+        selection_changes: Vec::new(),
+    };
+    let err = Session::begin(SessionSpec {
+        resume: Some(resume(false)),
+        ..project(dir.path())
+    })
+    .err()
+    .expect("refused");
+    assert_eq!(err.exit_code(), ExitCode::NOT_RESUMED, "{err}");
+    let forced = Session::begin(SessionSpec {
+        resume: Some(resume(true)),
+        ..project(dir.path())
+    })
+    .unwrap();
+    assert_eq!(forced.resumed().unwrap().dropped, 1);
+    assert_eq!(forced.tests().len(), 1);
 }
 
 /// Runs the session to its end; each event comes with whether the journal (the checkpoint)
 /// already held the test's id when the sink saw it.
 fn run_to_end(mut session: Session) -> (Finished, Vec<(Event, bool)>) {
-    let journal = crate::state::journal_path(
+    let journal = journal_path(
         &session
             .settings()
             .run
@@ -51,6 +104,7 @@ fn run_to_end(mut session: Session) -> (Finished, Vec<(Event, bool)>) {
             .join("runs")
             .join(session.run_id()),
     );
+    let _one_at_a_time = RUNNING.lock().unwrap_or_else(|e| e.into_inner());
     session.open_records().unwrap();
     session.contain(&|| false).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -62,8 +116,9 @@ fn run_to_end(mut session: Session) -> (Finished, Vec<(Event, bool)>) {
     let finished = rt.block_on(session.run(ExitCode::PASSED, stop_rx, |e| {
         let in_journal = match &e.kind {
             // Records, not the header: its fingerprint names every selected test.
-            EventKind::TestFinished(r) => crate::state::read_journal(&journal)
-                .is_ok_and(|j| j.records.iter().any(|k| k.id == r.id)),
+            EventKind::TestFinished(r) => {
+                read_journal(&journal).is_ok_and(|j| j.records.iter().any(|k| k.id == r.id))
+            }
             _ => false,
         };
         events.push((e.clone(), in_journal))
@@ -72,29 +127,16 @@ fn run_to_end(mut session: Session) -> (Finished, Vec<(Event, bool)>) {
 }
 
 #[test]
-fn a_second_session_on_the_same_state_dir_is_refused_while_the_first_holds_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let first = Session::begin(project(dir.path(), 0)).unwrap();
-    let err = Session::begin(project(dir.path(), 0))
-        .err()
-        .expect("refused");
-    assert!(matches!(err, SessionError::Lock(_)), "{err}");
-    assert_eq!(err.exit_code(), ExitCode::USAGE);
-    drop(first);
-    Session::begin(project(dir.path(), 0)).expect("free again once the first is gone");
-}
-
-#[test]
 fn a_completed_run_leaves_no_checkpoint_and_feeds_the_sink_after_the_journal() {
     let dir = tempfile::tempdir().unwrap();
-    let session = Session::begin(project(dir.path(), 0)).unwrap();
+    let session = Session::begin(project(dir.path())).unwrap();
     let run_id = session.run_id().to_string();
     let (finished, events) = run_to_end(session);
     assert_eq!(finished.outcome.exit_code, ExitCode::PASSED);
     assert!(finished.lost.is_empty(), "{:?}", finished.lost);
     let passed: Vec<bool> = events
         .iter()
-        .filter(|(e, _)| matches!(&e.kind, EventKind::TestFinished(r) if r.status == crate::events::Status::Pass))
+        .filter(|(e, _)| matches!(&e.kind, EventKind::TestFinished(r) if r.status == Status::Pass))
         .map(|(_, in_journal)| *in_journal)
         .collect();
     assert_eq!(
@@ -112,7 +154,7 @@ fn a_completed_run_leaves_no_checkpoint_and_feeds_the_sink_after_the_journal() {
     assert!(!std::env::temp_dir()
         .join(format!("warden-{run_id}"))
         .exists());
-    assert!(!crate::state::registry::registry_dir()
+    assert!(!warden::state::registry::registry_dir()
         .join(format!("{run_id}.json"))
         .exists());
 }
@@ -121,9 +163,9 @@ fn a_completed_run_leaves_no_checkpoint_and_feeds_the_sink_after_the_journal() {
 fn resuming_carries_the_results_over_and_runs_only_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     // An interrupted run: its checkpoint holds a's result, b never finished.
-    let mut spec = project(dir.path(), 0);
+    let mut spec = project(dir.path());
     let fingerprint = Fingerprint::of_selection(&spec.settings, &spec.tests);
-    let first = Session::begin(project(dir.path(), 0)).unwrap();
+    let first = Session::begin(project(dir.path())).unwrap();
     let first_id = first.run_id().to_string();
     drop(first);
     let run_dir = RunDir::create(&dir.path().join("state"), &first_id).unwrap();
@@ -131,11 +173,7 @@ fn resuming_carries_the_results_over_and_runs_only_the_rest() {
     let mut journal = Journal::create(&run_dir.dir, &header).unwrap();
     let a = spec.tests.iter().find(|t| t.id.contains("a_test")).unwrap();
     journal
-        .append(&TestResult::for_test(
-            &a.id,
-            crate::events::Status::Pass,
-            10,
-        ))
+        .append(&TestResult::for_test(&a.id, Status::Pass, 10))
         .unwrap();
     drop(journal);
 
@@ -163,36 +201,4 @@ fn resuming_carries_the_results_over_and_runs_only_the_rest() {
         .collect();
     assert_eq!(carried.iter().filter(|c| **c).count(), 1, "{carried:?}");
     assert_eq!(carried.len(), 2);
-}
-
-#[test]
-fn resuming_a_different_selection_is_refused_with_exit_43_unless_forced() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = project(dir.path(), 0);
-    let fingerprint = Fingerprint::of_selection(&spec.settings, &spec.tests[..1]);
-    let run_dir = RunDir::create(&dir.path().join("state"), "20260101T000000Z-aaaaaa").unwrap();
-    Journal::create(
-        &run_dir.dir,
-        &Header::new("20260101T000000Z-aaaaaa", None, fingerprint),
-    )
-    .unwrap();
-    let resume = |force| ResumeFrom {
-        checkpoint: find_checkpoint(&dir.path().join("state")).unwrap(),
-        force,
-        selection_changes: Vec::new(),
-    };
-    let err = Session::begin(SessionSpec {
-        resume: Some(resume(false)),
-        ..project(dir.path(), 0)
-    })
-    .err()
-    .expect("refused");
-    assert_eq!(err.exit_code(), ExitCode::NOT_RESUMED, "{err}");
-    let forced = Session::begin(SessionSpec {
-        resume: Some(resume(true)),
-        ..project(dir.path(), 0)
-    })
-    .unwrap();
-    assert_eq!(forced.resumed().unwrap().dropped, 1);
-    assert_eq!(forced.tests().len(), 1);
 }
