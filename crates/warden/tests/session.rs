@@ -9,8 +9,9 @@ use std::sync::Mutex;
 use tokio::sync::watch;
 use warden::config::{load_settings, RunOptions};
 use warden::discovery::discover;
-use warden::events::{Event, EventKind, Status, TestResult};
+use warden::events::{Event, EventKind, Status, StopReason};
 use warden::exit_code::ExitCode;
+use warden::runner::StopRequest;
 use warden::session::{Finished, ResumeFrom, Session, SessionError, SessionSpec};
 use warden::state::journal::{Fingerprint, Header, Journal};
 use warden::state::{find_checkpoint, journal_path, read_journal, Invocation, RunDir};
@@ -19,12 +20,17 @@ use warden::state::{find_checkpoint, journal_path, read_journal, Invocation, Run
 /// no test of its own claimed.
 static RUNNING: Mutex<()> = Mutex::new(());
 
-/// A project with `t/a_test.sh` and `t/b_test.sh` (exit `code`), its state dir inside.
+/// A project with `t/a_test.sh` and `t/b_test.sh`, both passing, its state dir inside.
 fn project(dir: &Path) -> SessionSpec {
+    project_where_b_runs(dir, "exit 0")
+}
+
+/// [`project`] with `b`'s script.
+fn project_where_b_runs(dir: &Path, b: &str) -> SessionSpec {
     std::fs::create_dir_all(dir.join("t")).unwrap();
-    for name in ["a_test.sh", "b_test.sh"] {
+    for (name, body) in [("a_test.sh", "exit 0"), ("b_test.sh", b)] {
         let path = dir.join("t").join(name);
-        std::fs::write(&path, "#!/bin/sh\nexit 0\n").unwrap();
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let options = RunOptions {
@@ -95,7 +101,12 @@ fn resuming_a_different_selection_is_refused_with_exit_43_unless_forced() {
 
 /// Runs the session to its end; each event comes with whether the journal (the checkpoint)
 /// already held the test's id when the sink saw it.
-fn run_to_end(mut session: Session) -> (Finished, Vec<(Event, bool)>) {
+fn run_to_end(session: Session) -> (Finished, Vec<(Event, bool)>) {
+    run(session, false)
+}
+
+/// [`run_to_end`], or, with `interrupt`, stopped as by Ctrl-C once the first test finished.
+fn run(mut session: Session, interrupt: bool) -> (Finished, Vec<(Event, bool)>) {
     let journal = journal_path(
         &session
             .settings()
@@ -111,7 +122,7 @@ fn run_to_end(mut session: Session) -> (Finished, Vec<(Event, bool)>) {
         .enable_all()
         .build()
         .unwrap();
-    let (_stop_tx, stop_rx) = watch::channel(None);
+    let (stop_tx, stop_rx) = watch::channel(None);
     let mut events = Vec::new();
     let finished = rt.block_on(session.run(ExitCode::PASSED, stop_rx, |e| {
         let in_journal = match &e.kind {
@@ -121,6 +132,13 @@ fn run_to_end(mut session: Session) -> (Finished, Vec<(Event, bool)>) {
             }
             _ => false,
         };
+        if interrupt && matches!(e.kind, EventKind::TestFinished(_)) {
+            let _ = stop_tx.send(Some(StopRequest {
+                reason: StopReason::Signal,
+                immediate: true,
+                exit_code: ExitCode::SIGINT,
+            }));
+        }
         events.push((e.clone(), in_journal))
     }));
     (finished, events)
@@ -162,21 +180,12 @@ fn a_completed_run_leaves_no_checkpoint_and_feeds_the_sink_after_the_journal() {
 #[test]
 fn resuming_carries_the_results_over_and_runs_only_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    // An interrupted run: its checkpoint holds a's result, b never finished.
-    let mut spec = project(dir.path());
-    let fingerprint = Fingerprint::of_selection(&spec.settings, &spec.tests);
-    let first = Session::begin(project(dir.path())).unwrap();
+    // An interrupted run: a passed, b hung until Ctrl-C.
+    let first = Session::begin(project_where_b_runs(dir.path(), "sleep 60")).unwrap();
     let first_id = first.run_id().to_string();
-    drop(first);
-    let run_dir = RunDir::create(&dir.path().join("state"), &first_id).unwrap();
-    let header = Header::new(&first_id, None, fingerprint);
-    let mut journal = Journal::create(&run_dir.dir, &header).unwrap();
-    let a = spec.tests.iter().find(|t| t.id.contains("a_test")).unwrap();
-    journal
-        .append(&TestResult::for_test(&a.id, Status::Pass, 10))
-        .unwrap();
-    drop(journal);
-
+    let (stopped, _) = run(first, true);
+    assert_eq!(stopped.outcome.exit_code, ExitCode::SIGINT);
+    let mut spec = project(dir.path());
     spec.resume = Some(ResumeFrom {
         checkpoint: find_checkpoint(&dir.path().join("state")).unwrap(),
         force: false,
@@ -199,6 +208,5 @@ fn resuming_carries_the_results_over_and_runs_only_the_rest() {
             _ => None,
         })
         .collect();
-    assert_eq!(carried.iter().filter(|c| **c).count(), 1, "{carried:?}");
-    assert_eq!(carried.len(), 2);
+    assert_eq!(carried, [true, false], "a carried over, b run: {carried:?}");
 }
