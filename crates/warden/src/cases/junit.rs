@@ -6,6 +6,13 @@ use std::path::{Path, PathBuf};
 
 use crate::events::{Status, SubtestCase, Subtests, TestResult};
 
+/// The variable holding the path a `format = "junit"` test writes its report to (the same as
+/// `{junit}`). A container run mounts the directory of that path writable into the test's
+/// container (see `container::spec`).
+pub const JUNIT_ENV: &str = "WARDEN_JUNIT";
+/// The report's file name, alone in a directory of its own per test and attempt.
+pub const JUNIT_FILE: &str = "junit.xml";
+
 /// What is wrong with a document that should be JUnit XML.
 #[derive(Debug, thiserror::Error)]
 pub enum JunitError {

@@ -8,5 +8,7 @@ mod parse;
 
 pub use command::{run_listing, Ended, Listed, ListingError, Tail};
 pub use expand::{cases_of, expand_listed};
-pub use junit::{apply_junit, parse_junit, read_junit, JunitError, ReportError};
+pub use junit::{
+    apply_junit, parse_junit, read_junit, JunitError, ReportError, JUNIT_ENV, JUNIT_FILE,
+};
 pub use parse::{libtest, ListFormat};

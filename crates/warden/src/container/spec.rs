@@ -60,6 +60,10 @@ pub struct ContainerSpec {
     /// `--coverage`: the test's coverage directory, mounted writable at the same path, where
     /// the coverage variables point.
     pub coverage_dir: Option<PathBuf>,
+    /// `format = "junit"`: the directory of the report the test writes (`{junit}`,
+    /// `$WARDEN_JUNIT`), mounted writable at the same path so the path means the same inside
+    /// and out, and warden reads the report where the test wrote it.
+    pub junit_dir: Option<PathBuf>,
 }
 
 impl ContainerSpec {
@@ -155,7 +159,7 @@ impl ContainerSpec {
                 bind_mount(&m.source, &m.target, m.read_only),
             ]);
         }
-        if let Some(dir) = &self.coverage_dir {
+        for dir in self.coverage_dir.iter().chain(&self.junit_dir) {
             a.extend([
                 "--mount".into(),
                 bind_mount(dir, &dir.to_string_lossy(), false),
@@ -235,12 +239,22 @@ impl ContainerRun {
                 project: self.project.clone(),
             }
         })?;
+        let junit_dir = process
+            .env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == crate::cases::JUNIT_ENV)
+            .and_then(|(_, v)| Path::new(v).parent())
+            .map(Path::to_path_buf);
         let argv = process
             .argv
             .iter()
             .map(|arg| {
                 let p = Path::new(arg);
-                match p.is_absolute() {
+                // The report's path is mounted where it is: moving it under the workspace
+                // would point the test at the read-only project instead.
+                let mounted = junit_dir.as_deref().is_some_and(|d| p.starts_with(d));
+                match p.is_absolute() && !mounted {
                     true => inside(p, &self.project, workspace).unwrap_or_else(|| arg.clone()),
                     false => arg.clone(),
                 }
@@ -282,6 +296,7 @@ impl ContainerRun {
                 .coverage_root
                 .as_ref()
                 .map(|root| root.join(crate::state::test_slug(test_id))),
+            junit_dir,
         })
     }
 }
@@ -473,6 +488,44 @@ mod tests {
         assert!(
             values(&a, "--mount")
                 .contains(&format!("type=bind,source={dir},target={dir}").as_str()),
+            "{a:?}"
+        );
+    }
+
+    #[test]
+    fn junit_report_dir_is_mounted_writable_at_the_same_path() {
+        let r = run(ContainerConfig::default());
+        let a = r.spec_for(&process(), "t", 1).unwrap().run_args();
+        assert_eq!(values(&a, "--mount").len(), 1, "{a:?}");
+        // In the project's state dir, which the read-only workspace mount also shows.
+        let dir = "/home/u/proj/.warden/runs/r1/logs/t__a b_test.sh.junit";
+        let report = format!("{dir}/junit.xml");
+        let mut p = process();
+        p.argv = vec![
+            "/home/u/proj/t/a b_test.sh".into(),
+            report.clone(),
+            format!("--junitxml={report}"),
+        ];
+        p.env.push((crate::cases::JUNIT_ENV.into(), report.clone()));
+        let a = r.spec_for(&p, "t/a b_test.sh", 1).unwrap().run_args();
+        assert_eq!(
+            values(&a, "--mount"),
+            [
+                "type=bind,source=/home/u/proj,target=/workspace,readonly",
+                &format!("type=bind,source={dir},target={dir}"),
+            ]
+        );
+        let image_at = a.iter().position(|x| x == "img:1").unwrap();
+        assert_eq!(
+            a[image_at + 1..],
+            [
+                "/workspace/t/a b_test.sh".to_string(),
+                report.clone(),
+                format!("--junitxml={report}"),
+            ]
+        );
+        assert!(
+            values(&a, "--env").contains(&format!("WARDEN_JUNIT={report}").as_str()),
             "{a:?}"
         );
     }

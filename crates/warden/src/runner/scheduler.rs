@@ -781,20 +781,37 @@ fn should_stop(plan: &RunPlan, failures: u32) -> Option<StopReason> {
     }
 }
 
-/// Where a `format = "junit"` test writes its report (`{junit}`, `$WARDEN_JUNIT`): beside its
-/// log, else in the run's temp dir; fresh for every attempt.
+/// Where a `format = "junit"` test writes its report (`{junit}`, `$WARDEN_JUNIT`): alone in a
+/// directory of its own beside its log (`<log stem>.junit/junit.xml`), else in the run's temp
+/// dir; fresh for every attempt. A directory of its own is what a container can be given
+/// writable without the other tests' logs.
 fn junit_path(plan: &RunPlan, test: &TestCase, attempt: u32) -> std::path::PathBuf {
-    match &plan.run_dir {
+    let dir = match &plan.run_dir {
         Some(d) => {
             let log = d.log_path(&test.id, attempt);
             let name = log.file_name().unwrap_or_default().to_string_lossy();
             let stem = name.strip_suffix(".log").unwrap_or(&name);
-            log.with_file_name(format!("{stem}.junit.xml"))
+            log.with_file_name(format!("{stem}.junit"))
         }
         None => plan.temp_root.join("junit").join(format!(
-            "{:016x}.{attempt}.xml",
+            "{:016x}.{attempt}",
             crate::select::stable_hash(&test.id)
         )),
+    };
+    dir.join(crate::cases::JUNIT_FILE)
+}
+
+/// A fresh directory for the report at `path`: a report left by an earlier run must not pass
+/// for this attempt's. In a container run it is open to every user, since the container's
+/// user (65534 by default) is not warden's.
+fn prepare_junit_dir(path: &std::path::Path, container: bool) {
+    let _ = std::fs::remove_file(path);
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+        if container {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777));
+        }
     }
 }
 
@@ -809,18 +826,14 @@ fn spawn_spec(
     let mut junit_env = None;
     if test.format == OutputFormat::Junit {
         let path = junit_path(plan, test, attempt);
-        // A report left by an earlier run must not pass for this attempt's.
-        let _ = std::fs::remove_file(&path);
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
+        prepare_junit_dir(&path, plan.container.is_some());
         let text = path.to_string_lossy().into_owned();
         for arg in &mut argv {
             if arg.contains("{junit}") {
                 *arg = arg.replace("{junit}", &text);
             }
         }
-        junit_env = Some(("WARDEN_JUNIT".to_string(), text));
+        junit_env = Some((crate::cases::JUNIT_ENV.to_string(), text));
     }
     if let Some(program) = argv.first_mut() {
         let p = std::path::Path::new(program.as_str());
