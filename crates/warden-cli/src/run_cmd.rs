@@ -91,6 +91,9 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         }
         _ => None,
     };
+    if let Some(engine) = &engine {
+        crate::cargo_container::check(engine, &settings, &tests)?;
+    }
     // A private network this host cannot make fails the run before any test starts (exit 2),
     // never falls back to the host's network.
     if engine.is_none() {

@@ -7,6 +7,7 @@ mod measure;
 mod oom;
 mod pause;
 mod podman;
+mod probe;
 mod run;
 mod spec;
 
@@ -21,6 +22,7 @@ pub use engine::{
     AnswerError, CmdOutput, Engine, EngineChoice, EngineError, EngineFacts, EngineKind,
     UnknownEngine,
 };
+pub use probe::{probe, ProbeError};
 pub use run::{run_in_container, run_test_in_container};
 pub use spec::{
     container_name, network_for, this_owner, ContainerRun, ContainerSpec, SpecError, ATTEMPT_LABEL,
