@@ -68,3 +68,77 @@ pub fn probe(run: &ContainerRun, process: &SpawnSpec, timeout: Duration) -> Resu
         tail: Tail::of(&out.stderr, &out.stdout),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::container::cleanup::list_containers;
+    use crate::container::config::ContainerConfig;
+    use crate::container::engine::Engine;
+    use crate::container::testing::{per_engine, test_image, variant_name};
+    use crate::supervise::{Limits, Network};
+
+    per_engine!(sync says_whether_the_image_can_start_a_program);
+
+    /// A host program in the project, run as a test would run it: a script the image's shell
+    /// runs, and the host's dynamically linked `true`, which busybox's image cannot start (no
+    /// C library), as it cannot start a `--cargo` test binary.
+    fn says_whether_the_image_can_start_a_program(engine: Engine) {
+        let dir = tempfile::tempdir().unwrap();
+        let exe = |name: &str, from: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, from).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path.display().to_string()
+        };
+        let script = exe("ok.sh", b"#!/bin/sh\necho listed\n");
+        let dynamic = exe("true", &std::fs::read("/bin/true").unwrap());
+        let run = ContainerRun {
+            engine: engine.clone(),
+            config: Arc::new(ContainerConfig::default()),
+            image: test_image(),
+            run_id: format!(
+                "probe-test-{}-{}",
+                std::process::id(),
+                variant_name(&engine)
+            ),
+            project: dir.path().to_path_buf(),
+            cid_dir: dir.path().join("cids"),
+            coverage_root: None,
+        };
+        let process = |program: &str| SpawnSpec {
+            argv: vec![program.to_string(), "--list".into()],
+            cwd: dir.path().to_path_buf(),
+            env: Vec::new(),
+            timeout: Duration::from_secs(60),
+            grace: Duration::from_secs(1),
+            capture: None,
+            cgroup: None,
+            token: Vec::new(),
+            mark: None,
+            controllers: None,
+            limits: Limits::default(),
+            net: Network::Host,
+        };
+        let timeout = Duration::from_secs(60);
+        probe(&run, &process(&script), timeout).unwrap();
+        let e = probe(&run, &process(&dynamic), timeout).unwrap_err();
+        let said = e.to_string();
+        assert!(matches!(e, ProbeError::Failed { .. }), "{e:?}");
+        assert!(
+            said.starts_with(&format!(
+                "`/workspace/true --list` in a container of `{}` exited with ",
+                test_image()
+            )),
+            "{said}"
+        );
+        assert!(said.contains("No such file or directory"), "{said}");
+        let left = list_containers(&engine, Some(&run.run_id)).unwrap();
+        assert!(left.is_empty(), "containers left: {left:?}");
+        let cids = std::fs::read_dir(&run.cid_dir).map_or(0, |d| d.count());
+        assert_eq!(cids, 0, "cidfiles left");
+    }
+}
