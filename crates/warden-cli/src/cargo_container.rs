@@ -17,13 +17,11 @@ pub fn check(engine: &Engine, settings: &Settings, tests: &[TestCase]) -> Result
         return Ok(());
     };
     let suite = &settings.discovery.suites[cargo.suite].name;
-    let of_cargo = |t: &&TestCase| &t.suite == suite && t.command.is_ok();
-    let Some(test) = tests
-        .iter()
-        .filter(of_cargo)
-        .find(|t| t.skip.is_none())
-        .or_else(|| tests.iter().find(of_cargo))
-    else {
+    // One that will run: a run of only `#[ignore]`d cases starts no container.
+    let runs = |t: &&TestCase| {
+        &t.suite == suite && t.command.is_ok() && (t.skip.is_none() || settings.run.run_skipped)
+    };
+    let Some(test) = tests.iter().find(runs) else {
         return Ok(());
     };
     let timeout = test.timeout.unwrap_or(settings.run.timeout);
