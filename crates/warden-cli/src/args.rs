@@ -144,6 +144,10 @@ pub struct ListArgs {
     /// sets for it
     #[arg(long)]
     pub coverage: bool,
+    /// The network `run --net` would give each test (host or private), for the listing; a
+    /// test's `@net` marker and its suite's `net` still win
+    #[arg(long, value_name = "host|private")]
+    pub net: Option<String>,
 }
 
 /// Which tests: shared by `run` and `list`.

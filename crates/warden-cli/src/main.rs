@@ -72,6 +72,7 @@ fn run_command() -> ExitCode {
             list_cmd::run_list(
                 warden::config::RunOptions {
                     coverage: args.coverage.then_some(true),
+                    net: args.net.clone(),
                     ..args.select.to_options()
                 },
                 args.select.config.as_deref(),
