@@ -31,7 +31,7 @@ pub enum Command {
     #[command(visible_alias = "test", after_help = AFTER_HELP)]
     Run(Box<RunArgs>),
     /// Print the tests `run` would run, with level, tags and flags
-    List(ListArgs),
+    List(Box<ListArgs>),
     /// Reap what dead runs left: processes, cgroups, containers, temp dirs
     Clean(CleanArgs),
     /// Merge the JSON-lines or JUnit reports of several shards into one
