@@ -383,7 +383,7 @@ fn containment_holds(user: Option<&TestUser>) {
     // makes the allocation fail.
     let by_rlimit = out
         .stderr
-        .contains("memory limits are address-space limits");
+        .contains("--test-mem-limit becomes an address-space limit");
     let want = if by_rlimit { "fail" } else { "oom" };
     assert_eq!(hog, want, "{}", out.describe());
     let leaked = done["t/leak_test.sh"]["leaked"].as_array().unwrap();
