@@ -182,9 +182,19 @@ pub fn user_value_warnings(tests: &[TestCase], everywhere: impl Fn(&str) -> bool
 }
 
 /// The end of a coverage run: merge (unless `skip` says why not) and report each kind, or
-/// warn that no test wrote anything.
+/// warn that no test wrote anything. Each merge tool run takes at most
+/// `WARDEN_COVERAGE_MERGE_TIMEOUT` (5 minutes by default).
 pub fn finish(cov: &Coverage, skip: Option<&str>, on_event: &mut impl FnMut(Event)) {
-    let summaries = merge_run(cov, skip);
+    let timeout = match tools::timeout_from(std::env::var_os(tools::TIMEOUT_ENV).as_deref()) {
+        Ok(t) => t,
+        Err(warning) => {
+            on_event(Event::now(EventKind::Warning(format!(
+                "--coverage: {warning}"
+            ))));
+            tools::DEFAULT_TIMEOUT
+        }
+    };
+    let summaries = merge_run(cov, skip, timeout);
     if summaries.is_empty() {
         on_event(Event::now(EventKind::Warning(format!(
             "--coverage: no test wrote coverage data into {} (were they built with coverage? \
