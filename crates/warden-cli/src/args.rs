@@ -31,7 +31,7 @@ pub enum Command {
     #[command(visible_alias = "test", after_help = AFTER_HELP)]
     Run(Box<RunArgs>),
     /// Print the tests `run` would run, with level, tags and flags
-    List(ListArgs),
+    List(Box<ListArgs>),
     /// Reap what dead runs left: processes, cgroups, containers, temp dirs
     Clean(CleanArgs),
     /// Merge the JSON-lines or JUnit reports of several shards into one
@@ -144,6 +144,10 @@ pub struct ListArgs {
     /// sets for it
     #[arg(long)]
     pub coverage: bool,
+    /// The network `run --net` would give each test (host or private), for the listing; a
+    /// test's `@net` marker and its suite's `net` still win
+    #[arg(long, value_name = "host|private")]
+    pub net: Option<String>,
 }
 
 /// Which tests: shared by `run` and `list`.

@@ -5,6 +5,7 @@ mod args;
 mod clean_cmd;
 mod degraded;
 mod flags;
+mod hints;
 mod history_cmd;
 mod list_cmd;
 mod merge_cmd;
@@ -71,6 +72,7 @@ fn run_command() -> ExitCode {
             list_cmd::run_list(
                 warden::config::RunOptions {
                     coverage: args.coverage.then_some(true),
+                    net: args.net.clone(),
                     ..args.select.to_options()
                 },
                 args.select.config.as_deref(),
@@ -99,11 +101,16 @@ fn run_command() -> ExitCode {
 /// `outer: cause: cause`, leaving out a cause whose text the message before it already
 /// holds: many errors say their source in their own message (`cannot open X: Permission
 /// denied`) and also return it as their source, and the OS error must not appear twice. A
-/// configuration error names options by key; here they get their flags.
+/// configuration error names options by key; here they get their flags, and an error with a
+/// way out that names a flag gets it (`hints.rs`).
 fn error_chain(e: &anyhow::Error) -> String {
-    let text = |cause: &(dyn std::error::Error + 'static)| match cause.downcast_ref() {
-        Some(config) => flags::render(config),
-        None => cause.to_string(),
+    let text = |cause: &(dyn std::error::Error + 'static)| {
+        let mut shown = match cause.downcast_ref() {
+            Some(config) => flags::render(config),
+            None => cause.to_string(),
+        };
+        shown.extend(hints::hint(cause));
+        shown
     };
     let mut out = text(e.as_ref());
     for cause in e.chain().skip(1) {

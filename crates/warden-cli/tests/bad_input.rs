@@ -301,3 +301,55 @@ fn file_that_cannot_be_run_is_an_error_and_the_run_goes_on() {
     assert_eq!(got, want, "{}", out.describe());
     assert_eq!(out.code, Some(1), "{}", out.describe());
 }
+
+/// A state dir another run holds: exit 2 naming it, with the way out (another `--state-dir`).
+#[test]
+fn a_state_dir_in_use_names_the_way_out() {
+    use std::os::fd::AsRawFd;
+    let p = Project::new();
+    let dir = p.sandbox.mkdir(".warden");
+    let held = std::fs::File::create(dir.join("lock")).unwrap();
+    // SAFETY: flock on a descriptor this test owns; released when `held` is dropped.
+    let locked = unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(locked, 0, "cannot lock {}", dir.display());
+    let out = p.warden(["run", "tests"]);
+    p.assert_usage_error(
+        &out,
+        &[
+            "is using the state dir",
+            ".warden",
+            "wait for it, or use another --state-dir",
+        ],
+    );
+    drop(held);
+    let out = p.warden(["run", "tests"]);
+    assert_eq!(out.code, Some(0), "free again\n{}", out.describe());
+}
+
+/// `--container` where no engine is installed: exit 2 naming the engine and the flag that
+/// chooses one.
+#[test]
+fn a_missing_container_engine_names_the_flag_that_chooses_one() {
+    let p = Project::new();
+    let empty = p.sandbox.mkdir("empty-path");
+    let out = Warden::new(p.sandbox.path())
+        .args([
+            "run",
+            "tests",
+            "--container",
+            "--container-image",
+            "img",
+            "--container-engine",
+            "podman",
+        ])
+        .env("PATH", &empty)
+        .env("WARDEN_FIXTURE_PROBE", &p.probe)
+        .run();
+    p.assert_usage_error(
+        &out,
+        &[
+            "no container engine found: `podman` is not in PATH",
+            "choose it with --container-engine",
+        ],
+    );
+}

@@ -271,6 +271,24 @@ fn marker_suite_and_run_forms_decide_each_tests_network() {
     assert_eq!(listed, want);
 
     // `--net host` on the command line is over `[run]`; suites and markers still win.
+    let listed_with = |net: &str| -> BTreeMap<String, String> {
+        let list = Warden::new(sandbox.path())
+            .args(["list", "t", "--json", "--net", net])
+            .run();
+        assert_eq!(list.code, Some(0), "{}", list.describe());
+        parse_list(&list.stdout)
+            .unwrap()
+            .iter()
+            .map(|t| {
+                let id = t["id"].as_str().unwrap().to_string();
+                (id, t["net"].as_str().unwrap_or("<none>").to_string())
+            })
+            .collect()
+    };
+    let mut want_host = want.clone();
+    want_host.insert("t/plain_test.sh".into(), "host".into());
+    assert_eq!(listed_with("host"), want_host);
+    assert_eq!(listed_with("private"), want);
     let out = Warden::new(sandbox.path())
         .env("HOST_NETNS", &host_ns)
         .args(["run", "t", "--net", "host", "--json", "events.jsonl"])
@@ -365,7 +383,7 @@ fn containment_holds(user: Option<&TestUser>) {
     // makes the allocation fail.
     let by_rlimit = out
         .stderr
-        .contains("memory limits are address-space limits");
+        .contains("--test-mem-limit becomes an address-space limit");
     let want = if by_rlimit { "fail" } else { "oom" };
     assert_eq!(hog, want, "{}", out.describe());
     let leaked = done["t/leak_test.sh"]["leaked"].as_array().unwrap();

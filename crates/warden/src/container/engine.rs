@@ -102,7 +102,7 @@ const ENDPOINT_VARS: [(EngineKind, &str); 4] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("no container engine found: {wanted} in PATH; install one or choose it with --container-engine")]
+    #[error("no container engine found: {wanted} in PATH")]
     NotFound { wanted: String },
     #[error("container engine {program} does not answer (`{command}` failed): {detail}")]
     NotAnswering {
@@ -516,7 +516,7 @@ mod tests {
         let e = Engine::find_in(EngineChoice::Podman, empty.path().as_os_str()).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "no container engine found: `podman` is not in PATH; install one or choose it with --container-engine"
+            "no container engine found: `podman` is not in PATH"
         );
         let e = Engine::find_in(EngineChoice::Auto, empty.path().as_os_str()).unwrap_err();
         assert!(

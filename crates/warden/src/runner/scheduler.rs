@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::classify::classify;
 use super::host_watch::{HostSource, HostWatch};
 use super::launch::{self, Launcher};
-use super::slots::{warn_unenforced_caps, worker_tmp, Slots};
+use super::slots::{worker_tmp, Slots};
 use crate::cases::{apply_junit, read_junit};
 use crate::container::ContainerRun;
 use crate::coverage::{self, Coverage};
@@ -266,7 +266,6 @@ pub async fn run_with(
     let mut slots = Slots::new(workers.min(plan.tests.len()).max(1));
     let mark_base = mark::run_base(&plan.run_id);
     let mut spawned: u64 = 0;
-    warn_unenforced_caps(&plan, &mut on_event);
     if plan.coverage.is_some() {
         for w in coverage::user_value_warnings(&plan.tests, |k| user_sets(&plan, k)) {
             on_event(Event::now(EventKind::Warning(w)));

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::scheduler::RunPlan;
 use crate::events::{Event, EventKind};
 use crate::supervise::os::cgroup::TestCgroup;
-use crate::supervise::os::controllers::{ControllerRun, ControllerSlot};
+use crate::supervise::os::controllers::ControllerSlot;
 
 pub(super) struct Slot {
     pub tmp: PathBuf,
@@ -150,33 +150,4 @@ fn make(plan: &RunPlan, w: usize) -> Result<Slot, SlotError> {
         cgroup,
         controllers,
     })
-}
-
-/// Warns when a cap was asked for that no controller of the run can enforce.
-pub(super) fn warn_unenforced_caps(plan: &RunPlan, on_event: &mut impl FnMut(Event)) {
-    // In containers the engine enforces the caps in the container's own cgroup (or the run
-    // refuses them, see container::podman): the slots' controllers do not matter for them.
-    if plan.container.is_some() {
-        return;
-    }
-    let run = plan.controllers.as_deref();
-    let mem_capped =
-        plan.limits.mem_bytes.is_some() || plan.tests.iter().any(|t| t.mem_limit.is_some());
-    let why = || {
-        run.map(|r| r.notes().join("; "))
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| "no cgroups".to_string())
-    };
-    if mem_capped && run.and_then(ControllerRun::memory).is_none() {
-        on_event(Event::now(EventKind::Warning(format!(
-            "no memory cgroup ({}): memory limits are address-space limits (RLIMIT_AS); a test over one fails to allocate instead of being stopped as OOM",
-            why()
-        ))));
-    }
-    if plan.limits.pids.is_some() && run.and_then(ControllerRun::pids).is_none() {
-        on_event(Event::now(EventKind::Warning(format!(
-            "no pids cgroup ({}): --test-pids-limit is not enforced",
-            why()
-        ))));
-    }
 }

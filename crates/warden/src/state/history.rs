@@ -258,27 +258,12 @@ impl History {
         let mut imported = tx
             .prepare_cached("SELECT duration_ms FROM imported_durations WHERE test_id = ?1")
             .map_err(&err)?;
-        let mut out = HashMap::with_capacity(ids.len());
-        for id in ids {
-            let id = id.as_ref();
-            let (mean, n): (Option<f64>, i64) = local
-                .query_row(params![id, DURATION_SAMPLES, cutoff], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .map_err(&err)?;
-            let ms = match mean {
-                Some(m) if n > 0 => Some(m.round() as u64),
-                _ => imported
-                    .query_row([id], |r| r.get::<_, i64>(0))
-                    .optional()
-                    .map_err(&err)?
-                    .map(|v| v.max(0) as u64),
-            };
-            if let Some(ms) = ms {
-                out.insert(id.to_string(), Duration::from_millis(ms));
-            }
-        }
-        Ok(out)
+        mean_or_imported(
+            ids,
+            |id| local.query_row(params![id, DURATION_SAMPLES, cutoff], mean_and_count),
+            &mut imported,
+            &err,
+        )
     }
 
     /// Record one finished attempt, as finishing now.
@@ -379,27 +364,12 @@ impl History {
         let mut imported = tx
             .prepare_cached("SELECT duration_ms FROM imported_durations WHERE test_id = ?1")
             .map_err(&err)?;
-        let mut out = HashMap::with_capacity(ids.len());
-        for id in ids {
-            let id = id.as_ref();
-            let (mean, n): (Option<f64>, i64) = local
-                .query_row(params![id, DURATION_SAMPLES], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .map_err(&err)?;
-            let ms = match mean {
-                Some(m) if n > 0 => Some(m.round() as u64),
-                _ => imported
-                    .query_row([id], |r| r.get::<_, i64>(0))
-                    .optional()
-                    .map_err(&err)?
-                    .map(|v| v.max(0) as u64),
-            };
-            if let Some(ms) = ms {
-                out.insert(id.to_string(), Duration::from_millis(ms));
-            }
-        }
-        Ok(out)
+        mean_or_imported(
+            ids,
+            |id| local.query_row(params![id, DURATION_SAMPLES], mean_and_count),
+            &mut imported,
+            &err,
+        )
     }
 
     /// The tests whose most recent recorded result, in whatever run, is a failure (fail,
@@ -700,6 +670,37 @@ fn now_text() -> String {
 /// SQLite integers are i64; larger values (never seen in practice) saturate.
 fn sql_int<T: TryInto<i64>>(v: T) -> i64 {
     v.try_into().unwrap_or(i64::MAX)
+}
+
+/// `AVG(duration_ms), COUNT(*)` of a durations query.
+fn mean_and_count(r: &rusqlite::Row) -> rusqlite::Result<(Option<f64>, i64)> {
+    Ok((r.get(0)?, r.get(1)?))
+}
+
+/// Each test's mean of its recorded durations (`local`), else its imported duration; tests
+/// with neither are absent.
+fn mean_or_imported<S: AsRef<str>>(
+    ids: &[S],
+    mut local: impl FnMut(&str) -> rusqlite::Result<(Option<f64>, i64)>,
+    imported: &mut rusqlite::CachedStatement,
+    err: &impl Fn(rusqlite::Error) -> HistoryError,
+) -> Result<HashMap<String, Duration>, HistoryError> {
+    let mut out = HashMap::with_capacity(ids.len());
+    for id in ids {
+        let id = id.as_ref();
+        let ms = match local(id).map_err(err)? {
+            (Some(mean), n) if n > 0 => Some(mean.round() as u64),
+            _ => imported
+                .query_row([id], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(err)?
+                .map(|v| v.max(0) as u64),
+        };
+        if let Some(ms) = ms {
+            out.insert(id.to_string(), Duration::from_millis(ms));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -11,12 +11,12 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum LockError {
-    #[error("cannot use the state dir: cannot open {}: {source} (make it writable, or choose another with --state-dir)", .path.display())]
+    #[error("cannot use the state dir: cannot open {}: {source}", .path.display())]
     Open {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("another warden run{} is using the state dir {} (wait for it, or use another --state-dir)", .holder.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default(), .dir.display())]
+    #[error("another warden run{} is using the state dir {}", .holder.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default(), .dir.display())]
     Busy {
         dir: PathBuf,
         holder: Option<String>,

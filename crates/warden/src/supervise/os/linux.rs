@@ -22,18 +22,8 @@ pub fn group_members(pgid: i32) -> Vec<Leak> {
     if !signal_group_probe(pgid) {
         return Vec::new();
     }
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in proc_pids() {
         let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
@@ -51,6 +41,14 @@ pub fn group_members(pgid: i32) -> Vec<Leak> {
     out
 }
 
+/// The pid of every process in `/proc` now (none when `/proc` cannot be read).
+fn proc_pids() -> impl Iterator<Item = i32> {
+    fs::read_dir("/proc")
+        .into_iter()
+        .flat_map(|dir| dir.flatten())
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+}
+
 fn signal_group_probe(pgid: i32) -> bool {
     killpg(Pid::from_raw(pgid), None).is_ok()
 }
@@ -61,18 +59,8 @@ fn signal_group_probe(pgid: i32) -> bool {
 /// double forks; only a process that scrubs its environment escapes them.
 pub fn processes_with_env(needles: &[String]) -> Vec<Leak> {
     let me = std::process::id() as i32;
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in proc_pids() {
         if pid == me {
             continue;
         }
@@ -232,20 +220,10 @@ fn read_stat(pid: i32) -> Option<Stat> {
 /// way (an empty environment and no mark): a scan worth repeating.
 pub fn run_processes(token: &[String], is_mark: impl Fn(u64) -> bool) -> (Vec<Leak>, bool) {
     let me = std::process::id() as i32;
-    let Ok(dir) = fs::read_dir("/proc") else {
-        return (Vec::new(), false);
-    };
     let mut found = Vec::new();
     let mut parents: Vec<(i32, i32)> = Vec::new();
     let mut uncertain = false;
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
+    for pid in proc_pids() {
         let Some(stat) = read_stat(pid) else {
             continue;
         };
