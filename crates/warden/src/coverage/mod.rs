@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub use carry::carry_over;
 pub use merge::{merge_run, scan};
+pub use tools::{timeout_from, TIMEOUT_ENV};
 
 use crate::events::{Event, EventKind};
 use crate::state::test_slug;
@@ -189,7 +190,8 @@ pub fn finish(cov: &Coverage, skip: Option<&str>, on_event: &mut impl FnMut(Even
         Ok(t) => t,
         Err(warning) => {
             on_event(Event::now(EventKind::Warning(format!(
-                "--coverage: {warning}"
+                "--coverage: {warning}; using {}",
+                crate::units::format_duration(tools::DEFAULT_TIMEOUT)
             ))));
             tools::DEFAULT_TIMEOUT
         }
