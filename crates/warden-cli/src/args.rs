@@ -326,7 +326,8 @@ pub struct RunArgs {
     /// the coverage runtimes read (LLVM_PROFILE_FILE, GCOV_PREFIX, GOCOVERDIR,
     /// NODE_V8_COVERAGE, COVERAGE_FILE); build with coverage yourself (gcc --coverage, rustc -C
     /// instrument-coverage, go build -cover, coverage run -p). Merged at the end with the tools
-    /// on PATH (docs/coverage.md)
+    /// on PATH, each run killed after WARDEN_COVERAGE_MERGE_TIMEOUT (default 5m)
+    /// (docs/coverage.md)
     #[arg(long, help_heading = "Reports")]
     pub coverage: bool,
     /// Write a JUnit XML report to FILE

@@ -83,6 +83,11 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         shard_info,
         ..
     } = prepared;
+    // A merge deadline that makes no sense is refused now, not found after every test ran.
+    if settings.run.coverage {
+        let value = std::env::var_os(warden::coverage::TIMEOUT_ENV);
+        warden::coverage::timeout_from(value.as_deref()).map_err(anyhow::Error::msg)?;
+    }
     // Containers: the engine answers and has the image, or nothing runs (exit 2).
     let engine = match &settings.container {
         c if c.enabled => {

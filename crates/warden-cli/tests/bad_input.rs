@@ -353,3 +353,28 @@ fn a_missing_container_engine_names_the_flag_that_chooses_one() {
         ],
     );
 }
+
+/// A coverage merge deadline that is no duration is refused before any test runs, not found
+/// after all of them ran; without `--coverage` it does not matter.
+#[test]
+fn a_bad_coverage_merge_deadline_is_refused_before_the_run() {
+    let p = Project::new();
+    let run = |coverage: bool| {
+        let mut args = vec!["run", "tests"];
+        if coverage {
+            args.push("--coverage");
+        }
+        Warden::new(p.sandbox.path())
+            .args(args)
+            .env("WARDEN_COVERAGE_MERGE_TIMEOUT", "soon")
+            .env("WARDEN_FIXTURE_PROBE", &p.probe)
+            .run()
+    };
+    let out = run(true);
+    p.assert_usage_error(
+        &out,
+        &["WARDEN_COVERAGE_MERGE_TIMEOUT=soon: invalid duration `soon`"],
+    );
+    let out = run(false);
+    assert_eq!(out.code, Some(0), "{}", out.describe());
+}

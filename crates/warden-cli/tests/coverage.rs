@@ -911,3 +911,104 @@ fn containers_write_into_the_tests_coverage_dir(e: &Engine) {
     let gcov = coverage_event(&ev, "gcov");
     assert_eq!(gcov["files"], 1, "{gcov}");
 }
+
+/// A merge tool that never ends: warden kills it (with the child it waits for and the one it
+/// double-forked) at `WARDEN_COVERAGE_MERGE_TIMEOUT`, says so on the kind's line with the tool
+/// and its arguments, leaves the raw data, and exits with the tests' code. The tool is a fake
+/// `go` first on PATH (the tests write Go's data files themselves), so no toolchain is needed.
+#[test]
+fn a_hanging_merge_tool_is_killed_at_its_deadline_and_the_run_ends() {
+    let sb = Sandbox::new();
+    sb.mkdir("registry");
+    let pids = sb.mkdir("pids");
+    for (name, code) in [("pass", 0), ("fail", 1)] {
+        sb.write(
+            &format!("tests/{name}_test.sh"),
+            &format!(
+                "echo meta > \"$GOCOVERDIR/covmeta.{name}\"\n\
+                 echo counts > \"$GOCOVERDIR/covcounters.{name}.1.1\"\nexit {code}\n"
+            ),
+        );
+    }
+    let p = pids.display();
+    sb.write_executable(
+        "bin/go",
+        &format!(
+            "#!/bin/sh\necho $$ > '{p}/tool'\n\
+             (sleep 600 </dev/null >/dev/null 2>&1 & echo $! > '{p}/left')\n\
+             sleep 600 &\necho $! > '{p}/child'\nwait\n"
+        ),
+    );
+    let mut path = std::ffi::OsString::from(sb.path().join("bin"));
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    let out = warden(&sb)
+        .env("PATH", &path)
+        .env("WARDEN_COVERAGE_MERGE_TIMEOUT", "2s")
+        .args(["run", "--coverage", "tests", "--json", "ev.jsonl"])
+        .limit(Duration::from_secs(60))
+        .spawn()
+        .unwrap()
+        // What warden left is checked by pid below, not swept away first.
+        .wait_unswept()
+        .unwrap();
+    let pid = |who: &str| -> i32 {
+        let text = sb.read(&format!("pids/{who}")).unwrap_or_else(|e| {
+            panic!(
+                "the fake go never wrote its {who} pid: {e}\n{}",
+                out.describe()
+            )
+        });
+        text.trim().parse().unwrap()
+    };
+    let pids: Vec<(&str, i32)> = ["tool", "child", "left"].map(|w| (w, pid(w))).into();
+    // A zombie of an orphan is init's to reap: gone in all but name.
+    let alive: Vec<_> = pids.iter().filter(|(_, p)| !is_zombie(*p)).collect();
+    for (_, p) in &alive {
+        // SAFETY: kill(2) of a pid this test's fake tool wrote and that is still alive.
+        unsafe { libc::kill(*p, libc::SIGKILL) };
+    }
+    assert!(
+        alive.is_empty(),
+        "left running: {alive:?}\n{}",
+        out.describe()
+    );
+    assert_eq!(out.code, Some(1), "the tests' code: {}", out.describe());
+    // Tests, a 2 s deadline and the run's own start and end: far below a hang.
+    assert!(
+        out.elapsed < Duration::from_secs(30),
+        "took {:?}\n{}",
+        out.elapsed,
+        out.describe()
+    );
+    let ev = events(&sb, "ev.jsonl");
+    let go = coverage_event(&ev, "go");
+    assert_eq!(
+        (go["tests"].as_u64(), go["files"].as_u64()),
+        (Some(2), Some(4)),
+        "{go}"
+    );
+    assert!(go["merged"].is_null(), "{go}");
+    assert_eq!(go["tool"], "go", "{go}");
+    let problem = go["problem"].as_str().unwrap();
+    assert!(
+        problem.starts_with("`go tool covdata merge -i=")
+            && problem.ends_with(
+                "did not finish within 2s and was killed (the deadline is \
+                 WARDEN_COVERAGE_MERGE_TIMEOUT)"
+            ),
+        "{problem}"
+    );
+    assert!(go["command"].as_str().is_some(), "{go}");
+    let raw = PathBuf::from(go["raw_dir"].as_str().unwrap());
+    assert_eq!(files_ending(&raw, ".1.1").len(), 2, "the raw data stays");
+    assert!(
+        out.stderr
+            .contains("coverage go: 2 tests, 4 files not merged (`go tool covdata merge")
+            && out
+                .stderr
+                .contains("did not finish within 2s and was killed"),
+        "{}",
+        out.describe()
+    );
+}

@@ -2,6 +2,7 @@
 //! process tree, and describe everything that happens as [`events::Event`]s.
 //! The engine never prints; the `warden` binary decides where events go.
 
+pub mod bounded;
 pub mod cases;
 pub mod clock;
 pub mod config;

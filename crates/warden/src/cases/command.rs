@@ -1,17 +1,14 @@
 //! Running a list command (a suite's `list`, a test binary's `--list`, `cargo test --no-run`):
 //! in its own process group, with a deadline, its output captured, and everything left in the
-//! group killed when it ends, so that listing leaves nothing behind either.
+//! group killed when it ends (`crate::bounded`), so that listing leaves nothing behind either.
 
 use std::fmt;
-use std::io::{self, Read};
-use std::os::unix::process::CommandExt;
+use std::io;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-/// Bytes of a listing kept: far more than any real list, little enough to survive a runaway.
-const MAX_OUTPUT: u64 = 64 << 20;
+use crate::bounded::{self, BoundedError};
 
 /// What a listing command did.
 #[derive(Debug)]
@@ -92,84 +89,20 @@ pub fn run_listing(
     timeout: Duration,
 ) -> Result<Listed, ListingError> {
     let (program, args) = argv.split_first().ok_or(ListingError::EmptyCommand)?;
-    let mut child = Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    cmd.args(args)
         .current_dir(cwd)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| ListingError::Start {
-            program: program.clone(),
-            source,
-        })?;
-    let pid = child.id() as libc::pid_t;
-    let (tx, rx) = mpsc::channel();
-    for (which, pipe) in [
-        (
-            0,
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-        (
-            1,
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        ),
-    ] {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(pipe) = pipe {
-                let _ = pipe.take(MAX_OUTPUT).read_to_end(&mut buf);
-            }
-            let _ = tx.send((which, buf));
-        });
-    }
-    drop(tx);
-    let deadline = Instant::now() + timeout;
-    let mut nap = Duration::from_millis(1);
-    let timed_out = loop {
-        if exited_keeping_zombie(pid) {
-            break false;
-        }
-        if Instant::now() >= deadline {
-            break true;
-        }
-        std::thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(20));
-    };
-    // The leader is not reaped yet, so its pid still names this group and nothing else:
-    // whatever the command left running in it goes now.
-    // SAFETY: plain syscall on a group this function created.
-    unsafe { libc::kill(-pid, libc::SIGKILL) };
-    let status = child.wait().map_err(|source| ListingError::Wait {
-        program: program.clone(),
-        source,
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let out = bounded::run(&mut cmd, timeout).map_err(|e| match e {
+        BoundedError::Start { program, source } => ListingError::Start { program, source },
+        BoundedError::Wait { program, source } => ListingError::Wait { program, source },
+        BoundedError::TimedOut(t) => ListingError::TimedOut(t),
     })?;
-    // A process that left the group may still hold a pipe: do not wait for it forever.
-    let mut out = [Vec::new(), Vec::new()];
-    let until = Instant::now() + Duration::from_secs(2);
-    for _ in 0..2 {
-        let left = until.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok((which, buf)) => out[which] = buf,
-            Err(_) => break,
-        }
-    }
-    let [stdout, stderr] = out.map(|b| String::from_utf8_lossy(&b).into_owned());
-    if timed_out {
-        return Err(ListingError::TimedOut(timeout));
-    }
-    if !status.success() {
+    let [stdout, stderr] =
+        [out.stdout, out.stderr].map(|b| String::from_utf8_lossy(&b).into_owned());
+    if !out.status.success() {
         use std::os::unix::process::ExitStatusExt;
-        let how = match (status.code(), status.signal()) {
+        let how = match (out.status.code(), out.status.signal()) {
             (Some(code), _) => Ended::Exit(code),
             (None, Some(sig)) => Ended::Signal(sig),
             _ => Ended::Unknown,
@@ -182,24 +115,10 @@ pub fn run_listing(
     Ok(Listed { stdout, stderr })
 }
 
-/// Whether `pid` has exited, leaving it a zombie so that its pid (and group) stay reserved.
-fn exited_keeping_zombie(pid: libc::pid_t) -> bool {
-    // SAFETY: waitid writes only into `info`, which lives on this stack frame.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let r = libc::waitid(
-            libc::P_PID,
-            pid as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::WNOWAIT | libc::WNOHANG,
-        );
-        r == 0 && info.si_pid() != 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     fn sh(script: &str, timeout: Duration) -> Result<Listed, ListingError> {
         let argv = ["sh", "-c", script].map(String::from);

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::tools::{self, ToolError};
 use super::Coverage;
@@ -108,9 +109,10 @@ struct Merged {
     problem: Option<String>,
 }
 
-/// Merge every kind of data under `cov.root` into `cov.merged_dir()`. `skip` says why nothing
-/// is run (the run was stopped): each kind then gets its command only.
-pub fn merge_run(cov: &Coverage, skip: Option<&str>) -> Vec<CoverageSummary> {
+/// Merge every kind of data under `cov.root` into `cov.merged_dir()`, each tool run taking at
+/// most `timeout`. `skip` says why nothing is run (the run was stopped): each kind then gets
+/// its command only.
+pub fn merge_run(cov: &Coverage, skip: Option<&str>, timeout: Duration) -> Vec<CoverageSummary> {
     let out = cov.merged_dir();
     scan(&cov.root)
         .into_iter()
@@ -129,7 +131,7 @@ pub fn merge_run(cov: &Coverage, skip: Option<&str>) -> Vec<CoverageSummary> {
                         command: command(kind, cov, &out),
                         problem: Some(format!("cannot create {}: {e}", out.display())),
                     },
-                    Ok(()) => merge_kind(kind, cov, &found, &out),
+                    Ok(()) => merge_kind(kind, cov, &found, &out, timeout),
                 },
             };
             CoverageSummary {
@@ -146,7 +148,13 @@ pub fn merge_run(cov: &Coverage, skip: Option<&str>) -> Vec<CoverageSummary> {
         .collect()
 }
 
-fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> Merged {
+fn merge_kind(
+    kind: CoverageKind,
+    cov: &Coverage,
+    found: &Found,
+    out: &Path,
+    timeout: Duration,
+) -> Merged {
     let command = command(kind, cov, out);
     let missing = |what: &str| Merged {
         result: None,
@@ -173,7 +181,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
     };
     match kind {
         CoverageKind::Llvm => {
-            let candidates = tools::llvm_profdata();
+            let candidates = tools::llvm_profdata(timeout);
             if candidates.is_empty() {
                 return missing("llvm-profdata");
             }
@@ -192,8 +200,10 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                     Some(list) => args.extend(["-f".as_ref(), list.as_os_str()]),
                     None => args.extend(found.files.iter().map(|f| f.as_os_str())),
                 }
-                match tools::run(tool, args, &cov.project, &[]) {
+                match tools::run(tool, args, &cov.project, &[], timeout) {
                     Ok(_) => return ran(tool, Ok(target)),
+                    // A hang is no format problem: the next one would only wait as long.
+                    Err(e @ ToolError::TimedOut { .. }) => return ran(tool, Err(e.into())),
                     // An older llvm-profdata cannot read a newer format: try the next one.
                     Err(e) => errors.push(e),
                 }
@@ -206,7 +216,8 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
             let Some(gcovr) = tools::find(&["gcovr"]) else {
                 return match (tools::find(&["gcov-tool"]), tools::find(&["gcov"])) {
                     (Some(gcov_tool), Some(gcov)) => {
-                        let result = gcov_merge(&gcov_tool, &gcov, &cov.project, &found.tests, out);
+                        let result =
+                            gcov_merge(&gcov_tool, &gcov, &cov.project, &found.tests, out, timeout);
                         ran(&gcov_tool, result)
                     }
                     _ => missing("gcovr (nor gcov-tool and gcov)"),
@@ -232,6 +243,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                 ],
                 &cov.project,
                 &[],
+                timeout,
             );
             let mut m = ran(&gcovr, result.map(|_| txt).map_err(MergeError::from));
             if m.result.is_some() && !missing_notes.is_empty() {
@@ -259,6 +271,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                         ],
                         &cov.project,
                         &[],
+                        timeout,
                     )
                     .map_err(MergeError::from)
                 });
@@ -284,6 +297,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                     ],
                     &cov.project,
                     &[],
+                    timeout,
                 )
                 .map_err(MergeError::from)
             });
@@ -301,7 +315,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                 let mut args: Vec<&OsStr> =
                     vec!["combine".as_ref(), "--append".as_ref(), "--keep".as_ref()];
                 args.extend(batch.iter().map(|f| f.as_os_str()));
-                tools::run(&tool, args, &cov.project, &env).map(drop)
+                tools::run(&tool, args, &cov.project, &env, timeout).map(drop)
             });
             let mut m = ran(
                 &tool,
@@ -311,7 +325,7 @@ fn merge_kind(kind: CoverageKind, cov: &Coverage, found: &Found, out: &Path) -> 
                 // Cobertura XML beside it, for CI; the data file is the result either way.
                 let xml = out.join("python.xml");
                 let args = ["xml".as_ref(), "-o".as_ref(), xml.as_os_str()];
-                if let Err(e) = tools::run(&tool, args, &cov.project, &env) {
+                if let Err(e) = tools::run(&tool, args, &cov.project, &env, timeout) {
                     m.problem = Some(format!("no python.xml: {e}"));
                 }
             }
@@ -411,6 +425,7 @@ fn gcov_merge(
     project: &Path,
     tests: &BTreeSet<PathBuf>,
     out: &Path,
+    timeout: Duration,
 ) -> Result<PathBuf, MergeError> {
     let merged = out.join("gcda");
     let report = out.join("gcov");
@@ -434,6 +449,7 @@ fn gcov_merge(
             ],
             out,
             &[],
+            timeout,
         )?;
         std::fs::remove_dir_all(&merged)
             .and_then(|()| std::fs::rename(&next, &merged))
@@ -447,7 +463,13 @@ fn gcov_merge(
     // In the project, where the build most likely ran (gcov finds relative sources from
     // there); `-t` writes to stdout, so nothing lands in the project.
     for file in scan_files(&merged, "gcda") {
-        let text = tools::run(gcov, ["-t".as_ref(), file.as_os_str()], project, &[])?;
+        let text = tools::run(
+            gcov,
+            ["-t".as_ref(), file.as_os_str()],
+            project,
+            &[],
+            timeout,
+        )?;
         let rel = file.strip_prefix(&merged).unwrap_or(&file);
         let name = rel
             .with_extension("gcov")
@@ -632,7 +654,7 @@ mod tests {
         let t = cov.root.join("t1");
         std::fs::create_dir_all(&t).unwrap();
         std::fs::write(t.join("covmeta.1"), "x").unwrap();
-        let summaries = merge_run(&cov, Some("the run was stopped"));
+        let summaries = merge_run(&cov, Some("the run was stopped"), Duration::from_secs(1));
         assert_eq!(summaries.len(), 1);
         let s = &summaries[0];
         assert_eq!((s.kind, s.tests, s.files), (CoverageKind::Go, 1, 1));

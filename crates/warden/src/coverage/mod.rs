@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 pub use carry::carry_over;
 pub use merge::{merge_run, scan};
+pub use tools::{timeout_from, TIMEOUT_ENV};
 
 use crate::events::{Event, EventKind};
 use crate::state::test_slug;
@@ -182,9 +183,20 @@ pub fn user_value_warnings(tests: &[TestCase], everywhere: impl Fn(&str) -> bool
 }
 
 /// The end of a coverage run: merge (unless `skip` says why not) and report each kind, or
-/// warn that no test wrote anything.
+/// warn that no test wrote anything. Each merge tool run takes at most
+/// `WARDEN_COVERAGE_MERGE_TIMEOUT` (5 minutes by default).
 pub fn finish(cov: &Coverage, skip: Option<&str>, on_event: &mut impl FnMut(Event)) {
-    let summaries = merge_run(cov, skip);
+    let timeout = match tools::timeout_from(std::env::var_os(tools::TIMEOUT_ENV).as_deref()) {
+        Ok(t) => t,
+        Err(warning) => {
+            on_event(Event::now(EventKind::Warning(format!(
+                "--coverage: {warning}; using {}",
+                crate::units::format_duration(tools::DEFAULT_TIMEOUT)
+            ))));
+            tools::DEFAULT_TIMEOUT
+        }
+    };
+    let summaries = merge_run(cov, skip, timeout);
     if summaries.is_empty() {
         on_event(Event::now(EventKind::Warning(format!(
             "--coverage: no test wrote coverage data into {} (were they built with coverage? \
