@@ -1,13 +1,21 @@
 //! Running a helper command to its end (a suite's listing command, a coverage merge tool, the
 //! rustc sysroot probe): in its own process group, with a deadline, its output captured, and
 //! everything left in the group killed when it ends or runs out of time, so that nothing a
-//! helper starts outlives it and no helper can hold warden forever.
+//! helper starts outlives it and no helper can hold warden forever. [`run_swept`] also finds
+//! what left the group (a `setsid` daemon) by a token in its environment.
 
 use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use crate::supervise::os;
+
+/// Set in the environment of a helper run by [`run_swept`] (`<warden's pid>-<n>`): what leaves
+/// the helper's process group keeps it, unless it scrubs its environment.
+pub const HELPER_TOKEN_VAR: &str = "WARDEN_HELPER_ID";
 
 /// Bytes of each stream kept: far more than any listing or tool report, little enough to
 /// survive a runaway.
@@ -41,6 +49,26 @@ pub enum BoundedError {
 /// from /dev/null, stdout and stderr captured, in a process group of its own; at `timeout` the
 /// group is killed. When the command ends, whatever it left in its group is killed too.
 pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, BoundedError> {
+    run_with(cmd, timeout, None)
+}
+
+/// [`run`], and what left the group is killed too: every process carrying the command's
+/// token ([`HELPER_TOKEN_VAR`]) in its environment, and everything below it. That costs a scan
+/// of `/proc`: worth it for a tool run a few times a run (a coverage merge), not for the
+/// listing command run once per test file.
+pub fn run_swept(cmd: &mut Command, timeout: Duration) -> Result<Output, BoundedError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    let token = format!("{}-{id}", std::process::id());
+    cmd.env(HELPER_TOKEN_VAR, &token);
+    run_with(cmd, timeout, Some(&format!("{HELPER_TOKEN_VAR}={token}")))
+}
+
+fn run_with(
+    cmd: &mut Command,
+    timeout: Duration,
+    token: Option<&str>,
+) -> Result<Output, BoundedError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let mut child = cmd
         .stdin(Stdio::null())
@@ -93,6 +121,9 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, BoundedError>
     // whatever the command left running in it goes now.
     // SAFETY: plain syscall on a group this function created.
     unsafe { libc::kill(-pid, libc::SIGKILL) };
+    if let Some(token) = token {
+        kill_escaped(token);
+    }
     let status = child.wait().map_err(|source| BoundedError::Wait {
         program: program.clone(),
         source,
@@ -115,6 +146,24 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> Result<Output, BoundedError>
         stdout,
         stderr,
     })
+}
+
+/// Kills whatever carries `needle` in its environment (and everything below it): a helper's
+/// processes that left its group. Repeated while new ones turn up (one forking as it dies).
+fn kill_escaped(needle: &str) {
+    let needles = [needle.to_string()];
+    for _ in 0..20 {
+        let found = os::processes_with_env(&needles);
+        if found.is_empty() {
+            return;
+        }
+        for pid in os::with_descendants(found.iter().map(|l| l.pid)) {
+            // SAFETY: plain syscall; the pid carries this helper's token (or is below one that
+            // does).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Whether `pid` has exited, leaving it a zombie so that its pid (and group) stay reserved.
@@ -214,6 +263,32 @@ mod tests {
         );
         let pid = pid_in(&pidfile);
         assert!(gone(pid), "the tool's sleep {pid} survived");
+    }
+
+    #[test]
+    fn a_daemon_that_left_the_group_is_killed_by_its_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let daemon = tool(
+            dir.path(),
+            "daemon",
+            &format!(
+                "setsid sh -c 'echo $$ > \"{0}\"; exec sleep 600' >/dev/null 2>&1 </dev/null &\n\
+                 while [ ! -s \"{0}\" ]; do sleep 0.01; done\n\
+                 echo started",
+                pidfile.display()
+            ),
+        );
+        let out = run_swept(&mut Command::new(&daemon), Duration::from_secs(60)).unwrap();
+        assert_eq!(out.stdout, b"started\n");
+        let pid = pid_in(&pidfile);
+        let own_session =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_err() || gone(pid);
+        if !own_session {
+            // SAFETY: the daemon this test started; ended so nothing is left either way.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        assert!(own_session, "the setsid daemon {pid} survived its tool");
     }
 
     #[test]

@@ -105,7 +105,7 @@ pub fn llvm_profdata(timeout: Duration) -> Vec<PathBuf> {
 fn rust_llvm_profdata(timeout: Duration) -> Option<PathBuf> {
     let rustc = find(&["rustc"])?;
     // rustup's rustc may install a toolchain first: bounded like the tools themselves.
-    let out = bounded::run(Command::new(rustc).args(["--print", "sysroot"]), timeout).ok()?;
+    let out = bounded::run_swept(Command::new(rustc).args(["--print", "sysroot"]), timeout).ok()?;
     if !out.status.success() {
         return None;
     }
@@ -149,7 +149,7 @@ where
         .current_dir(cwd)
         .envs(env.iter().map(|(k, v)| (k, v)));
     let name = program.file_name().unwrap_or(program.as_os_str());
-    let out = bounded::run(&mut cmd, timeout).map_err(|e| match e {
+    let out = bounded::run_swept(&mut cmd, timeout).map_err(|e| match e {
         BoundedError::Start { source, .. } | BoundedError::Wait { source, .. } => {
             ToolError::Start {
                 program: program.to_path_buf(),
