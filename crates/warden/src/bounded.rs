@@ -181,13 +181,14 @@ fn exited_keeping_zombie(pid: libc::pid_t) -> bool {
     }
 }
 
+/// What the tests of helpers run through this module share: fake tools and pid checks.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::path::Path;
+pub(crate) mod test_support {
+    use std::path::{Path, PathBuf};
+    use std::time::Duration;
 
     /// Whether `pid` is gone (or a zombie about to be reaped by init), within two seconds.
-    fn gone(pid: i32) -> bool {
+    pub fn gone(pid: i32) -> bool {
         (0..200).any(|_| {
             std::thread::sleep(Duration::from_millis(10));
             std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -195,7 +196,8 @@ mod tests {
         })
     }
 
-    fn pid_in(file: &Path) -> i32 {
+    /// The pid written (with its newline) into `file`, waiting for it a little.
+    pub fn pid_in(file: &Path) -> i32 {
         let text = (0..200)
             .find_map(|_| {
                 let t = std::fs::read_to_string(file)
@@ -210,14 +212,20 @@ mod tests {
         text.trim().parse().unwrap()
     }
 
-    /// A fake tool: a script in its own temp dir, run by path as a merge tool is.
-    fn tool(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    /// A fake tool: a shell script `name` in `dir`, run by path as a real tool is.
+    pub fn fake_tool(dir: &Path, name: &str, body: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
         let path = dir.join(name);
         std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         path
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::{fake_tool as tool, gone, pid_in};
+    use super::*;
 
     #[test]
     fn output_and_status_come_back() {

@@ -179,11 +179,9 @@ mod tests {
             .parse()
             .unwrap();
         // The sleep is a child of the killed sh, reparented and reaped by init soon after.
-        let gone = (0..200).any(|_| {
-            std::thread::sleep(Duration::from_millis(10));
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map_or(true, |s| s.contains(") Z "))
-        });
-        assert!(gone, "the listing's sleep {pid} survived");
+        assert!(
+            crate::bounded::test_support::gone(pid),
+            "the listing's sleep {pid} survived"
+        );
     }
 }

@@ -202,6 +202,7 @@ fn command_line<S: AsRef<OsStr>>(name: &OsStr, args: &[S]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bounded::test_support::{fake_tool, gone, pid_in};
 
     #[test]
     fn a_failing_tool_is_named_with_its_last_two_lines() {
@@ -235,40 +236,6 @@ mod tests {
             .unwrap(),
             "ok\n"
         );
-    }
-
-    /// A fake merge tool: a script in `dir`, run by path as the real ones are.
-    fn fake_tool(dir: &Path, name: &str, body: &str) -> PathBuf {
-        use std::os::unix::fs::PermissionsExt;
-        let path = dir.join(name);
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        path
-    }
-
-    /// The pid written (with its newline) into `file`, waiting for it a little.
-    fn pid_in(file: &Path) -> i32 {
-        let text = (0..200)
-            .find_map(|_| {
-                let t = std::fs::read_to_string(file)
-                    .ok()
-                    .filter(|t| t.ends_with('\n'));
-                if t.is_none() {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                t
-            })
-            .unwrap_or_else(|| panic!("{} was never written", file.display()));
-        text.trim().parse().unwrap()
-    }
-
-    /// Gone, or a zombie about to be reaped by init, within two seconds.
-    fn gone(pid: i32) -> bool {
-        (0..200).any(|_| {
-            std::thread::sleep(Duration::from_millis(10));
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .map_or(true, |s| s.contains(") Z "))
-        })
     }
 
     #[test]
