@@ -2,7 +2,6 @@
 //! exit code. All printing happens here and in `terminal.rs`; the engine only emits events.
 
 mod args;
-mod cargo_container;
 mod clean_cmd;
 mod degraded;
 mod flags;

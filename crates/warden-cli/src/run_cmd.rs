@@ -96,8 +96,23 @@ pub fn run(args: RunArgs, invoked: &Invoked) -> Result<ExitCode> {
         }
         _ => None,
     };
+    // --cargo: the host-built test binaries must start in the image (exit 2 otherwise).
     if let Some(engine) = &engine {
-        crate::cargo_container::check(engine, &settings, &tests)?;
+        warden::session::cargo_binaries_start(engine, &settings, &tests).map_err(|e| {
+            anyhow::anyhow!(
+                "--cargo with --container: the test binaries are built and listed on this \
+                 host, and a container of image `{}` cannot run them ({e}); use an image with \
+                 the host's C library in which the binaries' path is mounted (the project is; \
+                 a target directory outside it needs a [container] mounts entry), build \
+                 statically linked test binaries, or run without --container",
+                settings
+                    .container
+                    .config
+                    .image
+                    .as_deref()
+                    .unwrap_or_default()
+            )
+        })?;
     }
     // A private network this host cannot make fails the run before any test starts (exit 2),
     // never falls back to the host's network.

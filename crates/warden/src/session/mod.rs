@@ -7,6 +7,7 @@
 //! [`Session::open_records`] (run dir, checkpoint, history), [`Session::contain`] (sweep,
 //! cgroups, registry, watchdog), then [`Session::run`], which tears everything down again.
 
+mod cargo_image;
 mod containment;
 mod error;
 mod finish;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::config::{LeakPolicy, Settings};
-use crate::container::{ContainerRun, Engine};
+use crate::container::Engine;
 use crate::coverage::Coverage;
 use crate::events::{Event, EventKind, ShardInfo, TestResult};
 use crate::exit_code::ExitCode;
@@ -33,6 +34,7 @@ use crate::supervise::os::controllers::ControllerRun;
 use crate::supervise::os::no_cgroup::NoCgroup;
 use crate::supervise::Limits;
 use crate::test_case::TestCase;
+pub use cargo_image::cargo_binaries_start;
 use containment::Containment;
 pub use error::SessionError;
 pub use notice::Notice;
@@ -372,15 +374,13 @@ impl Session {
         let temp_root = self.temp_root();
         let coverage = records.and_then(|r| r.coverage.clone());
         let container = self.engine.as_ref().map(|engine| {
-            Arc::new(ContainerRun {
-                engine: engine.clone(),
-                config: Arc::new(settings.container.config.clone()),
-                image: settings.container.config.image.clone().unwrap_or_default(),
-                run_id: self.run_id.clone(),
-                project: settings.root.clone(),
-                cid_dir: temp_root.join("containers"),
-                coverage_root: coverage.as_ref().map(|c| c.root.clone()),
-            })
+            Arc::new(cargo_image::container_run(
+                engine,
+                settings,
+                &self.run_id,
+                temp_root.join("containers"),
+                coverage.as_ref().map(|c| c.root.clone()),
+            ))
         });
         RunPlan {
             run_id: self.run_id.clone(),

@@ -1,18 +1,22 @@
 //! `--cargo` with `--container`: the test binaries are built and listed on the host, and run in
 //! containers. Before anything runs, one of them must start in a container of the image, as a
-//! test would (same paths, mounts, hardening); otherwise the run is refused (exit 2) with what
+//! test would (same paths, mounts, hardening); otherwise the caller refuses the run with what
 //! to do, instead of an ERROR for every case.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 
-use anyhow::Result;
-use warden::config::Settings;
-use warden::container::{probe, ContainerRun, Engine};
-use warden::supervise::{Limits, SpawnSpec};
-use warden::test_case::TestCase;
+use crate::config::Settings;
+use crate::container::{probe, ContainerRun, Engine, ProbeError};
+use crate::supervise::{Limits, SpawnSpec};
+use crate::test_case::TestCase;
 
-/// `Err` (exit 2) when the selected cargo tests cannot start in the run's image.
-pub fn check(engine: &Engine, settings: &Settings, tests: &[TestCase]) -> Result<()> {
+/// `Err` when the selected cargo tests cannot start in the run's image (`Ok` when there are
+/// none that will run).
+pub fn cargo_binaries_start(
+    engine: &Engine,
+    settings: &Settings,
+    tests: &[TestCase],
+) -> Result<(), ProbeError> {
     let Some(cargo) = &settings.discovery.cargo else {
         return Ok(());
     };
@@ -52,25 +56,33 @@ pub fn check(engine: &Engine, settings: &Settings, tests: &[TestCase]) -> Result
     };
     let pid = std::process::id();
     let cid_dir = std::env::temp_dir().join(format!("warden-probe-{pid}"));
-    let run = ContainerRun {
-        engine: engine.clone(),
-        config: Arc::new(settings.container.config.clone()),
-        image: settings.container.config.image.clone().unwrap_or_default(),
-        run_id: format!("probe-{pid}"),
-        project: settings.root.clone(),
-        cid_dir: cid_dir.clone(),
-        coverage_root: None,
-    };
+    let run = container_run(
+        engine,
+        settings,
+        &format!("probe-{pid}"),
+        cid_dir.clone(),
+        None,
+    );
     let probed = probe(&run, &process, timeout);
     let _ = std::fs::remove_dir_all(&cid_dir);
-    probed.map_err(|e| {
-        anyhow::anyhow!(
-            "--cargo with --container: the test binaries are built and listed on this host, and \
-             a container of image `{}` cannot run them ({e}); use an image with the host's C \
-             library in which the binaries' path is mounted (the project is; a target directory \
-             outside it needs a [container] mounts entry), build statically linked test \
-             binaries, or run without --container",
-            run.image
-        )
-    })
+    probed
+}
+
+/// How the tests of run `run_id` run in containers of `settings`' image on `engine`.
+pub(super) fn container_run(
+    engine: &Engine,
+    settings: &Settings,
+    run_id: &str,
+    cid_dir: PathBuf,
+    coverage_root: Option<PathBuf>,
+) -> ContainerRun {
+    ContainerRun {
+        engine: engine.clone(),
+        config: std::sync::Arc::new(settings.container.config.clone()),
+        image: settings.container.config.image.clone().unwrap_or_default(),
+        run_id: run_id.to_string(),
+        project: settings.root.clone(),
+        cid_dir,
+        coverage_root,
+    }
 }
